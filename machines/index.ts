@@ -1,0 +1,10 @@
+/** Every aistock machine, for the inspector, diagrams and model-based tests. */
+export { LIFECYCLE, IGNORED_STOP, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
+export {
+  checkpointerMachine,
+  DEFAULT_CHECKPOINTER_CONFIG,
+  type CheckpointerConfig,
+  type CheckpointerContext,
+  type CheckpointerEmitted,
+  type CheckpointerEvent,
+} from './checkpointer.machine.js';

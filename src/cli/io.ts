@@ -1,0 +1,13 @@
+/** Where a command writes, so tests can capture it and `main` can pass the real streams. */
+export interface CliIo {
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown };
+}
+
+/** Exit codes of the `aistock` command (DESIGN.md's contract). */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  badInput: 2,
+  locked: 3,
+} as const;

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { EXIT, type CliIo } from './io.js';
+
+const HELP = `aistock — the state-management core of a trading session, as XState actors
+
+Usage:
+  aistock <command> [options]
+
+Commands:
+  help                 Show this help.
+  version              Print the version.
+
+Options:
+  -h, --help           Show this help.
+  -v, --version        Print the version.
+
+Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process.
+`;
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {};
+
+/** Runs the `aistock` command line; returns the exit code. */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  if (name === 'version' || name === '--version' || name === '-v') {
+    io.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr.write(`aistock: unknown command "${name}"\n\n${HELP}`);
+    return EXIT.badInput;
+  }
+  return command(rest, io);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return String(pkg.version);
+}

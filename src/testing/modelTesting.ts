@@ -1,0 +1,148 @@
+import { getShortestPaths, getSimplePaths } from '@xstate/graph';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  waitFor,
+  type AnyActorRef,
+  type AnyStateMachine,
+  type EventFromLogic,
+  type InputFrom,
+  type SnapshotFrom,
+  type StateValue,
+} from 'xstate';
+
+/**
+ * Model-based testing: `@xstate/graph` enumerates a machine's paths, and each path is replayed
+ * against a real, running actor whose I/O is real (temp dirs, failing writers, a manual clock).
+ * `createTestModel` refuses machines with `invoke`/`after`, so this takes the graph's paths
+ * and lets the test turn every model event into its real-world cause.
+ */
+
+/** One step of a model path: the event, and the state value the machine is in after it. */
+export interface ModelStep<TEvent> {
+  readonly event: TEvent;
+  readonly expected: StateValue;
+}
+
+/** A path from the initial state, ready to replay. `description` reads `START → SAVE → …`. */
+export interface ModelPath<TEvent> {
+  readonly description: string;
+  /** The state the actor starts in, before the first step. */
+  readonly initial: StateValue;
+  readonly steps: readonly ModelStep<TEvent>[];
+}
+
+export interface ModelPathOptions<TMachine extends AnyStateMachine> {
+  /**
+   * Every event to explore, with payload variants and the synthetic `xstate.*` events; or a
+   * function of the snapshot, to offer only the events that can really happen there (e.g. a
+   * timer that cannot fire before another one).
+   */
+  events: EventFromLogic<TMachine>[] | ((snapshot: SnapshotFrom<TMachine>) => EventFromLogic<TMachine>[]);
+  /** The state identity: what distinguishes two snapshots (default: the state value). */
+  serializeState?: (snapshot: SnapshotFrom<TMachine>) => string;
+  /** `shortest` (one path per state, default) or `simple` (every path without a cycle). */
+  strategy?: 'shortest' | 'simple';
+  /** Do not explore past a snapshot for which this is true. */
+  stopWhen?: (snapshot: SnapshotFrom<TMachine>) => boolean;
+  /** Input for the machine's initial state. */
+  input?: InputFrom<TMachine>;
+}
+
+/** The machine's paths, as replayable steps (the graph's `xstate.init` step dropped). */
+export function modelPaths<TMachine extends AnyStateMachine>(
+  machine: TMachine,
+  options: ModelPathOptions<TMachine>,
+): ModelPath<EventFromLogic<TMachine>>[] {
+  const traverse = options.strategy === 'simple' ? getSimplePaths : getShortestPaths;
+  const serializeState =
+    options.serializeState ?? ((snapshot: SnapshotFrom<TMachine>) => JSON.stringify((snapshot as { value: StateValue }).value));
+  const { events } = options;
+  const paths = traverse(machine, {
+    events: typeof events === 'function' ? (snapshot) => events(snapshot as SnapshotFrom<TMachine>) : events,
+    serializeState: (snapshot) => serializeState(snapshot as SnapshotFrom<TMachine>),
+    ...(options.stopWhen ? { stopWhen: (snapshot) => options.stopWhen?.(snapshot as SnapshotFrom<TMachine>) ?? false } : {}),
+    ...(options.input === undefined ? {} : { input: options.input }),
+  });
+  return paths.map((path) => {
+    const initial = (path.steps[0]?.state ?? path.state).value as StateValue;
+    const steps = path.steps
+      .filter((step) => step.event.type !== 'xstate.init')
+      .map((step) => ({ event: step.event as EventFromLogic<TMachine>, expected: step.state.value as StateValue }));
+    return { description: steps.map((step) => step.event.type).join(' → ') || '(initial state)', initial, steps };
+  });
+}
+
+/** Every state-node path (`running.writing`, …) that some model path ends in or passes through. */
+export function statesReached(paths: readonly ModelPath<unknown>[]): Set<string> {
+  const reached = new Set<string>();
+  for (const path of paths) {
+    for (const value of [path.initial, ...path.steps.map((step) => step.expected)]) {
+      for (const id of stateIds(value)) reached.add(id);
+    }
+  }
+  return reached;
+}
+
+/** Every state node of a machine as dotted paths, for coverage checks against {@link statesReached}. */
+export function allStateIds(machine: AnyStateMachine): Set<string> {
+  const ids = new Set<string>();
+  const visit = (node: AnyStateMachine['root'], prefix: string): void => {
+    for (const [key, child] of Object.entries(node.states)) {
+      const id = prefix === '' ? key : `${prefix}.${key}`;
+      ids.add(id);
+      visit(child, id);
+    }
+  };
+  visit(machine.root, '');
+  return ids;
+}
+
+function stateIds(value: StateValue, prefix = ''): string[] {
+  if (typeof value === 'string') return [prefix === '' ? value : `${prefix}.${value}`];
+  return Object.entries(value).flatMap(([key, child]) => {
+    const id = prefix === '' ? key : `${prefix}.${key}`;
+    return child === undefined ? [id] : [id, ...stateIds(child, id)];
+  });
+}
+
+/** The real system under a model test. */
+export interface LiveSystem<TEvent> {
+  /** The running actor whose state is compared with the model's after every step. */
+  readonly actor: AnyActorRef;
+  /** Makes the real-world cause of `event` happen (send it, fail a write, jump the clock). */
+  cause(event: TEvent): void | Promise<void>;
+  /** Checked after every step; throw (e.g. `expect`) when an invariant does not hold. */
+  checkInvariants?(step: ModelStep<TEvent>, index: number): void | Promise<void>;
+}
+
+/** A step whose real actor did not reach the state the model predicts. */
+export class ModelStepMismatch extends Error {
+  readonly code = 'MODEL_STEP_MISMATCH';
+}
+
+/**
+ * Replays `path` against `system`: after each cause, waits until the real actor is in exactly
+ * the model's state (or fails after `timeoutMs`), then checks the invariants.
+ */
+export async function replayPath<TEvent>(
+  path: ModelPath<TEvent>,
+  system: LiveSystem<TEvent>,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
+  for (const [index, step] of path.steps.entries()) {
+    await system.cause(step.event);
+    try {
+      await waitFor(system.actor, (snapshot) => isDeepStrictEqual(snapshot.value, step.expected), {
+        timeout: options.timeoutMs ?? 2_000,
+      });
+    } catch (error) {
+      const actual = JSON.stringify(system.actor.getSnapshot().value);
+      throw new ModelStepMismatch(
+        `path "${path.description}", step ${index + 1} (${(step.event as { type: string }).type}): ` +
+          `expected ${JSON.stringify(step.expected)}, actor is in ${actual}`,
+        { cause: error },
+      );
+    }
+    await system.checkInvariants?.(step, index);
+  }
+}
