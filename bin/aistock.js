@@ -3,5 +3,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// A closed pipe (`aistock bars … | head`) ends the output, not the process with a stack trace.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -8,3 +8,11 @@ export {
   type CheckpointerEmitted,
   type CheckpointerEvent,
 } from './checkpointer.machine.js';
+export {
+  dataGuardMachine,
+  type DataGuardContext,
+  type DataGuardEmitted,
+  type DataGuardEvent,
+  type DataGuardInput,
+} from './dataGuard.machine.js';
+export { barsMachine, type BarsContext, type BarsEmitted, type BarsEvent, type BarsInput } from './bars.machine.js';

@@ -24,3 +24,49 @@ export {
   type CheckpointerOptions,
   type CheckpointerReport,
 } from './runtime/checkpointer.js';
+export { BarSchema, barDefect, type Bar, type BarDefect, type BarProblem } from './core/bar.js';
+export {
+  parseTimestamp,
+  timestampParser,
+  type TimestampOptions,
+  type TimestampProblem,
+  type TimestampResult,
+} from './core/timestamps.js';
+export {
+  TIMEFRAMES,
+  TIMEFRAME_MS,
+  TimeframeSchema,
+  SessionAnchorSchema,
+  bucketStart,
+  bucketRule,
+  bucketBounds,
+  divides,
+  type Timeframe,
+  type TimeframeBar,
+} from './core/timeframe.js';
+export { isKnownZone, formatInZone } from './core/zoneOffsets.js';
+export { createAggregator, aggregate, flush, openBars, AggregatorConfigSchema, AggregatorStateSchema } from './core/aggregator.js';
+export {
+  createDataGuard,
+  screenBars,
+  sizeFactorOf,
+  rejectedTotal,
+  GUARD_REASONS,
+  DataGuardConfigSchema,
+  GuardStateSchema,
+  type GuardFinding,
+  type GuardReason,
+  type GuardAction,
+  type GuardState,
+} from './core/dataGuard.js';
+export { createBarHistory, recordBars, recentBars, lastPrice, warmUpStatus, BarHistoryStateSchema } from './core/barHistory.js';
+export { createBarsState, processBars, flushBars, BarsConfigSchema, BarsStateSchema } from './core/barProcessor.js';
+export {
+  readBars,
+  BarInputError,
+  BAR_COLUMNS,
+  formatOf,
+  type ReadBarsOptions,
+  type BarBatch,
+  type BarInputReason,
+} from './runtime/barReader.js';

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { runBarsCommand } from './barsCommand.js';
 import { EXIT, type CliIo } from './io.js';
 
 const HELP = `aistock — the state-management core of a trading session, as XState actors
@@ -7,6 +8,8 @@ Usage:
   aistock <command> [options]
 
 Commands:
+  bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
+                       Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
   help                 Show this help.
   version              Print the version.
 
@@ -19,7 +22,9 @@ Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by ano
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {};
+const COMMANDS: Record<string, Command> = {
+  bars: runBarsCommand,
+};
 
 /** Runs the `aistock` command line; returns the exit code. */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

@@ -1,0 +1,137 @@
+import { assign, emit, enqueueActions, setup, type AnyActorRef } from 'xstate';
+import type { Bar } from '../src/core/bar.js';
+import { createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from '../src/core/barProcessor.js';
+import type { TimeframeBar } from '../src/core/timeframe.js';
+import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
+
+/**
+ * The bars actor (AIStock's BarProcessor + TimeframeManager): aggregates accepted bars into
+ * every configured timeframe, keeps a bounded history per symbol and timeframe, and tracks
+ * warm-up (see `src/core/barProcessor.ts`). One `assign` per batch.
+ *
+ * - `BARS` in `running` reports `BARS_CLOSED` (every bar that closed, base bars included)
+ *   and `SYMBOLS_READY` (symbols whose warm-up just finished), to `actor.on` listeners and
+ *   to `reportTo` if given. An empty batch is an explicit no-op.
+ * - `FLUSH` closes every open bucket (end of data) and reports them the same way.
+ * - `STOP` does not flush: open buckets stay in `context.state`, which is checkpointed, so a
+ *   restart continues the partial bars instead of emitting them early.
+ * - `BARS` before `START` or after `STOP` is refused (`BARS_REFUSED`) and counted.
+ */
+
+/** Events the bars actor accepts. */
+export type BarsEvent = LifecycleEvent | { type: 'BARS'; bars: readonly Bar[] } | { type: 'FLUSH' };
+
+/** What the bars actor reports. */
+export type BarsEmitted =
+  | { type: 'BARS_CLOSED'; bars: TimeframeBar[] }
+  | { type: 'SYMBOLS_READY'; symbols: string[] }
+  | { type: 'BARS_REFUSED'; count: number; reason: 'NOT_RUNNING' };
+
+/** Input: aggregation and history settings, a checkpointed state, and who to report to. */
+export interface BarsInput {
+  config?: BarsConfigInput;
+  /** A state from a checkpoint (validated with `BarsStateSchema`); its config wins over `config`. */
+  restore?: BarsState;
+  /** Also receives every `BARS_CLOSED` and `SYMBOLS_READY` event (e.g. the session's `self`). */
+  reportTo?: AnyActorRef;
+}
+
+/** The bars actor's context. */
+export interface BarsContext {
+  state: BarsState;
+  /** What the last batch or flush closed and warmed up, reported right after. */
+  lastClosed: TimeframeBar[];
+  lastReady: string[];
+  stats: { batches: number; bars: number; closed: number; refused: number };
+  reportTo: AnyActorRef | null;
+}
+
+/** The bars actor (`id` and `systemId` `bars`): aggregation, history and warm-up on the shared lifecycle. */
+export const barsMachine = setup({
+  types: {
+    context: {} as BarsContext,
+    events: {} as BarsEvent,
+    input: {} as BarsInput | undefined,
+    emitted: {} as BarsEmitted,
+  },
+  guards: {
+    isEmptyBatch: ({ event }) => event.type === 'BARS' && event.bars.length === 0,
+  },
+  actions: {
+    ingest: assign(({ context, event }) => {
+      if (event.type !== 'BARS') return {};
+      const result = processBars(context.state, event.bars);
+      return {
+        state: result.state,
+        lastClosed: result.closed,
+        lastReady: result.becameReady,
+        stats: {
+          ...context.stats,
+          batches: context.stats.batches + 1,
+          bars: context.stats.bars + event.bars.length,
+          closed: context.stats.closed + result.closed.length,
+        },
+      };
+    }),
+    flushBuckets: assign(({ context }) => {
+      const result = flushBars(context.state);
+      return {
+        state: result.state,
+        lastClosed: result.closed,
+        lastReady: result.becameReady,
+        stats: { ...context.stats, closed: context.stats.closed + result.closed.length },
+      };
+    }),
+    reportOutput: enqueueActions(({ context, enqueue }) => {
+      const reports: BarsEmitted[] = [];
+      if (context.lastClosed.length > 0) reports.push({ type: 'BARS_CLOSED', bars: context.lastClosed });
+      if (context.lastReady.length > 0) reports.push({ type: 'SYMBOLS_READY', symbols: context.lastReady });
+      for (const report of reports) {
+        enqueue.emit(report);
+        if (context.reportTo !== null) enqueue.sendTo(context.reportTo, report);
+      }
+    }),
+    countRefusal: assign({
+      stats: ({ context, event }) => ({
+        ...context.stats,
+        refused: context.stats.refused + (event.type === 'BARS' ? event.bars.length : 0),
+      }),
+    }),
+    reportRefusal: emit(({ event }) => ({
+      type: 'BARS_REFUSED' as const,
+      count: event.type === 'BARS' ? event.bars.length : 0,
+      reason: 'NOT_RUNNING' as const,
+    })),
+  },
+}).createMachine({
+  id: 'bars',
+  context: ({ input }) => ({
+    state: input?.restore ?? createBarsState(input?.config),
+    lastClosed: [],
+    lastReady: [],
+    stats: { batches: 0, bars: 0, closed: 0, refused: 0 },
+    reportTo: input?.reportTo ?? null,
+  }),
+  initial: LIFECYCLE.idle,
+  states: lifecycleStates({
+    idle: {
+      on: { BARS: { description: 'not started: refused and counted', actions: ['countRefusal', 'reportRefusal'] } },
+    },
+    running: {
+      on: {
+        BARS: [
+          { guard: 'isEmptyBatch', description: 'an empty batch changes nothing' },
+          { actions: ['ingest', 'reportOutput'] },
+        ],
+        FLUSH: { description: 'end of data: close every open bucket', actions: ['flushBuckets', 'reportOutput'] },
+      },
+    },
+    draining: {
+      // Aggregation is synchronous and open buckets are kept for the checkpoint: nothing to wait for.
+      always: LIFECYCLE.shutdown,
+    },
+    shutdown: {
+      on: { BARS: { description: 'stopped: refused and counted', actions: ['countRefusal', 'reportRefusal'] } },
+    },
+  }),
+});

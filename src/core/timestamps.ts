@@ -1,0 +1,169 @@
+import { daysFromCivil, daysInMonth, formatWithOffset, zoneOffsets, type ZoneOffsetTable } from './zoneOffsets.js';
+
+/**
+ * Reading bar timestamps. Accepted: ISO-8601 with an offset or `Z`
+ * (`2025-11-03T09:30:00-05:00`, `2025-11-03T14:30:00.250Z`, `+0530`, `+05`), or integer epoch
+ * milliseconds. A timestamp without an offset is never re-labelled as UTC:
+ *
+ * - without `assumeZone` it is refused (`TIMESTAMP_NAIVE`);
+ * - with `assumeZone` it is read as that zone's wall clock (offsets from luxon): a wall time
+ *   the clock skipped (spring-forward) is refused (`TIMESTAMP_IN_DST_GAP`); a wall time that
+ *   happened twice (fall-back) is read as its **earlier** occurrence, the one before the
+ *   clocks went back (the same rule as luxon and Python's `fold=0`). A file written in local
+ *   time that repeats that hour therefore repeats timestamps, which the data guard rejects
+ *   as duplicates: write offsets to keep the second hour.
+ * - An explicit offset always wins; `assumeZone` only applies to naive timestamps.
+ *
+ * Epoch values must be milliseconds: a number below 10^11 (before 1973-03-03) is refused
+ * because it is almost surely epoch *seconds*, which read as milliseconds would land in 1970.
+ * Fractions of a millisecond are truncated.
+ */
+
+/** Why a timestamp was refused: a closed set. */
+export type TimestampProblem = 'TIMESTAMP_MALFORMED' | 'TIMESTAMP_NAIVE' | 'TIMESTAMP_IN_DST_GAP';
+
+/** A parsed timestamp (UTC epoch ms), or why it was refused. */
+export type TimestampResult =
+  | { readonly ok: true; readonly ts: number }
+  | { readonly ok: false; readonly problem: TimestampProblem; readonly detail: string };
+
+/** How to read naive timestamps: `assumeZone` names the IANA zone they were written in. */
+export interface TimestampOptions {
+  readonly assumeZone?: string | null;
+}
+
+/** The smallest accepted epoch-milliseconds magnitude; below it the value looks like seconds. */
+export const MIN_EPOCH_MS = 100_000_000_000;
+
+const MS_PER_DAY = 86_400_000;
+
+/**
+ * A reusable parser for one `assumeZone` (resolving the zone once). Use this in loops; throws
+ * `RangeError` if `assumeZone` is not a known IANA zone.
+ */
+export function timestampParser(options: TimestampOptions = {}): (value: string | number) => TimestampResult {
+  const zone = options.assumeZone ? zoneOffsets(options.assumeZone) : null;
+  // Bars come in runs of the same day: remember the last valid date's day number.
+  const lastDate = { text: '', days: 0 };
+  return (value) => (typeof value === 'number' ? epochMs(value, String(value)) : parseText(value, zone, lastDate));
+}
+
+/** Parses one timestamp (see the module comment for the rules). */
+export function parseTimestamp(value: string | number, options: TimestampOptions = {}): TimestampResult {
+  return timestampParser(options)(value);
+}
+
+function refuse(problem: TimestampProblem, detail: string): TimestampResult {
+  return { ok: false, problem, detail };
+}
+
+function epochMs(value: number, text: string): TimestampResult {
+  if (!Number.isSafeInteger(value)) return refuse('TIMESTAMP_MALFORMED', `"${text}" is not an integer of epoch milliseconds`);
+  if (Math.abs(value) < MIN_EPOCH_MS) {
+    return refuse('TIMESTAMP_MALFORMED', `"${text}" looks like epoch seconds; epoch timestamps must be milliseconds`);
+  }
+  return { ok: true, ts: value };
+}
+
+/** `count` decimal digits at `at`, or -1. */
+function digits(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i += 1) {
+    const code = text.charCodeAt(i) - 48; // NaN past the end
+    if (!(code >= 0 && code <= 9)) return -1;
+    value = value * 10 + code;
+  }
+  return value;
+}
+
+function isAllDigits(text: string, from: number): boolean {
+  if (from >= text.length) return false;
+  for (let i = from; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
+
+function malformedText(text: string, why: string): TimestampResult {
+  return refuse('TIMESTAMP_MALFORMED', `"${text}" is not an ISO-8601 timestamp or epoch milliseconds: ${why}`);
+}
+
+function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text: string; days: number }): TimestampResult {
+  let days: number;
+  if (lastDate.text.length === 10 && text.startsWith(lastDate.text)) days = lastDate.days;
+  else {
+    if (isAllDigits(text, text.charCodeAt(0) === 45 ? 1 : 0)) return epochMs(Number(text), text);
+    if (text.length < 10 || text[4] !== '-' || text[7] !== '-') return malformedText(text, 'expected YYYY-MM-DD');
+    const year = digits(text, 0, 4);
+    const month = digits(text, 5, 2);
+    const day = digits(text, 8, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return malformedText(text, 'no such date');
+    days = daysFromCivil(year, month, day);
+    lastDate.text = text.slice(0, 10);
+    lastDate.days = days;
+  }
+  const n = text.length;
+  let i = 10;
+  let hour = 0;
+  let minute = 0;
+  let second = 0;
+  let millis = 0;
+  const separator = text[i];
+  if (separator === 'T' || separator === 't' || separator === ' ') {
+    hour = digits(text, i + 1, 2);
+    minute = text[i + 3] === ':' ? digits(text, i + 4, 2) : -1;
+    if (hour < 0 || hour > 23 || minute < 0 || minute > 59) return malformedText(text, 'expected a time HH:MM in 00:00..23:59');
+    i += 6;
+    if (text[i] === ':') {
+      second = digits(text, i + 1, 2);
+      if (second < 0 || second > 59) return malformedText(text, 'seconds must be 00..59');
+      i += 3;
+      if (text[i] === '.' || text[i] === ',') {
+        const from = i + 1;
+        i = from;
+        while (i < n && i - from < 9 && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i += 1;
+        if (i === from) return malformedText(text, 'empty fraction of a second');
+        millis = digits(`${text.slice(from, Math.min(i, from + 3))}00`, 0, 3);
+      }
+    }
+  }
+  const localMs = days * MS_PER_DAY + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis;
+
+  if (i === n) {
+    if (zone === null) {
+      return refuse('TIMESTAMP_NAIVE', `"${text}" has no UTC offset: add one (Z, -05:00) or name the zone it was written in (assumeZone)`);
+    }
+    return fromZone(text, localMs, zone);
+  }
+  const sign = text[i];
+  if ((sign === 'Z' || sign === 'z') && i + 1 === n) return { ok: true, ts: localMs };
+  if (sign !== '+' && sign !== '-') return malformedText(text, `unexpected "${text.slice(i)}" after the time`);
+  const offsetHours = digits(text, i + 1, 2);
+  let offsetMinutes = 0;
+  if (i + 3 === n) offsetMinutes = 0;
+  else if (text[i + 3] === ':' && i + 6 === n) offsetMinutes = digits(text, i + 4, 2);
+  else if (i + 5 === n) offsetMinutes = digits(text, i + 3, 2);
+  else return malformedText(text, 'offset must be ±HH, ±HHMM or ±HH:MM');
+  if (offsetHours < 0 || offsetHours > 23 || offsetMinutes < 0 || offsetMinutes > 59) return malformedText(text, 'offset out of range');
+  const offsetMs = (sign === '-' ? -1 : 1) * (offsetHours * 3_600_000 + offsetMinutes * 60_000);
+  return { ok: true, ts: localMs - offsetMs };
+}
+
+function fromZone(text: string, localMs: number, zone: ZoneOffsetTable): TimestampResult {
+  const resolved = zone.resolveLocal(localMs);
+  switch (resolved.kind) {
+    case 'unique':
+      return { ok: true, ts: resolved.ts };
+    case 'ambiguous':
+      return { ok: true, ts: resolved.earlier };
+    case 'gap': {
+      const jumpedFrom = formatWithOffset(resolved.transition, resolved.offsetBeforeMs);
+      const jumpedTo = formatWithOffset(resolved.transition, resolved.offsetAfterMs);
+      return refuse(
+        'TIMESTAMP_IN_DST_GAP',
+        `"${text}" never happened in ${zone.zone}: the clocks jumped from ${jumpedFrom} to ${jumpedTo}`,
+      );
+    }
+  }
+}
