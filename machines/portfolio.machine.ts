@@ -1,0 +1,163 @@
+import { enqueueActions, setup } from 'xstate';
+import type { Fill } from '../src/core/order.js';
+import {
+  applyFills,
+  deposit,
+  markToMarket,
+  parseCashAmount,
+  parseMarkPrices,
+  withdraw,
+  type CashRefusal,
+  type FillRejection,
+  type MarkRejection,
+  type Portfolio,
+} from '../src/core/portfolio.js';
+import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
+
+/**
+ * The portfolio (AIStock's Portfolio): the one writer of cash, positions and P&L. Create it
+ * with `systemId: 'portfolio'`.
+ *
+ * - `FILLS` carries a batch (one event, many fills): one `assign` applies them all, so a
+ *   reader never sees half a batch. A fill that does not parse is rejected (`FILL_REJECTED`)
+ *   and the rest of the batch still applies.
+ * - `MARK` sets last prices (equity, unrealised P&L and exposure follow); `DEPOSIT` and
+ *   `WITHDRAW` move cash (`CASH_REFUSED` for a bad amount or too little cash).
+ * - Readers take `actor.getSnapshot().context.portfolio`: an immutable value, internally
+ *   consistent, that later events never change (no lock, no torn read).
+ * - Fills are applied from `idle` through `draining`: a fill is a fact and is never dropped
+ *   while the component lives. In `shutdown` they are refused (`FILLS_REFUSED`), not lost
+ *   silently (the broker ledger still holds them for reconciliation); cash movements are
+ *   refused (`PORTFOLIO_STOPPED`) and marks ignored, so the final valuation stays put.
+ */
+
+/** What the portfolio accepts: lifecycle, fill batches, marks and cash movements. */
+export type PortfolioEvent =
+  | LifecycleEvent
+  | { type: 'FILLS'; fills: readonly Fill[] }
+  | { type: 'MARK'; prices: Readonly<Record<string, number | string>> }
+  | { type: 'DEPOSIT'; amount: string | number }
+  | { type: 'WITHDRAW'; amount: string | number };
+
+/** What the portfolio tells observers (`actor.on(type, …)`). */
+export type PortfolioEmitted =
+  | { type: 'FILL_REJECTED'; rejection: FillRejection }
+  | { type: 'MARK_REJECTED'; rejection: MarkRejection }
+  | { type: 'CASH_REFUSED'; movement: 'DEPOSIT' | 'WITHDRAW'; refusal: CashRefusal }
+  | { type: 'FILLS_REFUSED'; count: number };
+
+/** Counters for the Summary and for tests. */
+export interface PortfolioStats {
+  fillBatches: number;
+  fillsApplied: number;
+  fillsRejected: number;
+  marks: number;
+  cashRefused: number;
+  /** Fills that arrived after shutdown. */
+  fillsRefused: number;
+}
+
+/** The portfolio's context: the immutable portfolio readers take, and counters. */
+export interface PortfolioContext {
+  portfolio: Portfolio;
+  stats: PortfolioStats;
+}
+
+/** The starting portfolio: `createPortfolio(...)` or `restorePortfolio(checkpoint)`. */
+export interface PortfolioInput {
+  portfolio: Portfolio;
+}
+
+const portfolioSetup = setup({
+  types: {
+    context: {} as PortfolioContext,
+    events: {} as PortfolioEvent,
+    input: {} as PortfolioInput,
+    emitted: {} as PortfolioEmitted,
+  },
+  actions: {
+    applyFillBatch: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FILLS') return;
+      const { portfolio, rejected } = applyFills(context.portfolio, event.fills);
+      const { stats } = context;
+      enqueue.assign({
+        portfolio,
+        stats: {
+          ...stats,
+          fillBatches: stats.fillBatches + 1,
+          fillsApplied: stats.fillsApplied + event.fills.length - rejected.length,
+          fillsRejected: stats.fillsRejected + rejected.length,
+        },
+      });
+      for (const rejection of rejected) enqueue.emit({ type: 'FILL_REJECTED', rejection });
+    }),
+    markPrices: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'MARK') return;
+      const { prices, rejected } = parseMarkPrices(event.prices);
+      enqueue.assign({
+        portfolio: markToMarket(context.portfolio, prices),
+        stats: { ...context.stats, marks: context.stats.marks + 1 },
+      });
+      for (const rejection of rejected) enqueue.emit({ type: 'MARK_REJECTED', rejection });
+    }),
+    moveCash: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'DEPOSIT' && event.type !== 'WITHDRAW') return;
+      const amount = parseCashAmount(event.amount);
+      const result =
+        typeof amount !== 'bigint'
+          ? ({ outcome: 'refused', refusal: amount } as const)
+          : event.type === 'DEPOSIT'
+            ? deposit(context.portfolio, amount)
+            : withdraw(context.portfolio, amount);
+      if (result.outcome === 'applied') {
+        enqueue.assign({ portfolio: result.portfolio });
+        return;
+      }
+      enqueue.assign({ stats: { ...context.stats, cashRefused: context.stats.cashRefused + 1 } });
+      enqueue.emit({ type: 'CASH_REFUSED', movement: event.type, refusal: result.refusal });
+    }),
+    refuseCashMovement: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'DEPOSIT' && event.type !== 'WITHDRAW') return;
+      enqueue.assign({ stats: { ...context.stats, cashRefused: context.stats.cashRefused + 1 } });
+      const refusal = { code: 'PORTFOLIO_STOPPED', detail: 'the portfolio is shut down' } as const;
+      enqueue.emit({ type: 'CASH_REFUSED', movement: event.type, refusal });
+    }),
+    refuseFills: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FILLS') return;
+      enqueue.assign({ stats: { ...context.stats, fillsRefused: context.stats.fillsRefused + event.fills.length } });
+      enqueue.emit({ type: 'FILLS_REFUSED', count: event.fills.length });
+    }),
+  },
+});
+
+/** The portfolio machine (`id`/`systemId` `portfolio`); see the comment at the top of this file. */
+export const portfolioMachine = portfolioSetup.createMachine({
+  id: 'portfolio',
+  context: ({ input }) => ({
+    portfolio: input.portfolio,
+    stats: { fillBatches: 0, fillsApplied: 0, fillsRejected: 0, marks: 0, cashRefused: 0, fillsRefused: 0 },
+  }),
+  initial: LIFECYCLE.idle,
+  // Accepted until shutdown (which overrides FILLS): the portfolio is a ledger of facts.
+  on: {
+    FILLS: { actions: 'applyFillBatch' },
+    MARK: { actions: 'markPrices' },
+    DEPOSIT: { actions: 'moveCash' },
+    WITHDRAW: { actions: 'moveCash' },
+  },
+  states: lifecycleStates({
+    running: {},
+    draining: {
+      description: 'nothing to flush: the portfolio lives in memory and the checkpointer persists it',
+      always: { target: LIFECYCLE.shutdown },
+    },
+    shutdown: {
+      on: {
+        FILLS: { actions: 'refuseFills' },
+        DEPOSIT: { actions: 'refuseCashMovement' },
+        WITHDRAW: { actions: 'refuseCashMovement' },
+        MARK: { description: 'shut down: the final valuation stays as it was' },
+      },
+    },
+  }),
+});

@@ -1,0 +1,252 @@
+import { assign, emit, enqueueActions, setup } from 'xstate';
+import {
+  addHaltReason,
+  breachReason,
+  checkOrders,
+  createRiskState,
+  releaseHeldOrder,
+  reserveOrder,
+  resumeTrading,
+  setReduceReason,
+  startTradingDayIfDue,
+  tradingState,
+  updateAccount,
+  type AccountView,
+  type ClockReading,
+  type DenyCode,
+  type OrderCheckRequest,
+  type OrderVerdict,
+  type Reason,
+  type ReasonInput,
+  type RiskState,
+  type TradingDay,
+  type TradingState,
+} from '../src/core/risk.js';
+import { compileRiskRules, DEFAULT_RISK_LIMITS, type RiskLimits, type RiskRules } from '../src/core/riskLimits.js';
+import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
+
+/**
+ * The risk engine (AIStock's RiskEngine): pre-trade checks, order-rate limits, daily-loss and
+ * drawdown halts. Create it with `systemId: 'risk'`.
+ *
+ * `running` holds the trading states `active → reducing → halted` (reducing: only orders that
+ * shrink a position without crossing zero pass; halted: only orders that close one completely):
+ * - `HALT(reason)` halts from `active` or `reducing`; in `halted` it is an explicit transition
+ *   that adds the reason (a code already held is not repeated) and changes nothing else.
+ * - `REDUCE(reason)` restricts `active` to reduce-only orders; in `halted` it is remembered.
+ * - `RESUME` is explicit: `reducing`/`halted` → `active`, dropping every reason.
+ * - A breach (`ACCOUNT_UPDATED` showing daily loss or drawdown at its limit) raises `HALT`
+ *   with the breach as the reason, when the kill switch is on; in `halted` that adds the
+ *   reason (a breach during a halt).
+ * - The daily reset (the first event stamped at or after midnight in the exchange zone)
+ *   re-bases the daily loss, restarts the daily order count and drops `DAILY_LOSS_LIMIT`; if
+ *   no halt reason is left, `TRADING_DAY_STARTED` leaves `halted`: the only automatic resume.
+ *
+ * `CHECK_ORDERS` answers with `ORDERS_CHECKED` (same `checkId`), always: outside `running`
+ * every order is denied `RISK_ENGINE_STOPPED`. With rate limits on, an approved order holds a
+ * slot until `ORDER_RESERVED` (counted) or `ORDER_RELEASED` (freed). Account updates and reservations are
+ * taken in every lifecycle state, so the counts stay true until the process ends.
+ */
+
+/** What the risk engine accepts; every timed event carries both clock readings (`at`). */
+export type RiskEvent =
+  | LifecycleEvent
+  | { type: 'CHECK_ORDERS'; checkId: string; orders: readonly OrderCheckRequest[]; at: ClockReading }
+  | { type: 'ORDER_RESERVED'; orderId: string; at: ClockReading }
+  | { type: 'ORDER_RELEASED'; orderId: string }
+  | { type: 'ACCOUNT_UPDATED'; account: AccountView; at: ClockReading }
+  | { type: 'HALT'; reason: ReasonInput; at: ClockReading }
+  | { type: 'REDUCE'; reason: ReasonInput; at: ClockReading }
+  | { type: 'RESUME' }
+  /** Raised by the daily reset; see the machine's comment. */
+  | { type: 'TRADING_DAY_STARTED'; tradingDay: TradingDay };
+
+/** What the risk engine tells observers (`actor.on(type, …)`). */
+export type RiskEmitted =
+  | { type: 'ORDERS_CHECKED'; checkId: string; verdicts: OrderVerdict[] }
+  | { type: 'TRADING_STATE_CHANGED'; tradingState: TradingState; haltReasons: readonly Reason[]; reduceReason: Reason | null }
+  | { type: 'LIMIT_BREACHED'; reason: Reason; halts: boolean }
+  | { type: 'TRADING_DAY_STARTED'; tradingDay: TradingDay };
+
+/** Counters for the Summary and for tests. */
+export interface RiskStats {
+  checked: number;
+  approved: number;
+  denied: Partial<Record<DenyCode, number>>;
+  reserved: number;
+  released: number;
+  breaches: number;
+  tradingDaysStarted: number;
+}
+
+/** The engine's context: compiled limits, the risk state (plain data, checkpointable), counters. */
+export interface RiskContext {
+  rules: RiskRules;
+  risk: RiskState;
+  stats: RiskStats;
+}
+
+/** Limits (validated with `parseRiskLimits`; the original's defaults when absent) and a restored state. */
+export interface RiskInput {
+  limits?: RiskLimits;
+  state?: RiskState;
+}
+
+const riskSetup = setup({
+  types: {
+    context: {} as RiskContext,
+    events: {} as RiskEvent,
+    input: {} as RiskInput | undefined,
+    emitted: {} as RiskEmitted,
+  },
+  guards: {
+    isHalted: ({ context }) => tradingState(context.risk) === 'halted',
+    isReducing: ({ context }) => tradingState(context.risk) === 'reducing',
+    haltLiftedToReducing: ({ context }) => tradingState(context.risk) === 'reducing',
+    haltLifted: ({ context }) => tradingState(context.risk) === 'active',
+  },
+  actions: {
+    startTradingDayIfDue: enqueueActions(({ context, event, enqueue }) => {
+      if (!('at' in event)) return;
+      const { state, started } = startTradingDayIfDue(context.risk, context.rules, event.at.wallMs);
+      if (state === context.risk) return;
+      enqueue.assign({ risk: state });
+      if (started === null) return;
+      enqueue.assign({ stats: { ...context.stats, tradingDaysStarted: context.stats.tradingDaysStarted + 1 } });
+      enqueue.raise({ type: 'TRADING_DAY_STARTED', tradingDay: started });
+      enqueue.emit({ type: 'TRADING_DAY_STARTED', tradingDay: started });
+    }),
+    takeAccount: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ACCOUNT_UPDATED') return;
+      const { state, newBreaches } = updateAccount(context.risk, context.rules, event.account);
+      enqueue.assign({ risk: state, stats: { ...context.stats, breaches: context.stats.breaches + newBreaches.length } });
+      const halts = context.rules.limits.killSwitchEnabled;
+      for (const code of state.breaches) {
+        const reason = breachReason(state, context.rules, code, event.at.wallMs);
+        if (newBreaches.includes(code)) enqueue.emit({ type: 'LIMIT_BREACHED', reason, halts });
+        // Raised even while halted for another reason, and again after a RESUME that left the breach standing.
+        if (halts && !state.haltReasons.some((held) => held.code === code)) {
+          enqueue.raise({ type: 'HALT', reason: { code, detail: reason.detail }, at: event.at });
+        }
+      }
+    }),
+    checkOrderBatch: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CHECK_ORDERS') return;
+      const { state, verdicts } = checkOrders(context.risk, context.rules, event.orders, event.at.monoMs);
+      const stats = { ...context.stats, checked: context.stats.checked + verdicts.length, denied: { ...context.stats.denied } };
+      for (const verdict of verdicts) {
+        if (verdict.verdict === 'approve') stats.approved += 1;
+        else for (const { code } of verdict.reasons) stats.denied[code] = (stats.denied[code] ?? 0) + 1;
+      }
+      enqueue.assign({ risk: state, stats });
+      enqueue.emit({ type: 'ORDERS_CHECKED', checkId: event.checkId, verdicts });
+    }),
+    refuseChecks: emit(({ event }) => {
+      const orders = event.type === 'CHECK_ORDERS' ? event.orders : [];
+      const reasons = [{ code: 'RISK_ENGINE_STOPPED' as const, detail: 'the risk engine is not running: no order passes' }];
+      return {
+        type: 'ORDERS_CHECKED' as const,
+        checkId: event.type === 'CHECK_ORDERS' ? event.checkId : '',
+        verdicts: orders.map(() => ({ verdict: 'deny' as const, reasons })),
+      };
+    }),
+    countReservation: assign(({ context, event }) => {
+      if (event.type !== 'ORDER_RESERVED') return {};
+      return {
+        risk: reserveOrder(context.risk, event.orderId, event.at.monoMs),
+        stats: { ...context.stats, reserved: context.stats.reserved + 1 },
+      };
+    }),
+    releaseHold: assign(({ context, event }) => {
+      if (event.type !== 'ORDER_RELEASED') return {};
+      return { risk: releaseHeldOrder(context.risk, event.orderId), stats: { ...context.stats, released: context.stats.released + 1 } };
+    }),
+    addHaltReason: assign({
+      risk: ({ context, event }) =>
+        event.type === 'HALT' ? addHaltReason(context.risk, { ...event.reason, at: event.at.wallMs }) : context.risk,
+    }),
+    setReduceReason: assign({
+      risk: ({ context, event }) =>
+        event.type === 'REDUCE' ? setReduceReason(context.risk, { ...event.reason, at: event.at.wallMs }) : context.risk,
+    }),
+    resumeTrading: assign({ risk: ({ context }) => resumeTrading(context.risk) }),
+    announceTradingState: emit(({ context }) => ({
+      type: 'TRADING_STATE_CHANGED' as const,
+      tradingState: tradingState(context.risk),
+      haltReasons: context.risk.haltReasons,
+      reduceReason: context.risk.reduceReason,
+    })),
+  },
+});
+
+/** `active → reducing → halted`, entered through `restoring`, which picks the state the data holds. */
+const tradingStates = riskSetup.createStateConfig({
+  initial: 'restoring',
+  on: { CHECK_ORDERS: { actions: ['startTradingDayIfDue', 'checkOrderBatch'] } },
+  states: {
+    restoring: {
+      description: 'picks the trading state the data holds (a restored checkpoint, or a HALT sent before START)',
+      always: [{ guard: 'isHalted', target: 'halted' }, { guard: 'isReducing', target: 'reducing' }, { target: 'active' }],
+    },
+    active: {
+      entry: 'announceTradingState',
+      on: {
+        HALT: { target: 'halted', actions: 'addHaltReason' },
+        REDUCE: { target: 'reducing', actions: 'setReduceReason' },
+        RESUME: { description: 'already active: RESUME changes nothing' },
+      },
+    },
+    reducing: {
+      entry: 'announceTradingState',
+      on: {
+        HALT: { target: 'halted', actions: 'addHaltReason' },
+        REDUCE: { actions: 'setReduceReason', description: 'already reducing: the newest reason replaces the old' },
+        RESUME: { target: 'active', actions: 'resumeTrading' },
+      },
+    },
+    halted: {
+      entry: 'announceTradingState',
+      on: {
+        HALT: { actions: 'addHaltReason', description: 'already halted: adds the reason, changes nothing else' },
+        REDUCE: { actions: 'setReduceReason', description: 'kept for when the halt lifts' },
+        RESUME: { target: 'active', actions: 'resumeTrading' },
+        TRADING_DAY_STARTED: [
+          { guard: 'haltLiftedToReducing', target: 'reducing', description: 'daily reset: only day-scoped reasons were held' },
+          { guard: 'haltLifted', target: 'active', description: 'daily reset: only day-scoped reasons were held' },
+        ],
+      },
+    },
+  },
+});
+
+/** The risk engine machine (`id`/`systemId` `risk`); see the comment at the top of this file. */
+export const riskMachine = riskSetup.createMachine({
+  id: 'risk',
+  context: ({ input }) => {
+    const limits = input?.limits ?? DEFAULT_RISK_LIMITS;
+    return {
+      rules: compileRiskRules(limits),
+      risk: input?.state ?? createRiskState(),
+      stats: { checked: 0, approved: 0, denied: {}, reserved: 0, released: 0, breaches: 0, tradingDaysStarted: 0 },
+    };
+  },
+  initial: LIFECYCLE.idle,
+  // Data is taken in every lifecycle state; `running` overrides CHECK_ORDERS, and the trading
+  // states override HALT/REDUCE/RESUME with their transitions.
+  on: {
+    ACCOUNT_UPDATED: { actions: ['startTradingDayIfDue', 'takeAccount'] },
+    ORDER_RESERVED: { actions: ['startTradingDayIfDue', 'countReservation'] },
+    ORDER_RELEASED: { actions: 'releaseHold' },
+    CHECK_ORDERS: { actions: 'refuseChecks' },
+    HALT: { actions: 'addHaltReason' },
+    REDUCE: { actions: 'setReduceReason' },
+    RESUME: { actions: 'resumeTrading' },
+  },
+  states: lifecycleStates({
+    running: tradingStates,
+    draining: {
+      description: 'nothing to drain: holds settle through ORDER_RESERVED/RELEASED in any state',
+      always: { target: LIFECYCLE.shutdown },
+    },
+  }),
+});
