@@ -1,0 +1,349 @@
+import type { ClockReading } from './clockReading.js';
+import { editIndex, emptyIndex, indexGet, indexOwning, indexValues, type PersistentIndex } from './persistentIndex.js';
+
+/**
+ * The client-order-id reservation table as plain functions: what `reserve` answers, how an
+ * id ages and expires, what a clock jump is, and how the write-ahead journal's records fold
+ * back into a table after a restart. The idempotency machine calls these from `assign`.
+ *
+ * Ages are monotonic. An id reserved in this process is `now.monoMs - bornMonoMs` old, so wall
+ * clock jumps cannot change it. An id loaded from the journal gets its age once, at load, from
+ * its wall time (a negative wall age counts as 0: still fresh), and ages monotonically after.
+ */
+
+/** An id is a duplicate while its age is below this, and expires at exactly this age. */
+export const DEFAULT_TTL_MS = 300_000;
+
+/** A wall step larger than this (against the monotonic clock) is a clock jump. */
+export const DEFAULT_JUMP_TOLERANCE_MS = 1_000;
+
+/**
+ * `reserved`: written ahead, the broker not yet asked. `submitted` / `rejected`: the broker
+ * answered. `unknown`: the broker call failed or timed out, so the order may be in the market.
+ */
+export type ReservationState = 'reserved' | 'submitted' | 'rejected' | 'unknown';
+
+/** What the session learns from the broker after a reserve. */
+export type OrderOutcome = Exclude<ReservationState, 'reserved'>;
+
+export type { ClockReading } from './clockReading.js';
+
+/** One id in the table. */
+export interface Reservation {
+  readonly id: string;
+  readonly state: ReservationState;
+  /** Monotonic time at which the id was 0 ms old (before this process started, if loaded). */
+  readonly bornMonoMs: number;
+  /** Loaded from the journal: its `reserved` state belongs to a dead process, not a live caller. */
+  readonly fromJournal: boolean;
+}
+
+/** Every live id, immutable: each change returns a new table. */
+export type ReservationTable = PersistentIndex<Reservation>;
+
+/** A table with no ids. */
+export function emptyReservationTable(): ReservationTable {
+  return emptyIndex<Reservation>();
+}
+
+/** `reserved` and `unknown` ids are never handed out again until reconciliation settles them. */
+export function isUnsettled(state: ReservationState): boolean {
+  return state === 'reserved' || state === 'unknown';
+}
+
+/** How old `reservation` is at monotonic time `nowMonoMs`. */
+export function reservationAgeMs(reservation: Reservation, nowMonoMs: number): number {
+  return nowMonoMs - reservation.bornMonoMs;
+}
+
+/** A settled id expires at exactly `ttlMs`; an unsettled one never does. */
+export function isExpired(reservation: Reservation, nowMonoMs: number, ttlMs: number): boolean {
+  return !isUnsettled(reservation.state) && reservationAgeMs(reservation, nowMonoMs) >= ttlMs;
+}
+
+/** Whether an id would be handed out now, without reserving it. */
+export type ReservationCheck =
+  | { readonly status: 'free' }
+  | { readonly status: 'held'; readonly state: ReservationState; readonly ageMs: number };
+
+const FREE: ReservationCheck = { status: 'free' };
+
+/** The in-memory duplicate check (no allocation when the id is free). */
+export function checkReservation(table: ReservationTable, id: string, nowMonoMs: number, ttlMs: number): ReservationCheck {
+  const reservation = indexGet(table, id);
+  if (reservation === undefined || isExpired(reservation, nowMonoMs, ttlMs)) return FREE;
+  return { status: 'held', state: reservation.state, ageMs: reservationAgeMs(reservation, nowMonoMs) };
+}
+
+/** `reserve`'s answer: `new` means the caller may send the order (once the record is durable). */
+export type ReserveVerdict =
+  | { readonly status: 'new'; readonly id: string }
+  | { readonly status: 'duplicate'; readonly id: string; readonly state: ReservationState; readonly ageMs: number };
+
+/** A journal line that sets an id's state. `at` is the wall time at which the id was 0 ms old. */
+export interface JournalEntryRecord {
+  readonly id: string;
+  /** `released`: reconciliation found the broker never saw it; the id is free again. */
+  readonly state: ReservationState | 'released';
+  readonly at: number;
+}
+
+/** A journal line saying the wall clock stepped by `clockSkewMs` (against monotonic time) at `at`. */
+export interface ClockSkewRecord {
+  readonly clockSkewMs: number;
+  readonly at: number;
+}
+
+/** One line of the write-ahead journal, after its header. */
+export type JournalRecord = JournalEntryRecord | ClockSkewRecord;
+
+/** A table change and the journal lines that make it durable. */
+export interface TableChange<TExtra = object> {
+  readonly table: ReservationTable;
+  readonly records: JournalEntryRecord[];
+  readonly extra: TExtra;
+}
+
+/** Reserves each id that is absent or expired; answers `duplicate` (with state and age) otherwise. */
+export function reserveIds(
+  table: ReservationTable,
+  ids: readonly string[],
+  now: ClockReading,
+  ttlMs: number,
+): TableChange<{ verdicts: ReserveVerdict[] }> {
+  const verdicts: ReserveVerdict[] = [];
+  const records: JournalEntryRecord[] = [];
+  const next = editIndex(table, (draft) => {
+    for (const id of ids) {
+      const existing = draft.get(id);
+      if (existing !== undefined && !isExpired(existing, now.monoMs, ttlMs)) {
+        verdicts.push({ status: 'duplicate', id, state: existing.state, ageMs: reservationAgeMs(existing, now.monoMs) });
+        continue;
+      }
+      draft.put({ id, state: 'reserved', bornMonoMs: now.monoMs, fromJournal: false });
+      verdicts.push({ status: 'new', id });
+      records.push({ id, state: 'reserved', at: now.wallMs });
+    }
+  });
+  return { table: next, records, extra: { verdicts } };
+}
+
+/**
+ * Records the broker's answer for each id. The id keeps its age (the TTL runs from the
+ * reservation); an id the table does not hold is added as of `now`, so a fact the broker
+ * reported still blocks a resend.
+ */
+export function markIds(
+  table: ReservationTable,
+  marks: readonly { readonly id: string; readonly state: OrderOutcome }[],
+  now: ClockReading,
+): TableChange {
+  const records: JournalEntryRecord[] = [];
+  const next = editIndex(table, (draft) => {
+    for (const { id, state } of marks) {
+      const existing = draft.get(id);
+      const bornMonoMs = existing?.bornMonoMs ?? now.monoMs;
+      draft.put({ id, state, bornMonoMs, fromJournal: existing?.fromJournal ?? false });
+      records.push(entryRecord(id, state, now.monoMs - bornMonoMs, now));
+    }
+  });
+  return { table: next, records, extra: {} };
+}
+
+/**
+ * Takes back reservations whose journal write failed: their callers were told to not send,
+ * so the ids must be reservable again. Ids already marked since are left alone.
+ */
+export function releaseReservations(table: ReservationTable, ids: readonly string[]): ReservationTable {
+  return editIndex(table, (draft) => {
+    for (const id of ids) {
+      const existing = draft.get(id);
+      if (existing?.state === 'reserved' && !existing.fromJournal) draft.remove(id);
+    }
+  });
+}
+
+/** Drops every expired id. */
+export function pruneExpired(table: ReservationTable, nowMonoMs: number, ttlMs: number): { table: ReservationTable; pruned: number } {
+  const expired: string[] = [];
+  for (const reservation of indexValues(table)) if (isExpired(reservation, nowMonoMs, ttlMs)) expired.push(reservation.id);
+  if (expired.length === 0) return { table, pruned: 0 };
+  return {
+    table: editIndex(table, (draft) => {
+      for (const id of expired) draft.remove(id);
+    }),
+    pruned: expired.length,
+  };
+}
+
+/** What reconciliation changed. */
+export interface SettleSummary {
+  /** Unsettled ids the broker knows: now `submitted`. */
+  readonly confirmed: number;
+  /** Unsettled ids the broker never saw: free again. */
+  readonly released: number;
+  /** Ids the broker knows that the table did not hold: added as `submitted`. */
+  readonly added: number;
+}
+
+/**
+ * Settles the table against the broker's known client order ids. `unknown` ids, and `reserved`
+ * ids left by a previous process, become `submitted` if the broker knows them and are released
+ * if not. `reserved` ids of this process are left alone: a live caller is about to mark them.
+ * Every known id is held (as `submitted`, fresh from `now`), so nothing the broker has is resent.
+ */
+export function settleFromBroker(
+  table: ReservationTable,
+  knownIds: Iterable<string>,
+  now: ClockReading,
+): TableChange<SettleSummary> {
+  const known = new Set(knownIds);
+  const records: JournalEntryRecord[] = [];
+  let confirmed = 0;
+  let released = 0;
+  let added = 0;
+  const settleable = [...indexValues(table)].filter(
+    (reservation) => reservation.state === 'unknown' || (reservation.state === 'reserved' && reservation.fromJournal),
+  );
+  const next = editIndex(table, (draft) => {
+    for (const { id } of settleable) {
+      if (known.has(id)) {
+        draft.put({ id, state: 'submitted', bornMonoMs: now.monoMs, fromJournal: false });
+        records.push({ id, state: 'submitted', at: now.wallMs });
+        confirmed += 1;
+      } else {
+        draft.remove(id);
+        records.push({ id, state: 'released', at: now.wallMs });
+        released += 1;
+      }
+    }
+    for (const id of known) {
+      if (draft.get(id) !== undefined) continue;
+      draft.put({ id, state: 'submitted', bornMonoMs: now.monoMs, fromJournal: false });
+      records.push({ id, state: 'submitted', at: now.wallMs });
+      added += 1;
+    }
+  });
+  return { table: next, records, extra: { confirmed, released, added } };
+}
+
+/** The whole table as journal lines, for compaction (prune first to leave expired ids out). */
+export function tableRecords(table: ReservationTable, now: ClockReading): JournalEntryRecord[] {
+  const records: JournalEntryRecord[] = [];
+  for (const reservation of indexValues(table)) {
+    records.push(entryRecord(reservation.id, reservation.state, reservationAgeMs(reservation, now.monoMs), now));
+  }
+  return records;
+}
+
+/**
+ * The table a restarted process starts from, folded from the journal's records in one pass:
+ * the last record of an id wins, and `released` forgets it.
+ *
+ * Ages come from wall time. A clock-skew record moves every earlier birth into the wall
+ * frame that followed the jump, so a forward step recorded before the restart does not make
+ * old ids look older than they are. `graceMs` is taken off every wall age (steps under the
+ * jump tolerance go unrecorded, so a wall age may overstate the real one by up to twice the
+ * tolerance), and an age never goes below 0: a birth in the future (the clock went back
+ * across the restart) is simply fresh. Settled ids already expired are left out and counted.
+ */
+export function restoreTable(
+  records: readonly JournalRecord[],
+  now: ClockReading,
+  policy: { readonly ttlMs: number; readonly graceMs: number },
+): { table: ReservationTable; expired: number } {
+  let totalSkewMs = 0;
+  for (const record of records) if ('clockSkewMs' in record) totalSkewMs += record.clockSkewMs;
+  const latest = new Map<string, Reservation>();
+  let skewAheadMs = totalSkewMs; // the skew recorded after the current record
+  for (const record of records) {
+    if ('clockSkewMs' in record) {
+      skewAheadMs -= record.clockSkewMs;
+    } else if (record.state === 'released') {
+      latest.delete(record.id);
+    } else {
+      const ageMs = Math.max(0, now.wallMs - (record.at + skewAheadMs) - policy.graceMs);
+      latest.set(record.id, { id: record.id, state: record.state, bornMonoMs: now.monoMs - ageMs, fromJournal: true });
+    }
+  }
+  let expired = 0;
+  for (const reservation of latest.values()) {
+    if (!isExpired(reservation, now.monoMs, policy.ttlMs)) continue;
+    latest.delete(reservation.id);
+    expired += 1;
+  }
+  return { table: indexOwning(latest), expired };
+}
+
+/** The reading clock jumps are measured from; it moves only when a jump is detected. */
+export interface ClockWatch {
+  readonly baseline: ClockReading;
+}
+
+/** The wall clock moved `skewMs` more (or less, if negative) than the monotonic clock. */
+export interface ClockJump {
+  readonly direction: 'FORWARD' | 'BACKWARD';
+  readonly wallDeltaMs: number;
+  readonly monoDeltaMs: number;
+  readonly skewMs: number;
+}
+
+/**
+ * Compares wall and monotonic time elapsed since the baseline. A difference beyond
+ * `toleranceMs` is a jump, and `now` becomes the new baseline. Measuring from the baseline
+ * (not the previous reading) means small steps cannot add up unnoticed.
+ */
+export function observeClock(
+  watch: ClockWatch | undefined,
+  now: ClockReading,
+  toleranceMs: number,
+): { watch: ClockWatch; jump: ClockJump | null } {
+  if (watch === undefined) return { watch: { baseline: now }, jump: null };
+  const wallDeltaMs = now.wallMs - watch.baseline.wallMs;
+  const monoDeltaMs = now.monoMs - watch.baseline.monoMs;
+  const skewMs = wallDeltaMs - monoDeltaMs;
+  if (Math.abs(skewMs) <= toleranceMs) return { watch, jump: null };
+  return {
+    watch: { baseline: now },
+    jump: { direction: skewMs > 0 ? 'FORWARD' : 'BACKWARD', wallDeltaMs, monoDeltaMs, skewMs },
+  };
+}
+
+/** Whether to compact the journal now, with the table pruned of expired ids to decide it. */
+export interface CompactionPlan {
+  readonly table: ReservationTable;
+  readonly compact: boolean;
+  /** The line count at which to look again (unchanged when `compact`). */
+  readonly thresholdLines: number;
+}
+
+/**
+ * Looks at compaction once the journal reaches `thresholdLines`: prunes expired ids, and
+ * compacts if at least half the lines are dead (superseded or expired); otherwise waits until
+ * the journal has doubled again. Pruning here, only at thresholds, keeps it O(1) per line.
+ */
+export function planCompaction(
+  table: ReservationTable,
+  journalLines: number,
+  thresholdLines: number,
+  nowMonoMs: number,
+  policy: { readonly ttlMs: number; readonly minLines: number },
+): CompactionPlan {
+  if (journalLines < thresholdLines) return { table, compact: false, thresholdLines };
+  const live = pruneExpired(table, nowMonoMs, policy.ttlMs).table;
+  if (2 * live.size <= journalLines) return { table: live, compact: true, thresholdLines };
+  return { table: live, compact: false, thresholdLines: nextCompactionThreshold(live.size, policy.minLines) };
+}
+
+/**
+ * The journal line count at which to compact next: twice the live ids it was left with (then
+ * at least half its lines are superseded or expired), and never below `minLines`. Rewriting
+ * the live ids each time the journal doubles costs O(1) per appended line.
+ */
+export function nextCompactionThreshold(liveIds: number, minLines: number): number {
+  return Math.max(minLines, 2 * liveIds);
+}
+
+function entryRecord(id: string, state: ReservationState, ageMs: number, now: ClockReading): JournalEntryRecord {
+  return { id, state, at: now.wallMs - ageMs };
+}
