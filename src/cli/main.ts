@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { runBarsCommand } from './barsCommand.js';
 import { EXIT, type CliIo } from './io.js';
+import { runReplayCommand } from './replayCommand.js';
 
 const HELP = `aistock — the state-management core of a trading session, as XState actors
 
@@ -8,6 +9,9 @@ Usage:
   aistock <command> [options]
 
 Commands:
+  replay <bars.csv|bars.jsonl> [--state-dir DIR] [--tz ZONE] [--assume-tz ZONE]
+         [--timeframes 1m,5m,1h,1d] [--strategy sma-cross] [--cash N] [--json]
+                       Paper-trade a bar file, resuming from the state dir.
   bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
   help                 Show this help.
@@ -24,6 +28,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   bars: runBarsCommand,
+  replay: runReplayCommand,
 };
 
 /** Runs the `aistock` command line; returns the exit code. */

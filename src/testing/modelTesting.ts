@@ -60,6 +60,8 @@ export function modelPaths<TMachine extends AnyStateMachine>(
   const paths = traverse(machine, {
     events: typeof events === 'function' ? (snapshot) => events(snapshot as SnapshotFrom<TMachine>) : events,
     serializeState: (snapshot) => serializeState(snapshot as SnapshotFrom<TMachine>),
+    // Events may carry domain values (exact money is bigint), which plain JSON refuses.
+    serializeEvent: (event) => JSON.stringify(event, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value)),
     ...(options.stopWhen ? { stopWhen: (snapshot) => options.stopWhen?.(snapshot as SnapshotFrom<TMachine>) ?? false } : {}),
     ...(options.input === undefined ? {} : { input: options.input }),
   });

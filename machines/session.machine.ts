@@ -1,0 +1,448 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+import type { Bar } from '../src/core/bar.js';
+import type { Fill } from '../src/core/order.js';
+import type { Portfolio } from '../src/core/portfolio.js';
+import { createRiskState, type RiskState } from '../src/core/risk.js';
+import type { RiskRules } from '../src/core/riskLimits.js';
+import {
+  admitBatch,
+  applyNewFills,
+  applyOutcomes,
+  decide,
+  settleBatch,
+  unappliedFills,
+  type OrderOutcome,
+  type PipelineState,
+  type PlannedOrder,
+} from '../src/core/sessionPipeline.js';
+import type { Strategy } from '../src/core/strategy.js';
+import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
+
+/**
+ * The trading session (AIStock's TradingCoordinator): `idle → starting → running → draining →
+ * shutdown`, plus `faulted`.
+ *
+ * - `starting` runs `startSession` (lock, checkpoint, journal, broker, reconcile); only then are
+ *   bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
+ *   honoured once started, so a start in flight is never abandoned holding the lock.
+ * - `running` takes one batch at a time: `admitting` (guard + aggregation), then `deciding`
+ *   (strategy + risk, bar by bar) until a bar yields approved orders, then `executing`
+ *   (`executeOrders`: reserve the id durably, submit, mark, fills), then back to `deciding`.
+ *   At the end of a batch the portfolio is marked, risk settled, and a checkpoint saved.
+ * - A `STOP` during `executing` waits for the orders in flight (each broker call has its own
+ *   deadline), then drains; elsewhere it drains at once. Bars not yet processed are dropped and
+ *   counted: a resumed run processes them, since they are after the checkpoint.
+ * - `draining` saves the final checkpoint and runs `drainSession` (stop the checkpointer and the
+ *   journal, close the broker, release the lock), which always ends in `shutdown`.
+ * - `faulted` (start failed, or execution threw) releases resources the same way.
+ */
+
+export type SessionEvent =
+  | LifecycleEvent
+  /** `receivedAtMs`/`monoMs`: when a live batch arrived (staleness, rate limits); none in replay. */
+  | { type: 'BARS'; bars: readonly Bar[]; receivedAtMs?: number; monoMs?: number }
+  /** Fills the broker reported later (partial fills, resting orders). */
+  | { type: 'FILLS'; fills: readonly Fill[] }
+  | { type: 'CHECKPOINT_DEGRADED'; error: string }
+  | { type: 'CHECKPOINT_RECOVERED' };
+
+export type SessionEmitted =
+  | { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] }
+  | { type: 'BATCH_DONE'; bars: number };
+
+/**
+ * What `startSession` hands over: the restored (or fresh) state of every component. Fills of
+ * orders sent after the checkpoint are not applied here: re-deciding the same bars yields the
+ * same client order ids, and their fills are applied at that point, in the original order.
+ */
+export interface SessionStart {
+  pipeline: PipelineState;
+  portfolio: Portfolio;
+  risk: RiskState;
+  appliedFills: Record<string, number>;
+  /** Orders whose submit ended `unknown` and that the broker could not settle yet. */
+  unsettled: Record<string, PlannedOrder>;
+  /** Earlier `unknown` orders the broker settled at start. */
+  settled: OrderOutcome[];
+}
+
+/** What `executeOrders` did, in order. */
+export interface Execution {
+  outcomes: OrderOutcome[];
+}
+
+export interface SessionInput {
+  strategy: Strategy;
+  rules: RiskRules;
+  sessionId: string;
+  /** Replay: rate limits and the trading day follow the bars' time, and there is no staleness. */
+  replay: boolean;
+  /** Only these symbols are traded; bars of others are dropped and counted (null: all). */
+  symbols: readonly string[] | null;
+}
+
+interface Batch {
+  readonly bars: Bar[];
+  /** The monotonic time of a live batch's arrival; null in replay, where bar time is used. */
+  readonly monoMs: number | null;
+  /** Next bar to decide. */
+  readonly next: number;
+  /** Bars already shown to the broker (the market), so its fills use the right prices. */
+  readonly fed: number;
+}
+
+export interface SessionContext {
+  strategy: Strategy;
+  rules: RiskRules;
+  sessionId: string;
+  replay: boolean;
+  symbols: readonly string[] | null;
+  pipeline: PipelineState | null;
+  portfolio: Portfolio | null;
+  risk: RiskState;
+  appliedFills: Record<string, number>;
+  /** Orders whose submit ended `unknown`, by client order id, until the broker settles them. */
+  unsettled: Record<string, PlannedOrder>;
+  inbox: { bars: readonly Bar[]; receivedAtMs: number | null; monoMs: number | null }[];
+  batch: Batch | null;
+  planned: PlannedOrder[];
+  stopRequested: boolean;
+  persistenceDegraded: string | null;
+  fault: string | null;
+  stats: {
+    batches: number;
+    barsReceived: number;
+    barsDropped: number;
+    ordersSubmitted: number;
+    duplicatesBlocked: number;
+    ordersRejected: number;
+    ordersUnknown: number;
+    ordersSettled: number;
+    ordersRefused: number;
+    ordersDenied: number;
+    fills: number;
+  };
+}
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+const sessionSetup = setup({
+  types: {
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    input: {} as SessionInput,
+    emitted: {} as SessionEmitted,
+  },
+  actors: {
+    /** Lock, restore, load the journal, open the broker, reconcile: supplied by the runtime. */
+    startSession: fromPromise<SessionStart>(async () => {
+      throw new Error('startSession is not provided');
+    }),
+    /** Reserve (fsync), submit, mark, collect fills: supplied by the runtime. */
+    executeOrders: fromPromise<
+      Execution,
+      { orders: PlannedOrder[]; marketBars: Bar[]; refuse: string | null; unsettled: PlannedOrder[] }
+    >(async () => {
+      throw new Error('executeOrders is not provided');
+    }),
+    /** Stop the checkpointer and the journal, close the broker, release the lock. */
+    drainSession: fromPromise<void>(async () => {
+      throw new Error('drainSession is not provided');
+    }),
+  },
+  actions: {
+    /** Shows bars to the broker (a simulated market needs every price); supplied by the runtime. */
+    feedMarket: (_, _params: { bars: readonly Bar[] }) => undefined,
+    /**
+     * Hands the domain state to the checkpointer; supplied by the runtime, which may skip an
+     * unforced save made soon after the previous one (the journal and the broker hold the truth;
+     * a checkpoint only shortens the replay after a crash).
+     */
+    saveCheckpoint: (_, _params: { context: SessionContext; force: boolean }) => undefined,
+    enqueue: assign(({ context, event }) => {
+      if (event.type !== 'BARS' || event.bars.length === 0) return {};
+      const { symbols } = context;
+      const bars = symbols === null ? event.bars : event.bars.filter((bar) => symbols.includes(bar.symbol));
+      const stats = {
+        ...context.stats,
+        barsReceived: context.stats.barsReceived + event.bars.length,
+        barsDropped: context.stats.barsDropped + event.bars.length - bars.length,
+      };
+      if (bars.length === 0) return { stats };
+      return { inbox: [...context.inbox, { bars, receivedAtMs: event.receivedAtMs ?? null, monoMs: event.monoMs ?? null }], stats };
+    }),
+    dropBars: assign(({ context, event }) => {
+      if (event.type !== 'BARS') return {};
+      return { stats: { ...context.stats, barsDropped: context.stats.barsDropped + event.bars.length } };
+    }),
+    dropUnprocessed: assign(({ context }) => {
+      const queued = context.inbox.reduce((n, item) => n + item.bars.length, 0);
+      const unfinished = context.batch === null ? 0 : context.batch.bars.length - context.batch.next;
+      return {
+        inbox: [],
+        batch: null,
+        stats: { ...context.stats, barsDropped: context.stats.barsDropped + queued + unfinished },
+      };
+    }),
+    restore: assign(({ context, event }) => {
+      const start = (event as unknown as { output: SessionStart }).output;
+      const restored = { ...context, ...start };
+      return { ...start, ...applyOutcomesToContext(restored, start.settled, 0) };
+    }),
+    admitNextBatch: assign(({ context }) => {
+      const [item, ...rest] = context.inbox;
+      if (item === undefined || context.pipeline === null) return {};
+      const admitted = admitBatch(context.pipeline, item.bars, context.replay ? null : item.receivedAtMs);
+      return {
+        inbox: rest,
+        pipeline: admitted.pipeline,
+        batch: { bars: admitted.bars, monoMs: context.replay ? null : item.monoMs, next: 0, fed: 0 },
+        stats: { ...context.stats, batches: context.stats.batches + 1 },
+      };
+    }),
+    decideBatch: assign(({ context }) => {
+      const { batch, pipeline } = context;
+      if (batch === null || pipeline === null) return {};
+      const decision = decide(pipeline, context.risk, batch.bars, batch.next, {
+        strategy: context.strategy,
+        rules: context.rules,
+        sessionId: context.sessionId,
+        // Replay counts rate limits in market time; live, in the process's monotonic time.
+        monoOf: (bar) => batch.monoMs ?? bar.ts,
+      });
+      return {
+        pipeline: decision.pipeline,
+        risk: decision.risk,
+        planned: decision.orders,
+        batch: { ...batch, next: decision.next },
+        stats: { ...context.stats, ordersDenied: context.stats.ordersDenied + decision.denied.length },
+      };
+    }),
+    applyExecution: assign(({ context, event }) => {
+      const { outcomes } = (event as unknown as { output: Execution }).output;
+      if (context.batch === null) return {};
+      const monoNow = context.batch.monoMs ?? context.planned[0]?.barTs ?? 0;
+      return {
+        ...applyOutcomesToContext(context, outcomes, monoNow),
+        planned: [],
+        batch: { ...context.batch, fed: context.batch.next },
+      };
+    }),
+    reportOutcomes: emit(({ event }) => ({
+      type: 'ORDER_OUTCOMES' as const,
+      outcomes: (event as unknown as { output: Execution }).output.outcomes,
+    })),
+    finishBatch: assign(({ context }) => {
+      const { batch, pipeline, portfolio } = context;
+      if (batch === null || pipeline === null || portfolio === null) return {};
+      const lastBar = batch.bars.at(-1);
+      if (lastBar === undefined) return { batch: null };
+      const settled = settleBatch({ pipeline, portfolio, risk: context.risk }, context.rules, lastBar.ts);
+      return { portfolio: settled.portfolio, risk: settled.risk, batch: null };
+    }),
+    reportBatch: emit(({ context }) => ({ type: 'BATCH_DONE' as const, bars: context.batch?.bars.length ?? 0 })),
+    applyLateFills: assign(({ context, event }) => {
+      if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
+      return applyFillsToContext(context, event.fills);
+    }),
+    /** An execution that crashed may have sent any of its orders: the broker must settle them all. */
+    holdPlannedAsUnsettled: assign(({ context }) => ({
+      unsettled: { ...context.unsettled, ...Object.fromEntries(context.planned.map((order) => [order.clientOrderId, order])) },
+      planned: [],
+    })),
+    requestStop: assign({ stopRequested: true }),
+    markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
+    markRecovered: assign({ persistenceDegraded: null }),
+    recordFault: assign(({ event }) => ({ fault: errorText((event as { error?: unknown }).error) })),
+  },
+  guards: {
+    hasInbox: ({ context }) => context.inbox.length > 0,
+    hasPlannedOrders: ({ context }) => context.planned.length > 0,
+    batchDone: ({ context }) => context.batch === null || context.batch.next >= context.batch.bars.length,
+    stopRequested: ({ context }) => context.stopRequested,
+  },
+});
+
+/** Applies order outcomes: fills, rate-limit counts, the unsettled set, and the counters. */
+function applyOutcomesToContext(context: SessionContext, outcomes: readonly OrderOutcome[], monoNow: number): Partial<SessionContext> {
+  if (context.pipeline === null || context.portfolio === null || outcomes.length === 0) return {};
+  const applied = applyOutcomes(
+    { pipeline: context.pipeline, portfolio: context.portfolio, risk: context.risk, appliedFills: context.appliedFills },
+    outcomes,
+    monoNow,
+  );
+  const unsettled = { ...context.unsettled };
+  for (const outcome of outcomes) {
+    if (outcome.kind === 'unknown') unsettled[outcome.order.clientOrderId] = outcome.order;
+    if (outcome.kind === 'settled') delete unsettled[outcome.order.clientOrderId];
+  }
+  const count = (kind: OrderOutcome['kind']): number => outcomes.filter((o) => o.kind === kind).length;
+  return {
+    pipeline: applied.pipeline,
+    portfolio: applied.portfolio,
+    risk: applied.risk,
+    appliedFills: applied.appliedFills,
+    unsettled,
+    stats: {
+      ...context.stats,
+      ordersSubmitted: context.stats.ordersSubmitted + count('submitted'),
+      duplicatesBlocked: context.stats.duplicatesBlocked + count('duplicate'),
+      ordersRejected: context.stats.ordersRejected + count('rejected'),
+      ordersUnknown: context.stats.ordersUnknown + count('unknown'),
+      ordersSettled: context.stats.ordersSettled + count('settled'),
+      ordersRefused: context.stats.ordersRefused + count('refused'),
+      fills: context.stats.fills + applied.newFills,
+    },
+  };
+}
+
+/** Applies fills that arrived outside an execution (late partial fills), skipping any already applied. */
+function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): Partial<SessionContext> {
+  if (context.pipeline === null || context.portfolio === null) return {};
+  const { fresh, appliedFills } = unappliedFills(fills, context.appliedFills);
+  if (fresh.length === 0) return {};
+  const applied = applyNewFills(
+    { pipeline: context.pipeline, portfolio: context.portfolio, risk: context.risk, appliedFills },
+    fresh,
+  );
+  return {
+    pipeline: applied.pipeline,
+    portfolio: applied.portfolio,
+    appliedFills,
+    stats: { ...context.stats, fills: context.stats.fills + applied.newFills },
+  };
+}
+
+export const sessionMachine = sessionSetup.createMachine({
+  id: 'session',
+  context: ({ input }) => ({
+    strategy: input.strategy,
+    rules: input.rules,
+    sessionId: input.sessionId,
+    replay: input.replay,
+    symbols: input.symbols,
+    pipeline: null,
+    portfolio: null,
+    risk: createRiskState(),
+    appliedFills: {},
+    unsettled: {},
+    inbox: [],
+    batch: null,
+    planned: [],
+    stopRequested: false,
+    persistenceDegraded: null,
+    fault: null,
+    stats: {
+      batches: 0,
+      barsReceived: 0,
+      barsDropped: 0,
+      ordersSubmitted: 0,
+      duplicatesBlocked: 0,
+      ordersRejected: 0,
+      ordersUnknown: 0,
+      ordersSettled: 0,
+      ordersRefused: 0,
+      ordersDenied: 0,
+      fills: 0,
+    },
+  }),
+  initial: LIFECYCLE.idle,
+  on: {
+    CHECKPOINT_DEGRADED: { actions: 'markDegraded' },
+    CHECKPOINT_RECOVERED: { actions: 'markRecovered' },
+  },
+  states: {
+    ...lifecycleStatesWithFault({
+      idle: {
+        on: {
+          START: 'starting',
+          // Bars ingested before start wait in the inbox.
+          BARS: { actions: 'enqueue' },
+        },
+      },
+      running: {
+        initial: 'ready',
+        on: {
+          BARS: { actions: 'enqueue' },
+          FILLS: { actions: 'applyLateFills' },
+          STOP: { target: LIFECYCLE.draining, actions: 'dropUnprocessed' },
+        },
+        states: {
+          ready: {
+            always: [
+              { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
+              { guard: 'hasInbox', target: 'deciding', actions: 'admitNextBatch' },
+            ],
+          },
+          deciding: {
+            entry: 'decideBatch',
+            always: [
+              { guard: 'hasPlannedOrders', target: 'executing' },
+              {
+                target: 'ready',
+                actions: [
+                  {
+                    type: 'feedMarket',
+                    params: ({ context }: { context: SessionContext }) => ({ bars: context.batch?.bars.slice(context.batch.fed) ?? [] }),
+                  },
+                  'finishBatch',
+                  { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: false }) },
+                ],
+              },
+            ],
+          },
+          executing: {
+            on: { STOP: { actions: 'requestStop' } },
+            invoke: {
+              id: 'executor',
+              src: 'executeOrders',
+              input: ({ context }: { context: SessionContext }) => ({
+                orders: context.planned,
+                marketBars: context.batch?.bars.slice(context.batch.fed, context.batch.next) ?? [],
+                // Nothing is sent while the session cannot persist what it sends.
+                refuse: context.persistenceDegraded === null ? null : `PERSISTENCE_DEGRADED: ${context.persistenceDegraded}`,
+                unsettled: Object.values(context.unsettled),
+              }),
+              onDone: {
+                target: 'deciding',
+                actions: ['applyExecution', 'reportOutcomes'],
+              },
+              onError: { target: `#session.${LIFECYCLE.faulted}`, actions: ['recordFault', 'holdPlannedAsUnsettled'] },
+            },
+          },
+        },
+      },
+      draining: {
+        entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
+        on: { BARS: { actions: 'dropBars' } },
+        invoke: {
+          id: 'drainer',
+          src: 'drainSession',
+          onDone: LIFECYCLE.shutdown,
+          onError: { target: LIFECYCLE.shutdown, actions: 'recordFault' },
+        },
+      },
+      shutdown: {
+        on: { BARS: { actions: 'dropBars' } },
+      },
+      faulted: {
+        // Keep what is known (unsettled orders above all) before the resources go.
+        entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
+        on: { BARS: { actions: 'dropBars' } },
+        invoke: { id: 'cleanup', src: 'drainSession', onError: { actions: 'recordFault' } },
+      },
+    }),
+    starting: {
+      on: {
+        BARS: { actions: 'enqueue' },
+        STOP: { actions: 'requestStop' },
+      },
+      invoke: {
+        id: 'starter',
+        src: 'startSession',
+        onDone: { target: LIFECYCLE.running, actions: 'restore' },
+        onError: { target: LIFECYCLE.faulted, actions: 'recordFault' },
+      },
+    },
+  },
+});

@@ -1,0 +1,159 @@
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AistockError, describeError } from '../core/errors.js';
+import { smaCross } from '../core/strategy.js';
+import { TimeframeSchema } from '../core/timeframe.js';
+import { isKnownZone } from '../core/zoneOffsets.js';
+import { BarInputError, readBars } from '../runtime/barReader.js';
+import { StateDirLockedError } from '../runtime/stateDirLock.js';
+import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
+import { EXIT, type CliIo } from './io.js';
+
+/** Usage of `aistock replay`. */
+export const REPLAY_USAGE = `usage: aistock replay <bars.csv|bars.jsonl> [options]
+
+Runs a paper-trading session over a bar file, resuming from --state-dir if it holds one
+(bars already processed are skipped; no order is sent twice).
+  --state-dir DIR      session state (default .aistock)
+  --tz ZONE            IANA zone bars are aggregated in (default America/New_York)
+  --assume-tz ZONE     IANA zone of timestamps written without an offset (default: refuse them)
+  --timeframes LIST    e.g. 1m,5m,1h,1d (default)
+  --strategy NAME      sma-cross (default)
+  --cash N             initial cash (default 100000)
+  --json               print the summary as JSON on the last line of stdout
+Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process.
+`;
+
+interface ReplayOptions {
+  file: string;
+  stateDir: string;
+  tz: string;
+  assumeTz: string | null;
+  timeframes: string[];
+  cash: string;
+  json: boolean;
+}
+
+class UsageError extends AistockError {
+  constructor(message: string) {
+    super('BAD_USAGE', message);
+  }
+}
+
+function parseOptions(argv: string[]): ReplayOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string', default: '.aistock' },
+      tz: { type: 'string', default: 'America/New_York' },
+      'assume-tz': { type: 'string' },
+      timeframes: { type: 'string', default: '1m,5m,1h,1d' },
+      strategy: { type: 'string', default: 'sma-cross' },
+      cash: { type: 'string', default: '100000' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const [file, ...extra] = positionals;
+  if (file === undefined) throw new UsageError('missing the bar file');
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (!isKnownZone(values.tz)) throw new UsageError(`--tz: unknown IANA time zone ${JSON.stringify(values.tz)}`);
+  const assumeTz = values['assume-tz'] ?? null;
+  if (assumeTz !== null && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
+  if (values.strategy !== 'sma-cross') throw new UsageError(`--strategy: unknown strategy ${JSON.stringify(values.strategy)} (known: sma-cross)`);
+  if (!/^\d+(\.\d+)?$/.test(values.cash)) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
+  const timeframes = values.timeframes.split(',').map((tf) => tf.trim());
+  for (const tf of timeframes) {
+    if (!TimeframeSchema.safeParse(tf).success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(tf)}`);
+  }
+  return { file, stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, cash: values.cash, json: values.json };
+}
+
+/**
+ * `aistock replay <file> …`: a paper session over the file; SIGINT/SIGTERM stop it gracefully
+ * (a second signal exits at once; the checkpoint on disk is at most one batch old).
+ */
+export async function runReplayCommand(argv: string[], io: CliIo): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(argv);
+    if (options === 'help') {
+      io.stdout.write(REPLAY_USAGE);
+      return EXIT.ok;
+    }
+    const { file } = options;
+    // Refuse a missing file before taking the state dir, not after.
+    await stat(file).catch((error: unknown) => {
+      throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', describeError(error), error);
+    });
+  } catch (error) {
+    io.stderr.write(`aistock replay: ${describeError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
+    return EXIT.badInput;
+  }
+
+  const session = createTradingSession({
+    stateDir: options.stateDir,
+    timeZone: options.tz,
+    timeframes: options.timeframes as never,
+    initialCash: options.cash,
+    strategy: smaCross(),
+    replay: true,
+  });
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    io.stderr.write('aistock replay: stopping (again to exit at once)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const inputRejected: Record<string, number> = {};
+  try {
+    await session.start();
+    const progress = io.stdout.isTTY === true && !options.json;
+    let bars = 0;
+    for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip' })) {
+      for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
+      await session.ingest(batch.bars);
+      bars += batch.bars.length;
+      if (progress) io.stdout.write(`\r${bars.toLocaleString('en-US')} bars`);
+      if (interrupted) break;
+    }
+    if (progress) io.stdout.write('\r');
+    const summary = await session.stop();
+    for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
+    io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options.stateDir));
+    return summary.fault === null ? EXIT.ok : EXIT.failure;
+  } catch (error) {
+    await session.stop().catch(() => undefined);
+    io.stderr.write(`aistock replay: ${describeError(error)}\n`);
+    if (error instanceof StateDirLockedError) return EXIT.locked;
+    if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError) return EXIT.badInput;
+    return EXIT.failure;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The summary for a person: a few lines, money to the cent. */
+export function formatSummary(summary: Summary, stateDir: string): string {
+  const rejected = Object.entries(summary.bars.rejected);
+  const positions = Object.entries(summary.portfolio.positions);
+  const lines = [
+    `bars      ${summary.bars.accepted} accepted, ${rejected.reduce((n, [, c]) => n + c, 0)} rejected` +
+      (rejected.length > 0 ? ` (${rejected.map(([r, c]) => `${r} ${c}`).join(', ')})` : '') +
+      (summary.bars.resumedSkips > 0 ? `, ${summary.bars.resumedSkips} already processed (resumed)` : ''),
+    `orders    ${summary.orders.submitted} submitted, ${summary.orders.duplicatesBlocked} duplicates blocked, ` +
+      `${summary.orders.rejected} rejected, ${summary.orders.unknown} unknown, ${summary.orders.denied} denied by risk`,
+    `fills     ${summary.fills}`,
+    `cash      ${summary.portfolio.cash} (from ${summary.portfolio.initialCash})`,
+    `equity    ${summary.portfolio.equity}, realized P&L ${summary.portfolio.realizedPnl}`,
+    `positions ${positions.length === 0 ? 'none' : positions.map(([s, p]) => `${s} ${p.qty} @ ${p.avgPrice}`).join(', ')}`,
+    `risk      ${summary.risk.state}${summary.risk.haltReasons.length > 0 ? ` (${summary.risk.haltReasons.join('; ')})` : ''}`,
+    `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

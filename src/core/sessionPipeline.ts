@@ -1,0 +1,314 @@
+import { z } from 'zod';
+import type { Bar } from './bar.js';
+import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
+import { clientOrderId } from './clientOrderId.js';
+import { createDataGuard, GuardStateSchema, screenBars, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
+import { formatQty, parsePrice } from './money.js';
+import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
+import {
+  applyFills,
+  markToMarket,
+  type Portfolio,
+} from './portfolio.js';
+import {
+  accountView,
+  addHaltReason,
+  breachReason,
+  checkOrders,
+  releaseHeldOrder,
+  reserveOrder,
+  startTradingDayIfDue,
+  updateAccount,
+  type DenyReason,
+  type RiskState,
+} from './risk.js';
+import type { RiskRules } from './riskLimits.js';
+import type { Strategy } from './strategy.js';
+
+/**
+ * The session's hot path as plain functions: a batch of bars is admitted (resume filter,
+ * data guard, aggregation), then the strategy walks the admitted bars one by one and stops at
+ * the first bar whose intents pass risk, so those orders are executed (and filled) before the
+ * next bar is decided. The machine calls these from `assign`; they do no I/O.
+ */
+
+/** The pipeline's checkpointable state. */
+export interface PipelineState {
+  readonly guard: GuardState;
+  readonly bars: BarsState;
+  readonly strategy: unknown;
+  /** Newest bar time admitted per symbol. */
+  readonly lastTs: Readonly<Record<string, number>>;
+  /**
+   * `lastTs` as restored from a checkpoint: bars at or before it were processed by an earlier
+   * run and are skipped (not judged by the guard, which would call them duplicates).
+   */
+  readonly resumeAfter: Readonly<Record<string, number>>;
+  /** Signed position per symbol as the strategy sees it (decimal strings, no zeros). */
+  readonly positions: Readonly<Record<string, string>>;
+  /** Newest close per symbol, for marking the portfolio. */
+  readonly lastClose: Readonly<Record<string, number>>;
+  /** Bars skipped because an earlier run had already processed them. */
+  readonly resumedSkips: number;
+}
+
+export const PipelineSnapshotSchema = z.object({
+  guard: GuardStateSchema,
+  bars: BarsStateSchema,
+  strategy: z.unknown(),
+  lastTs: z.record(z.string(), z.number()),
+  positions: z.record(z.string(), z.string()),
+  lastClose: z.record(z.string(), z.number()),
+  resumedSkips: z.number().int().nonnegative(),
+});
+export type PipelineSnapshot = z.infer<typeof PipelineSnapshotSchema>;
+
+export interface PipelineOptions {
+  guard?: DataGuardConfigInput;
+  bars?: BarsConfigInput;
+}
+
+/** A fresh pipeline. */
+export function createPipeline(strategy: Strategy, options: PipelineOptions = {}): PipelineState {
+  return {
+    guard: createDataGuard(options.guard),
+    bars: createBarsState(options.bars),
+    strategy: strategy.initialState(),
+    lastTs: {},
+    resumeAfter: {},
+    positions: {},
+    lastClose: {},
+    resumedSkips: 0,
+  };
+}
+
+/** The pipeline's part of a checkpoint. */
+export function pipelineSnapshot(pipeline: PipelineState): PipelineSnapshot {
+  const { resumeAfter: _resumeAfter, ...rest } = pipeline;
+  return rest;
+}
+
+/** A pipeline restored from a checkpoint; bars up to each symbol's `lastTs` will be skipped. */
+export function restorePipeline(snapshot: PipelineSnapshot, strategy: Strategy): PipelineState {
+  return { ...snapshot, strategy: strategy.stateSchema.parse(snapshot.strategy), resumeAfter: snapshot.lastTs };
+}
+
+/** What admitting a batch produced: the bars the strategy will see, in order. */
+export interface Admitted {
+  readonly pipeline: PipelineState;
+  readonly bars: Bar[];
+}
+
+/**
+ * Skips bars an earlier run already processed, screens the rest with the data guard
+ * (`receivedAtMs` null in replay: no staleness check), and aggregates what passed.
+ */
+export function admitBatch(pipeline: PipelineState, bars: readonly Bar[], receivedAtMs: number | null): Admitted {
+  const { resumeAfter } = pipeline;
+  const fresh = bars.filter((bar) => !(bar.ts <= (resumeAfter[bar.symbol] ?? Number.NEGATIVE_INFINITY)));
+  const screened = screenBars(pipeline.guard, fresh, receivedAtMs);
+  const processed = processBars(pipeline.bars, screened.passed);
+  const lastTs: Record<string, number> = { ...pipeline.lastTs };
+  const lastClose: Record<string, number> = { ...pipeline.lastClose };
+  for (const bar of screened.passed) {
+    lastTs[bar.symbol] = bar.ts;
+    lastClose[bar.symbol] = bar.close;
+  }
+  return {
+    pipeline: {
+      ...pipeline,
+      guard: screened.state,
+      bars: processed.state,
+      lastTs,
+      lastClose,
+      resumedSkips: pipeline.resumedSkips + (bars.length - fresh.length),
+    },
+    bars: screened.passed,
+  };
+}
+
+/** Closes every open higher-timeframe bar (end of data, or draining). */
+export function flushPipeline(pipeline: PipelineState): PipelineState {
+  return { ...pipeline, bars: flushBars(pipeline.bars).state };
+}
+
+/** An order the strategy asked for and risk approved, with its deterministic client order id. */
+export interface PlannedOrder {
+  readonly clientOrderId: string;
+  readonly intent: OrderIntent;
+  readonly barTs: number;
+  readonly price: number;
+}
+
+/** An intent risk refused. */
+export interface DeniedIntent {
+  readonly clientOrderId: string;
+  readonly intent: OrderIntent;
+  readonly reasons: readonly DenyReason[];
+}
+
+export interface DecideContext {
+  readonly strategy: Strategy;
+  readonly rules: RiskRules;
+  readonly sessionId: string;
+  /** The monotonic time rate limits count in: the bar's time in replay, the clock's live. */
+  readonly monoOf: (bar: Bar) => number;
+}
+
+export interface Decision {
+  readonly pipeline: PipelineState;
+  readonly risk: RiskState;
+  readonly orders: PlannedOrder[];
+  readonly denied: DeniedIntent[];
+  /** Index of the next bar to decide; equals `bars.length` when the batch is done. */
+  readonly next: number;
+}
+
+/**
+ * Runs the strategy over `bars` from `from`, stopping after the first bar whose intents
+ * include an approved order. Approved orders hold a rate-limit slot until their id is reserved.
+ */
+export function decide(pipeline: PipelineState, risk: RiskState, bars: readonly Bar[], from: number, ctx: DecideContext): Decision {
+  let strategyState = pipeline.strategy;
+  let riskState = risk;
+  const denied: DeniedIntent[] = [];
+  for (let index = from; index < bars.length; index += 1) {
+    const bar = bars[index];
+    if (bar === undefined) break;
+    const step = ctx.strategy.onBar(strategyState, bar, pipeline.positions[bar.symbol] ?? '0');
+    strategyState = step.state;
+    if (step.intents.length === 0) continue;
+    const requests = step.intents.map((intent, intentIndex) => ({
+      orderId: clientOrderId({
+        sessionId: ctx.sessionId,
+        strategyId: ctx.strategy.id,
+        symbol: intent.symbol,
+        barTime: bar.ts,
+        intentIndex,
+        quantity: intent.qty,
+      }),
+      intent,
+      price: intent.type === 'limit' ? intent.limitPrice : bar.close,
+    }));
+    const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoOf(bar));
+    riskState = checked.state;
+    const orders: PlannedOrder[] = [];
+    requests.forEach((request, i) => {
+      const verdict = checked.verdicts[i];
+      if (verdict?.verdict === 'approve') {
+        orders.push({ clientOrderId: request.orderId, intent: request.intent, barTs: bar.ts, price: bar.close });
+      } else {
+        denied.push({ clientOrderId: request.orderId, intent: request.intent, reasons: verdict?.reasons ?? [] });
+      }
+    });
+    if (orders.length > 0) {
+      return { pipeline: { ...pipeline, strategy: strategyState }, risk: riskState, orders, denied, next: index + 1 };
+    }
+  }
+  return { pipeline: { ...pipeline, strategy: strategyState }, risk: riskState, orders: [], denied, next: bars.length };
+}
+
+export const PlannedOrderSchema = z.object({
+  clientOrderId: z.string(),
+  intent: OrderIntentSchema,
+  barTs: z.number(),
+  price: z.number(),
+});
+
+/** What happened to one planned order. */
+export type OrderOutcome =
+  | { readonly kind: 'submitted'; readonly order: PlannedOrder; readonly fills: Fill[] }
+  | { readonly kind: 'rejected'; readonly order: PlannedOrder; readonly reason: string }
+  | { readonly kind: 'unknown'; readonly order: PlannedOrder; readonly reason: string }
+  /** Already sent by an earlier run: `fills` are the broker's fills for it. */
+  | { readonly kind: 'duplicate'; readonly order: PlannedOrder; readonly fills: Fill[] }
+  | { readonly kind: 'refused'; readonly order: PlannedOrder; readonly reason: string }
+  /** An earlier `unknown` order the broker now confirms: `fills` are its fills. */
+  | { readonly kind: 'settled'; readonly order: PlannedOrder; readonly fills: Fill[] };
+
+/** Portfolio, risk and positions after a round of order outcomes. */
+export interface Applied {
+  readonly pipeline: PipelineState;
+  readonly portfolio: Portfolio;
+  readonly risk: RiskState;
+  /** Fill keys (`<clientOrderId>#<n>`) now applied. */
+  readonly appliedFills: Readonly<Record<string, number>>;
+  readonly newFills: number;
+}
+
+/**
+ * Applies outcomes: counts reservations against the rate limits, frees slots of orders that
+ * were never reserved, and applies every fill not applied before (fills of an order sent by an
+ * earlier run may already be in the restored portfolio).
+ */
+export function applyOutcomes(
+  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState; appliedFills: Readonly<Record<string, number>> },
+  outcomes: readonly OrderOutcome[],
+  monoNow: number,
+): Applied {
+  let risk = state.risk;
+  const reported: Fill[] = [];
+  for (const outcome of outcomes) {
+    const id = outcome.order.clientOrderId;
+    // A settled order was counted when it was first reserved.
+    if (outcome.kind === 'refused') risk = releaseHeldOrder(risk, id);
+    else if (outcome.kind !== 'settled') risk = reserveOrder(risk, id, monoNow);
+    if (outcome.kind === 'submitted' || outcome.kind === 'duplicate' || outcome.kind === 'settled') reported.push(...outcome.fills);
+  }
+  const { fresh, appliedFills } = unappliedFills(reported, state.appliedFills);
+  if (fresh.length === 0) return { ...state, risk, appliedFills, newFills: 0 };
+  return applyNewFills({ ...state, risk, appliedFills }, fresh);
+}
+
+/** Applies fills (already known to be new) and refreshes the strategy's view of positions. */
+export function applyNewFills(
+  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState; appliedFills: Readonly<Record<string, number>> },
+  fills: readonly Fill[],
+): Applied {
+  const { portfolio } = applyFills(state.portfolio, fills);
+  const positions: Record<string, string> = { ...state.pipeline.positions };
+  for (const fill of fills) {
+    const qty = portfolio.positions.get(fill.symbol)?.qty ?? 0n;
+    if (qty === 0n) delete positions[fill.symbol];
+    else positions[fill.symbol] = formatQty(qty);
+  }
+  return { pipeline: { ...state.pipeline, positions }, portfolio, risk: state.risk, appliedFills: state.appliedFills, newFills: fills.length };
+}
+
+/**
+ * End of a batch: marks the portfolio to the newest closes, rolls the trading day, and halts
+ * on a new daily-loss or drawdown breach.
+ */
+export function settleBatch(
+  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState },
+  rules: RiskRules,
+  wallMs: number,
+): { portfolio: Portfolio; risk: RiskState } {
+  const prices = Object.entries(state.pipeline.lastClose).map(([symbol, close]) => [symbol, parsePrice(close)] as const);
+  const portfolio = prices.length === 0 ? state.portfolio : markToMarket(state.portfolio, prices);
+  let risk = startTradingDayIfDue(state.risk, rules, wallMs).state;
+  const updated = updateAccount(risk, rules, accountView(portfolio));
+  risk = updated.state;
+  for (const code of updated.newBreaches) risk = addHaltReason(risk, breachReason(risk, rules, code, wallMs));
+  return { portfolio, risk };
+}
+
+/**
+ * The fills of `fills` not yet counted in `applied` (how many of each order's fills the
+ * portfolio holds), with the counts that include them. Broker fills of one order keep their order.
+ */
+export function unappliedFills(
+  fills: readonly Fill[],
+  applied: Readonly<Record<string, number>>,
+): { fresh: Fill[]; appliedFills: Record<string, number> } {
+  const appliedFills: Record<string, number> = { ...applied };
+  const seen = new Map<string, number>();
+  const fresh = fills.filter((fill) => {
+    const index = (seen.get(fill.clientOrderId) ?? 0) + 1;
+    seen.set(fill.clientOrderId, index);
+    if (index <= (applied[fill.clientOrderId] ?? 0)) return false;
+    appliedFills[fill.clientOrderId] = index;
+    return true;
+  });
+  return { fresh, appliedFills };
+}

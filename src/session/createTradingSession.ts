@@ -1,0 +1,335 @@
+import { join } from 'node:path';
+import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
+import { z } from 'zod';
+import { sessionMachine } from '../../machines/session.machine.js';
+import type { Bar } from '../core/bar.js';
+import { AistockError, describeError } from '../core/errors.js';
+import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
+import { accountView, createRiskState, tradingState, updateAccount } from '../core/risk.js';
+import { compileRiskRules, parseRiskLimits, type RiskLimitsInput } from '../core/riskLimits.js';
+import { createPipeline } from '../core/sessionPipeline.js';
+import type { DataGuardConfigInput } from '../core/dataGuard.js';
+import { smaCross, type Strategy } from '../core/strategy.js';
+import { TimeframeSchema, TIMEFRAME_MS } from '../core/timeframe.js';
+import { isKnownZone } from '../core/zoneOffsets.js';
+import type { Broker } from '../runtime/broker.js';
+import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
+import { fileCheckpointStore } from '../runtime/checkpointStore.js';
+import { systemClock, type Clock } from '../runtime/clock.js';
+import { createIdempotencyTracker, type IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+import { PaperBroker } from '../runtime/paperBroker.js';
+import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
+import { executeOrders, feedBroker, settleUnknown, type ExecutionDeps } from './orderExecution.js';
+import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, sessionCheckpoint } from './sessionCheckpoint.js';
+
+/** Options of {@link createTradingSession}; validated with zod (see {@link SessionOptionsSchema}). */
+export const SessionOptionsSchema = z.object({
+  /** Holds `checkpoint.json`, `orders.journal`, `broker/` and `lock`. */
+  stateDir: z.string().min(1),
+  /** Part of every client order id: keep it stable across restarts of one session. */
+  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('aistock'),
+  /** Only these symbols are traded; bars of others are dropped (default: every symbol). */
+  symbols: z.array(z.string().min(1)).nullable().default(null),
+  /** The zone buckets follow (IANA). */
+  timeZone: z.string().refine(isKnownZone, 'unknown IANA time zone').default('America/New_York'),
+  baseTimeframe: TimeframeSchema.default('1m'),
+  timeframes: z.array(TimeframeSchema).min(1).default(['1m', '5m', '1h', '1d']),
+  initialCash: z.union([z.string(), z.number()]).default('100000'),
+  /** Risk limits (AIStock's names and defaults). */
+  risk: z.record(z.string(), z.unknown()).default({}),
+  idempotency: z.object({ ttlMs: z.number().int().positive().default(300_000) }).default({ ttlMs: 300_000 }),
+  /** Replay: time follows the bars (rate limits, trading day); no staleness check. */
+  replay: z.boolean().default(false),
+  /** Longest wait for one broker call before its outcome counts as unknown. */
+  brokerTimeoutMs: z.number().int().positive().default(5_000),
+  /** Least time between two checkpoints while running (draining always writes one). */
+  checkpointIntervalMs: z.number().int().nonnegative().default(250),
+  /** Bars of history kept per symbol and timeframe (part of every checkpoint). */
+  historySize: z.number().int().positive().default(60),
+});
+
+export interface TradingSessionOptions extends Partial<Omit<z.input<typeof SessionOptionsSchema>, 'stateDir' | 'risk'>> {
+  stateDir: string;
+  risk?: RiskLimitsInput;
+  /** Data-guard thresholds (staleness, extreme range, low volume; see `DataGuardConfigSchema`). */
+  guard?: DataGuardConfigInput;
+  /** The strategy (default `smaCross()`). */
+  strategy?: Strategy;
+  /** The broker (default a `PaperBroker` in `<stateDir>/broker`). The session closes it on stop. */
+  broker?: Broker;
+  clock?: Clock;
+  /** An XState inspector (e.g. `@statelyai/inspect`), passed to every actor of the session. */
+  inspect?: ActorOptions<AnyActorLogic>['inspect'];
+  /** Structured log lines (default: JSON on stderr). */
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+/** The session's result: DESIGN.md's Summary. Money and quantities are decimal strings. */
+export interface Summary {
+  bars: { accepted: number; rejected: Record<string, number>; resumedSkips: number; dropped: number };
+  orders: {
+    submitted: number;
+    duplicatesBlocked: number;
+    rejected: number;
+    unknown: number;
+    settled: number;
+    refused: number;
+    denied: number;
+  };
+  fills: number;
+  portfolio: PortfolioSummary;
+  checkpoints: { written: number; failed: number };
+  risk: { state: string; haltReasons: string[] };
+  clockJumps: number;
+  fault: string | null;
+}
+
+/** The session was given options it cannot run with. */
+export class InvalidSessionOptionsError extends AistockError {
+  constructor(detail: string) {
+    super('INVALID_SESSION_OPTIONS', `invalid session options: ${detail}`);
+  }
+}
+
+/** A session that failed to start (or faulted); `cause` is the underlying error. */
+export class SessionFaultedError extends AistockError {
+  constructor(message: string, cause: unknown) {
+    super('SESSION_FAULTED', message, { cause });
+  }
+}
+
+/** The handle of a running trading session. */
+export interface TradingSession {
+  /** The root actor (`systemId` `session`), for inspection and model-based tests. */
+  readonly actor: ReturnType<typeof createSessionActor>;
+  /** Locks the state dir, restores, reconciles; rejects with the cause (e.g. `StateDirLockedError`). */
+  start(): Promise<void>;
+  /** Feeds bars (one or a batch); resolves once the session has processed them. */
+  ingest(bars: Bar | readonly Bar[]): Promise<void>;
+  /** Drains and shuts down; the same promise every time, and it always settles. */
+  stop(): Promise<Summary>;
+  /** The summary as of now. */
+  snapshot(): Summary;
+}
+
+interface Resources {
+  lock?: StateDirLock;
+  checkpointer?: Checkpointer;
+  tracker?: IdempotencyTracker;
+  broker?: Broker;
+  unsubscribe: (() => void)[];
+  checkpointReport?: CheckpointerReport;
+  startError?: unknown;
+}
+
+const logToStderr = (entry: Record<string, unknown>): void => {
+  process.stderr.write(`${JSON.stringify({ component: 'session', ...entry })}\n`);
+};
+
+function createSessionActor(options: TradingSessionOptions, resources: Resources) {
+  const { strategy: _s, broker: _b, clock: _c, inspect: _i, log: _l, guard: _g, ...plain } = options;
+  const parsed = SessionOptionsSchema.safeParse(plain);
+  if (!parsed.success) throw new InvalidSessionOptionsError(z.prettifyError(parsed.error));
+  const config = parsed.data;
+  if (!config.timeframes.every((tf) => TIMEFRAME_MS[tf] % TIMEFRAME_MS[config.baseTimeframe] === 0)) {
+    throw new InvalidSessionOptionsError(`every timeframe must be a multiple of the base ${config.baseTimeframe}`);
+  }
+  const clock = options.clock ?? systemClock;
+  const strategy = options.strategy ?? smaCross();
+  const rules = compileRiskRules(parseRiskLimits(options.risk ?? {}));
+  const log = options.log ?? logToStderr;
+  const stateDir = config.stateDir;
+  const pipelineOptions = {
+    guard: { barIntervalMs: TIMEFRAME_MS[config.baseTimeframe], ...options.guard },
+    bars: { zone: config.timeZone, baseTimeframe: config.baseTimeframe, timeframes: config.timeframes, historySize: config.historySize },
+  };
+  const inspect = options.inspect ? { inspect: options.inspect } : {};
+  let lastCheckpointAt = Number.NEGATIVE_INFINITY;
+  const executionDeps = (): ExecutionDeps => {
+    const { broker, tracker } = resources;
+    if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
+    return { broker, tracker, brokerTimeoutMs: config.brokerTimeoutMs, log };
+  };
+
+  const machine = sessionMachine.provide({
+    actors: {
+      startSession: fromPromise(async () => {
+        try {
+          resources.lock = await lockStateDir(stateDir);
+          const store = fileCheckpointStore({ dir: stateDir, clock });
+          const checkpoint = await store.read(CHECKPOINT_KEY, SessionCheckpointSchema);
+          if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
+          resources.checkpointer = createCheckpointer({ store, ...inspect });
+          resources.unsubscribe.push(
+            resources.checkpointer.on('CHECKPOINT_DEGRADED', (e) => actor.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
+            resources.checkpointer.on('CHECKPOINT_RECOVERED', () => actor.send({ type: 'CHECKPOINT_RECOVERED' })),
+          );
+          resources.tracker = createIdempotencyTracker({ stateDir, clock, ttlMs: config.idempotency.ttlMs, lock: false, ...inspect });
+          const journal = await resources.tracker.start();
+          resources.broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
+          resources.unsubscribe.push(resources.broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
+          // Settle ids a previous run left reserved or unknown against what the broker holds.
+          const settled = await resources.tracker.reconcile(await resources.broker.knownClientOrderIds());
+          if (journal.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal.state, settled });
+          resources.checkpointer.start();
+          if (checkpoint.status === 'ok') {
+            if (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId) {
+              throw new InvalidSessionOptionsError(
+                `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
+              );
+            }
+            const restored = restoreSession(checkpoint.data, { strategy, rules }, clock.monoMs());
+            // Orders an earlier run could not settle: the broker decides now whether they were placed.
+            const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
+            const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
+            return { ...restored, unsettled, settled: settling.outcomes };
+          }
+          const portfolio = createPortfolio({ initialCash: config.initialCash });
+          return {
+            pipeline: createPipeline(strategy, pipelineOptions),
+            portfolio,
+            // Risk sees the account from the first bar on, not only after the first batch.
+            risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
+            appliedFills: {},
+            unsettled: {},
+            settled: [],
+          };
+        } catch (error) {
+          resources.startError = error;
+          throw error;
+        }
+      }),
+      executeOrders: fromPromise(async ({ input }) => {
+        await feedBroker(executionDeps().broker, input.marketBars);
+        const outcomes = await executeOrders(executionDeps(), input.orders, { refuse: input.refuse, unsettled: input.unsettled });
+        return { outcomes };
+      }),
+      drainSession: fromPromise(async () => {
+        const failures: string[] = [];
+        const attempt = async (what: string, step: () => Promise<unknown>): Promise<void> => {
+          try {
+            await step();
+          } catch (error) {
+            failures.push(`${what}: ${describeError(error)}`);
+          }
+        };
+        for (const unsubscribe of resources.unsubscribe.splice(0)) unsubscribe();
+        await attempt('checkpointer', async () => {
+          resources.checkpointReport = await resources.checkpointer?.stop();
+        });
+        await attempt('journal', async () => resources.tracker?.stop());
+        await attempt('broker', async () => resources.broker?.close());
+        await attempt('lock', async () => resources.lock?.release());
+        if (failures.length > 0) throw new AistockError('SESSION_DRAIN_INCOMPLETE', failures.join('; '));
+      }),
+    },
+    actions: {
+      feedMarket: (_, params) => {
+        const { broker } = resources;
+        if (broker?.observeBar === undefined) return;
+        feedBroker(broker, params.bars).catch((error: unknown) => log({ event: 'MARKET_FEED_FAILED', error: describeError(error) }));
+      },
+      saveCheckpoint: (_, { context, force }) => {
+        const { pipeline, portfolio } = context;
+        if (pipeline === null || portfolio === null || resources.checkpointer === undefined) return;
+        if (resources.checkpointer.actor.getSnapshot().hasTag('stopped')) return;
+        const now = clock.monoMs();
+        if (!force && now - lastCheckpointAt < config.checkpointIntervalMs) return;
+        lastCheckpointAt = now;
+        const snapshot = sessionCheckpoint(
+          { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
+          { sessionId: config.sessionId, strategyId: strategy.id },
+          now,
+        );
+        resources.checkpointer.save(CHECKPOINT_KEY, snapshot);
+      },
+    },
+  });
+  const actor = createActor(machine, {
+    systemId: 'session',
+    input: { strategy, rules, sessionId: config.sessionId, replay: config.replay, symbols: config.symbols },
+    ...inspect,
+  });
+  return actor;
+}
+
+/** Creates a trading session over `options.stateDir`; call `start()`, then `ingest` bars. */
+export function createTradingSession(options: TradingSessionOptions): TradingSession {
+  const resources: Resources = { unsubscribe: [] };
+  const actor = createSessionActor(options, resources);
+  const clock = options.clock ?? systemClock;
+  const replay = options.replay ?? false;
+  let fatal: unknown;
+  actor.subscribe({ error: (error) => (fatal = error) });
+  actor.start();
+  let started: Promise<void> | undefined;
+  let stopped: Promise<Summary> | undefined;
+
+  const summary = (): Summary => {
+    const { context } = actor.getSnapshot();
+    const guard = context.pipeline?.guard;
+    const portfolio = context.portfolio ?? createPortfolio({ initialCash: options.initialCash ?? '100000' });
+    const checkpoints = resources.checkpointReport ?? resources.checkpointer?.actor.getSnapshot().context.stats;
+    const tracker = resources.tracker?.snapshot();
+    return {
+      bars: {
+        accepted: guard?.accepted ?? 0,
+        rejected: { ...(guard?.rejected ?? {}) } as Record<string, number>,
+        resumedSkips: context.pipeline?.resumedSkips ?? 0,
+        dropped: context.stats.barsDropped,
+      },
+      orders: {
+        submitted: context.stats.ordersSubmitted,
+        duplicatesBlocked: context.stats.duplicatesBlocked,
+        rejected: context.stats.ordersRejected,
+        unknown: context.stats.ordersUnknown,
+        settled: context.stats.ordersSettled,
+        refused: context.stats.ordersRefused,
+        denied: context.stats.ordersDenied,
+      },
+      fills: context.stats.fills,
+      portfolio: portfolioSummary(portfolio),
+      checkpoints: { written: checkpoints?.written ?? 0, failed: checkpoints?.failed ?? 0 },
+      risk: { state: tradingState(context.risk), haltReasons: context.risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
+      clockJumps: tracker?.stats.clockJumps ?? 0,
+      fault: context.fault,
+    };
+  };
+
+  const idle = (s: ReturnType<typeof actor.getSnapshot>): boolean =>
+    s.hasTag('stopped') || s.matches('faulted') || (s.matches({ running: 'ready' }) && s.context.inbox.length === 0);
+
+  return {
+    actor,
+    start: () => {
+      started ??= (async () => {
+        actor.send({ type: 'START' });
+        const s = await waitFor(actor, (snap) => !snap.matches('idle') && !snap.matches('starting'), { timeout: Infinity });
+        if (s.matches('faulted')) {
+          throw resources.startError ?? new SessionFaultedError(`session failed to start: ${s.context.fault ?? 'unknown'}`, s.context.fault);
+        }
+      })();
+      return started;
+    },
+    ingest: async (input) => {
+      const bars = Array.isArray(input) ? (input as readonly Bar[]) : [input as Bar];
+      if (replay) actor.send({ type: 'BARS', bars });
+      else actor.send({ type: 'BARS', bars, receivedAtMs: clock.wallMs(), monoMs: clock.monoMs() });
+      const now = actor.getSnapshot();
+      const s = idle(now) ? now : await waitFor(actor, idle, { timeout: Infinity });
+      if (s.matches('faulted')) throw new SessionFaultedError(`session faulted: ${s.context.fault ?? 'unknown'}`, s.context.fault);
+      // A replay can outrun the event loop; let checkpoint writes and timers run between batches.
+      if (replay) await new Promise((resolve) => setImmediate(resolve));
+    },
+    stop: () => {
+      stopped ??= (async () => {
+        if (fatal !== undefined) throw fatal;
+        actor.send({ type: 'STOP' });
+        await waitFor(actor, (s) => s.hasTag('stopped'), { timeout: Infinity });
+        return summary();
+      })();
+      return stopped;
+    },
+    snapshot: summary,
+  };
+}

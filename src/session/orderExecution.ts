@@ -1,0 +1,185 @@
+import type { Bar } from '../core/bar.js';
+import { describeError } from '../core/errors.js';
+import type { OrderOutcome, PlannedOrder } from '../core/sessionPipeline.js';
+import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../runtime/broker.js';
+import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+
+/**
+ * Sends planned orders to the broker exactly once: write ahead (the id is fsynced as
+ * `reserved` before the broker sees it), submit, then record the answer. An id the journal
+ * already holds is never sent again unless the broker says it never arrived.
+ */
+
+export interface ExecutionDeps {
+  tracker: IdempotencyTracker;
+  broker: Broker;
+  /** Longest wait for one broker call; past it the outcome is `unknown`. */
+  brokerTimeoutMs: number;
+  log: (entry: Record<string, unknown>) => void;
+}
+
+/** Thrown by {@link withDeadline} when a broker call takes too long: it may have happened. */
+function timeoutError(what: string, ms: number, clientOrderId?: string): BrokerError {
+  return new BrokerError('BROKER_TIMEOUT', `${what} did not answer within ${ms} ms`, { clientOrderId });
+}
+
+async function withDeadline<T>(call: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  try {
+    return await Promise.race([call, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function toBrokerOrder(order: PlannedOrder): BrokerOrder {
+  const { intent } = order;
+  const base = { clientOrderId: order.clientOrderId, symbol: intent.symbol, side: intent.side, qty: intent.qty };
+  return intent.type === 'limit' ? { ...base, type: 'limit', limitPrice: intent.limitPrice } : { ...base, type: 'market' };
+}
+
+/** Shows bars to a simulated broker, in order, waiting for any fills they cause. */
+export async function feedBroker(broker: Broker, bars: readonly Bar[]): Promise<void> {
+  if (broker.observeBar === undefined) return;
+  for (const bar of bars) {
+    const fills = broker.observeBar(bar);
+    if (fills !== undefined) await fills;
+  }
+}
+
+/**
+ * Asks the broker about orders whose submit ended `unknown`. Found: `settled` with its fills.
+ * Not found: it never reached the market, and stays unsettled only while the broker is
+ * unreachable. Returns the outcomes and the orders still unsettled.
+ */
+export async function settleUnknown(
+  deps: ExecutionDeps,
+  unsettled: readonly PlannedOrder[],
+): Promise<{ outcomes: OrderOutcome[]; stillUnknown: PlannedOrder[] }> {
+  const outcomes: OrderOutcome[] = [];
+  const stillUnknown: PlannedOrder[] = [];
+  for (const order of unsettled) {
+    const known = await lookUp(deps, order.clientOrderId);
+    if (known === 'unreachable') stillUnknown.push(order);
+    else if (known !== undefined) {
+      record(deps, order.clientOrderId, 'submitted');
+      outcomes.push({ kind: 'settled', order, fills: [...known.fills] });
+    } else outcomes.push({ kind: 'settled', order, fills: [] });
+  }
+  return { outcomes, stillUnknown };
+}
+
+/**
+ * Executes `orders` in order; never throws for a broker or journal failure (it becomes an
+ * outcome). Unsettled orders of the same symbols are settled first; while one cannot be, no
+ * new order for its symbol is sent.
+ */
+export async function executeOrders(
+  deps: ExecutionDeps,
+  orders: readonly PlannedOrder[],
+  options: { refuse: string | null; unsettled: readonly PlannedOrder[] },
+): Promise<OrderOutcome[]> {
+  const symbols = new Set(orders.map((order) => order.intent.symbol));
+  const settling = await settleUnknown(deps, options.unsettled.filter((order) => symbols.has(order.intent.symbol)));
+  const blocked = new Set(settling.stillUnknown.map((order) => order.intent.symbol));
+  const outcomes: OrderOutcome[] = [...settling.outcomes];
+  for (const order of orders) {
+    if (options.refuse !== null) outcomes.push({ kind: 'refused', order, reason: options.refuse });
+    else if (blocked.has(order.intent.symbol)) {
+      outcomes.push({ kind: 'refused', order, reason: 'UNSETTLED_ORDER: an earlier order of this symbol may be in the market' });
+    } else outcomes.push(await executeOne(deps, order));
+  }
+  return outcomes;
+}
+
+async function executeOne(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOutcome> {
+  const id = order.clientOrderId;
+  let reservation;
+  try {
+    reservation = await deps.tracker.reserve(id);
+  } catch (error) {
+    // Not durably reserved, so not sent: the write-ahead rule holds even when the disk fails.
+    return { kind: 'refused', order, reason: `JOURNAL_UNAVAILABLE: ${describeError(error)}` };
+  }
+  if (reservation.status === 'refused') return { kind: 'refused', order, reason: `${reservation.reason}: ${reservation.detail}` };
+  if (reservation.status === 'duplicate') {
+    if (reservation.state === 'rejected') return { kind: 'duplicate', order, fills: [] };
+    // Sent (or maybe sent) by an earlier run: the broker says whether it arrived.
+    const known = await lookUp(deps, id);
+    if (known === 'unreachable') return { kind: 'unknown', order, reason: 'BROKER_UNREACHABLE: cannot settle an earlier send' };
+    if (known !== undefined) {
+      if (reservation.state !== 'submitted') record(deps, id, 'submitted');
+      return { kind: 'duplicate', order, fills: [...known.fills] };
+    }
+    if (reservation.state === 'submitted') return { kind: 'duplicate', order, fills: [] };
+    // Reserved or unknown, and the broker never saw it: sending it now is its first send.
+  }
+  return submit(deps, order);
+}
+
+async function submit(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOutcome> {
+  const id = order.clientOrderId;
+  let result;
+  try {
+    result = await withDeadline(deps.broker.submit(toBrokerOrder(order)), deps.brokerTimeoutMs, () =>
+      timeoutError(`submit ${id}`, deps.brokerTimeoutMs, id),
+    );
+  } catch (error) {
+    return settleFailedSubmit(deps, order, error);
+  }
+  if (result.status === 'accepted') {
+    record(deps, id, 'submitted');
+    return { kind: 'submitted', order, fills: [...result.fills] };
+  }
+  if (result.reason === 'DUPLICATE_CLIENT_ORDER_ID') {
+    // The broker has it already (our journal lost track, e.g. an expired id): take its fills.
+    const known = await lookUp(deps, id);
+    record(deps, id, 'submitted');
+    return { kind: 'duplicate', order, fills: known === undefined || known === 'unreachable' ? [] : [...known.fills] };
+  }
+  record(deps, id, 'rejected');
+  return { kind: 'rejected', order, reason: `${result.reason}: ${result.detail}` };
+}
+
+/** A submit that threw: not placed (disconnected) or maybe placed (timeout, lost ack). Ask. */
+async function settleFailedSubmit(deps: ExecutionDeps, order: PlannedOrder, error: unknown): Promise<OrderOutcome> {
+  const id = order.clientOrderId;
+  deps.log({ event: 'SUBMIT_FAILED', clientOrderId: id, error: describeError(error) });
+  const known = await lookUp(deps, id);
+  if (known !== undefined && known !== 'unreachable') {
+    record(deps, id, 'submitted');
+    return { kind: 'submitted', order, fills: [...known.fills] };
+  }
+  record(deps, id, 'unknown');
+  const code = error instanceof BrokerError ? error.code : 'BROKER_ERROR';
+  return { kind: 'unknown', order, reason: `${code}: ${describeError(error)}` };
+}
+
+async function lookUp(deps: ExecutionDeps, id: string): Promise<BrokerOrderState | undefined | 'unreachable'> {
+  try {
+    return await withDeadline(deps.broker.orderByClientId(id), deps.brokerTimeoutMs, () =>
+      timeoutError(`orderByClientId ${id}`, deps.brokerTimeoutMs, id),
+    );
+  } catch (error) {
+    deps.log({ event: 'LOOKUP_FAILED', clientOrderId: id, error: describeError(error) });
+    return 'unreachable';
+  }
+}
+
+/**
+ * Records the broker's answer without waiting for its fsync: it rides the next group commit
+ * (the next reservation's, or the drain's). Until it is durable the id is `reserved` on disk,
+ * which a restart settles by asking the broker — so a lost mark sends nothing twice and loses
+ * nothing, and the order path pays one journal fsync, not two.
+ */
+function record(deps: ExecutionDeps, id: string, state: 'submitted' | 'rejected' | 'unknown'): void {
+  deps.tracker.mark(id, state).then(
+    (result) => {
+      if (result.status === 'refused') deps.log({ event: 'MARK_REFUSED', clientOrderId: id, state, reason: result.reason });
+    },
+    (error: unknown) => deps.log({ event: 'MARK_FAILED', clientOrderId: id, state, error: describeError(error) }),
+  );
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { PortfolioSnapshotSchema, portfolioSnapshot, restorePortfolio, type Portfolio } from '../core/portfolio.js';
+import { accountView, restoreRiskState, RiskSnapshotSchema, riskSnapshot, type RiskState } from '../core/risk.js';
+import type { RiskRules } from '../core/riskLimits.js';
+import {
+  PipelineSnapshotSchema,
+  PlannedOrderSchema,
+  pipelineSnapshot,
+  restorePipeline,
+  type PipelineState,
+  type PlannedOrder,
+} from '../core/sessionPipeline.js';
+import type { Strategy } from '../core/strategy.js';
+
+/**
+ * The session's checkpoint: domain state under our own schema (not an XState persisted
+ * snapshot, whose timers and inline actors do not survive a restore). `checkpoint.json` in
+ * the state dir holds it, written by the checkpointer.
+ */
+export const SessionCheckpointSchema = z.object({
+  sessionId: z.string(),
+  strategyId: z.string(),
+  pipeline: PipelineSnapshotSchema,
+  portfolio: PortfolioSnapshotSchema,
+  risk: RiskSnapshotSchema,
+  /** How many of each order's broker fills the portfolio holds. */
+  appliedFills: z.record(z.string(), z.number().int().nonnegative()),
+  /** Orders whose submit ended `unknown`, to settle with the broker at the next start. */
+  unsettled: z.record(z.string(), PlannedOrderSchema),
+});
+export type SessionCheckpoint = z.infer<typeof SessionCheckpointSchema>;
+
+/** The checkpointer key: the file is `checkpoint.json`. */
+export const CHECKPOINT_KEY = 'checkpoint';
+
+export interface SessionState {
+  pipeline: PipelineState;
+  portfolio: Portfolio;
+  risk: RiskState;
+  appliedFills: Record<string, number>;
+  unsettled: Record<string, PlannedOrder>;
+}
+
+/** The checkpoint of the session's current state. */
+export function sessionCheckpoint(
+  state: SessionState,
+  ids: { sessionId: string; strategyId: string },
+  nowMono: number,
+): SessionCheckpoint {
+  return {
+    ...ids,
+    pipeline: pipelineSnapshot(state.pipeline),
+    portfolio: portfolioSnapshot(state.portfolio),
+    risk: riskSnapshot(state.risk, nowMono),
+    appliedFills: state.appliedFills,
+    unsettled: state.unsettled,
+  };
+}
+
+/** The session's state as a checkpoint left it. */
+export function restoreSession(
+  checkpoint: SessionCheckpoint,
+  deps: { strategy: Strategy; rules: RiskRules },
+  nowMono: number,
+): SessionState {
+  const portfolio = restorePortfolio(checkpoint.portfolio);
+  return {
+    pipeline: restorePipeline(checkpoint.pipeline, deps.strategy),
+    portfolio,
+    risk: restoreRiskState(checkpoint.risk, deps.rules, nowMono, accountView(portfolio)),
+    appliedFills: { ...checkpoint.appliedFills },
+    unsettled: { ...checkpoint.unsettled },
+  };
+}

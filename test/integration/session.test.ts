@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { createTradingSession } from '../../src/session/createTradingSession.js';
+import { PaperBroker } from '../../src/runtime/paperBroker.js';
+import { join } from 'node:path';
+import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
+import { readLedger } from '../support/replayFixture.js';
+
+describe('trading session', () => {
+  it('sends each approved order once, with its fill in the portfolio', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3, 5]), replay: true });
+    await session.start();
+    await session.ingest(minuteBars(10));
+    const summary = await session.stop();
+    expect(summary.orders).toMatchObject({ submitted: 2, duplicatesBlocked: 0, unknown: 0 });
+    expect(summary.fills).toBe(2);
+    expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '2' }) });
+  });
+
+  it('returns the same promise from a second stop(), and both settle in shutdown', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]) });
+    await session.start();
+    const first = session.stop();
+    expect(session.stop()).toBe(first);
+    await first;
+    expect(session.actor.getSnapshot().value).toBe('shutdown');
+    session.actor.send({ type: 'STOP' });
+    expect(session.actor.getSnapshot().value).toBe('shutdown');
+  });
+
+  it('honours a stop() during starting once started, releasing the state dir', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]) });
+    const started = session.start();
+    const stopped = session.stop();
+    expect(session.actor.getSnapshot().value).toBe('starting');
+    await started;
+    await stopped;
+    expect(session.actor.getSnapshot().value).toBe('shutdown');
+    const next = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([]), log: deps.log });
+    await next.start();
+    await next.stop();
+  });
+
+  it('marks an order unknown when the broker is disconnected, sends nothing, and refuses that symbol until settled', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3, 6]), replay: true });
+    await session.start();
+    deps.broker.faults.disconnect();
+    await session.ingest(minuteBars(8));
+    const summary = await session.stop();
+    expect(summary.orders).toMatchObject({ submitted: 0, unknown: 1, refused: 1 });
+    expect((await readLedger(deps.stateDir)).orders).toEqual([]);
+  });
+
+  it('settles a lost ack by asking the broker: the order counts as submitted with its fill', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
+    await session.start();
+    deps.broker.faults.loseNextAck();
+    await session.ingest(minuteBars(5));
+    const summary = await session.stop();
+    expect(summary.orders).toMatchObject({ submitted: 1, unknown: 0 });
+    expect(summary.fills).toBe(1);
+    expect((await readLedger(deps.stateDir)).orders).toHaveLength(1);
+  });
+
+  it('counts a broker rejection and applies no fill', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
+    await session.start();
+    deps.broker.faults.rejectNext(1);
+    await session.ingest(minuteBars(5));
+    const summary = await session.stop();
+    expect(summary.orders).toMatchObject({ submitted: 0, rejected: 1 });
+    expect(summary.fills).toBe(0);
+    expect(summary.portfolio.positions).toEqual({});
+  });
+
+  it('treats a submit that outlives its deadline as unknown, then settles it on restart without sending it again', async () => {
+    const deps = await sessionDeps();
+    // A network that can stall: while the gate is shut, every broker call waits for it.
+    let gate: Promise<void> = Promise.resolve();
+    let openGate = (): void => undefined;
+    const slowBroker = await PaperBroker.open({ dir: join(deps.stateDir, 'broker'), clock: deps.clock, latencyMs: 1, sleep: () => gate });
+    const first = createTradingSession({ ...deps, broker: slowBroker, strategy: buyOnBars([3]), replay: true, brokerTimeoutMs: 50 });
+    await first.start();
+    gate = new Promise<void>((resolve) => (openGate = resolve));
+    await first.ingest(minuteBars(5));
+    expect(first.snapshot().orders).toMatchObject({ submitted: 0, unknown: 1 });
+    openGate();
+    // The stalled submit reaches the market after the session gave up waiting.
+    await expect.poll(async () => (await readLedger(deps.stateDir)).orders.length).toBe(1);
+    await first.stop();
+
+    const second = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([3]), replay: true, log: deps.log, clock: deps.clock });
+    await second.start();
+    await second.ingest(minuteBars(5));
+    const summary = await second.stop();
+    expect(summary.orders).toMatchObject({ submitted: 0, settled: 1 });
+    expect(summary.fills).toBe(1);
+    expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '1' }) });
+    expect((await readLedger(deps.stateDir)).orders).toHaveLength(1);
+  });
+
+  it('re-processing the same bars on the same state dir sends nothing again and leaves the portfolio as it was', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
+    await session.start();
+    await session.ingest(minuteBars(5));
+    const summary = await session.stop();
+    expect(summary.orders.submitted).toBe(1);
+    // Restart on the same dir with the same bars: the order is re-decided and blocked as a duplicate.
+    const again = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([3]), replay: true, log: deps.log, clock: deps.clock });
+    await again.start();
+    await again.ingest(minuteBars(5));
+    const second = await again.stop();
+    expect(second.bars.resumedSkips).toBe(5);
+    expect(second.portfolio).toEqual(summary.portfolio);
+  });
+
+  it('drops bars ingested after stop and counts them', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await session.start();
+    await session.stop();
+    await session.ingest(minuteBars(3));
+    expect(session.snapshot().bars.dropped).toBe(3);
+  });
+});

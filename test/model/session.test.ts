@@ -1,0 +1,121 @@
+import { createActor, fromPromise, waitFor, type EventFromLogic } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { sessionMachine, type Execution, type SessionStart } from '../../machines/session.machine.js';
+import { createPortfolio } from '../../src/core/portfolio.js';
+import { accountView, createRiskState, updateAccount } from '../../src/core/risk.js';
+import { compileRiskRules, parseRiskLimits } from '../../src/core/riskLimits.js';
+import { createPipeline } from '../../src/core/sessionPipeline.js';
+import { allStateIds, modelPaths, replayPath, statesReached } from '../../src/testing/modelTesting.js';
+import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
+
+type ModelEvent = EventFromLogic<typeof sessionMachine>;
+
+const strategy = buyOnBars([2]);
+const rules = compileRiskRules(parseRiskLimits({ rateLimitEnabled: false }));
+const input = { strategy, rules, sessionId: 'model', replay: true, symbols: null };
+const fresh = (): SessionStart => {
+  const portfolio = createPortfolio({ initialCash: '100000' });
+  return {
+  pipeline: createPipeline(strategy),
+  portfolio,
+  risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
+  appliedFills: {},
+  unsettled: {},
+  settled: [],
+  };
+};
+const noOutcomes: Execution = { outcomes: [] };
+
+const events = [
+  { type: 'START' },
+  { type: 'STOP' },
+  { type: 'BARS', bars: minuteBars(3) },
+  { type: 'xstate.done.actor.starter', output: fresh() },
+  { type: 'xstate.error.actor.starter', error: new Error('state dir locked') },
+  { type: 'xstate.done.actor.executor', output: noOutcomes },
+  { type: 'xstate.error.actor.executor', error: new Error('executor bug') },
+  { type: 'xstate.done.actor.drainer' },
+  { type: 'xstate.error.actor.drainer', error: new Error('broker down during drain') },
+] as unknown as ModelEvent[];
+
+const paths = modelPaths(sessionMachine, {
+  events,
+  input,
+  serializeState: (s) =>
+    JSON.stringify([s.value, Math.min(s.context.inbox.length, 1), s.context.planned.length > 0, s.context.stopRequested]),
+});
+
+/** The machine with every I/O actor held until the test settles it, as the model says. */
+function liveSession() {
+  const pending = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  const held = (id: string) =>
+    fromPromise(
+      () =>
+        new Promise<never>((resolve, reject) => {
+          pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        }),
+    );
+  const machine = sessionMachine.provide({
+    actors: {
+      startSession: held('starter') as never,
+      executeOrders: held('executor') as never,
+      drainSession: held('drainer') as never,
+    },
+  });
+  const actor = createActor(machine, { input });
+  actor.subscribe({ error: () => undefined });
+  actor.start();
+  const settle = (id: string, outcome: { output?: unknown; error?: Error }): void => {
+    // The faulted state's cleanup is the same drainSession actor under another id.
+    const entry = pending.get(id) ?? (id === 'drainer' ? pending.get('cleanup') : undefined);
+    if (entry === undefined) throw new Error(`no ${id} in flight`);
+    pending.delete(id);
+    if (outcome.error) entry.reject(outcome.error);
+    else entry.resolve(outcome.output);
+  };
+  return { actor, pending, settle };
+}
+
+describe('session model', () => {
+  it('has the expected number of shortest paths', () => {
+    expect(paths).toHaveLength(21);
+  });
+
+  it('reaches every state of the machine', () => {
+    // `running.deciding` is transient (always left in the same step), so no snapshot rests in it.
+    const resting = [...allStateIds(sessionMachine)].filter((id) => id !== 'running.deciding');
+    expect(statesReached(paths)).toEqual(new Set(resting));
+  });
+
+  it.each(paths.map((p) => [p.description, p] as const))('replays %s; afterwards STOP always reaches shutdown', async (_name, path) => {
+    const live = liveSession();
+    await replayPath(path, {
+      actor: live.actor,
+      cause: async (event) => {
+        const e = event as { type: string; output?: unknown; error?: Error };
+        const actorEvent = /^xstate\.(done|error)\.actor\.(\w+)$/.exec(e.type);
+        if (actorEvent === null) return void live.actor.send(event);
+        // Let the actor start the invocation before settling it.
+        await new Promise((resolve) => setImmediate(resolve));
+        const id = actorEvent[2] ?? '';
+        live.settle(id === 'drainer' && !live.pending.has('drainer') ? 'cleanup' : id, actorEvent[1] === 'error' ? { error: e.error ?? new Error('x') } : { output: e.output });
+      },
+      checkInvariants: () => {
+        const s = live.actor.getSnapshot();
+        // Nothing is decided before the state is restored, and no order is planned while stopping.
+        if (s.matches('idle') || s.matches('starting')) expect(s.context.pipeline).toBeNull();
+        if (s.matches('draining') || s.matches('shutdown') || s.matches('faulted')) expect(s.context.planned).toEqual([]);
+      },
+    });
+    // Whatever happened, a STOP (and the I/O finishing) ends in shutdown.
+    live.actor.send({ type: 'STOP' });
+    for (let i = 0; i < 5 && !live.actor.getSnapshot().hasTag('stopped'); i += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const id of [...live.pending.keys()]) {
+        live.settle(id, id === 'starter' ? { output: fresh() } : id === 'executor' ? { output: noOutcomes } : {});
+      }
+      live.actor.send({ type: 'STOP' });
+    }
+    await waitFor(live.actor, (s) => s.hasTag('stopped'), { timeout: 1_000 });
+  });
+});
