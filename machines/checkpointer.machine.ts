@@ -31,6 +31,7 @@ export type CheckpointerEmitted =
   | { type: 'CHECKPOINT_RECOVERED' }
   | { type: 'SAVE_REFUSED'; key: string };
 
+/** The checkpointer's tunables (its `input`). */
 export interface CheckpointerConfig {
   /** Consecutive failed writes before `CHECKPOINT_DEGRADED` (default 3). */
   degradeAfter: number;
@@ -42,6 +43,7 @@ export interface CheckpointerConfig {
   drainTimeoutMs: number;
 }
 
+/** The checkpointer's defaults: degrade after 3 failures, retry from 50 ms to 5 s, drain for 10 s. */
 export const DEFAULT_CHECKPOINTER_CONFIG: CheckpointerConfig = {
   degradeAfter: 3,
   retryBaseMs: 50,
@@ -49,6 +51,7 @@ export const DEFAULT_CHECKPOINTER_CONFIG: CheckpointerConfig = {
   drainTimeoutMs: 10_000,
 };
 
+/** The checkpointer's context: the pending snapshots, the write in flight, health and counters. */
 export interface CheckpointerContext {
   config: CheckpointerConfig;
   pending: PendingSnapshots;
@@ -126,6 +129,7 @@ const checkpointerSetup = setup({
 
 const isRunningOrDraining = or([stateIn('#checkpointer.lifecycle.running'), stateIn('#checkpointer.lifecycle.draining')]);
 
+/** The checkpointer machine (see the module comment); supply `writeSnapshots` with `.provide()`. */
 export const checkpointerMachine = checkpointerSetup.createMachine({
   id: 'checkpointer',
   context: ({ input }) => ({

@@ -46,6 +46,7 @@ export type SessionEvent =
   | { type: 'CHECKPOINT_DEGRADED'; error: string }
   | { type: 'CHECKPOINT_RECOVERED' };
 
+/** What the session tells observers (`actor.on(type, …)`). */
 export type SessionEmitted =
   | { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] }
   | { type: 'BATCH_DONE'; bars: number };
@@ -71,6 +72,7 @@ export interface Execution {
   outcomes: OrderOutcome[];
 }
 
+/** The session machine's input: the strategy, the compiled risk rules and the session's identity. */
 export interface SessionInput {
   strategy: Strategy;
   rules: RiskRules;
@@ -91,6 +93,7 @@ interface Batch {
   readonly fed: number;
 }
 
+/** The session's context: the pipeline, portfolio and risk state, the inbox, the batch in progress, counters. */
 export interface SessionContext {
   strategy: Strategy;
   rules: RiskRules;
@@ -313,6 +316,7 @@ function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): P
   };
 }
 
+/** The session machine (see the module comment); its I/O actors are supplied by `createTradingSession`. */
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
   context: ({ input }) => ({

@@ -29,6 +29,7 @@ export interface CheckpointerReport {
   lastError: string | null;
 }
 
+/** What {@link createCheckpointer} needs: a store, and optionally config, timers and an inspector. */
 export interface CheckpointerOptions {
   store: CheckpointStore;
   config?: Partial<CheckpointerConfig>;

@@ -54,6 +54,7 @@ export function errnoCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** How a state file's `data` is checked: its zod schema and the envelope version it must carry. */
 export interface StateFileFormat<T> {
   schema: z.ZodType<T>;
   schemaVersion: number;

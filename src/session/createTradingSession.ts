@@ -48,6 +48,7 @@ export const SessionOptionsSchema = z.object({
   historySize: z.number().int().positive().default(60),
 });
 
+/** Options of {@link createTradingSession}: the zod-checked settings plus the live parts (strategy, broker, clock, inspector, log). */
 export interface TradingSessionOptions extends Partial<Omit<z.input<typeof SessionOptionsSchema>, 'stateDir' | 'risk'>> {
   stateDir: string;
   risk?: RiskLimitsInput;

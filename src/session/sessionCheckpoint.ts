@@ -28,6 +28,7 @@ export const SessionCheckpointSchema = z.object({
   /** Orders whose submit ended `unknown`, to settle with the broker at the next start. */
   unsettled: z.record(z.string(), PlannedOrderSchema),
 });
+/** The session's checkpoint (see {@link SessionCheckpointSchema}). */
 export type SessionCheckpoint = z.infer<typeof SessionCheckpointSchema>;
 
 /** The checkpointer key: the file is `checkpoint.json`. */

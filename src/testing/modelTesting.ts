@@ -31,6 +31,7 @@ export interface ModelPath<TEvent> {
   readonly steps: readonly ModelStep<TEvent>[];
 }
 
+/** Options of {@link modelPaths}. */
 export interface ModelPathOptions<TMachine extends AnyStateMachine> {
   /**
    * Every event to explore, with payload variants and the synthetic `xstate.*` events; or a

@@ -1,0 +1,20 @@
+/**
+ * `aistock/testing`: what a user needs to model-test their own embedding of aistock — the
+ * graph-path helpers the project's own model tests use, a clock that moves only when told,
+ * a file writer that fails on command, and the PaperBroker's fault switches.
+ */
+export {
+  modelPaths,
+  replayPath,
+  statesReached,
+  allStateIds,
+  ModelStepMismatch,
+  type ModelPath,
+  type ModelStep,
+  type ModelPathOptions,
+  type LiveSystem,
+} from './modelTesting.js';
+export { FaultyWriter, errnoError } from './faultyWriter.js';
+export { ManualClock, type Clock } from '../runtime/clock.js';
+export { PaperBroker, type PaperBrokerFaults, type PaperBrokerOptions } from '../runtime/paperBroker.js';
+export { SimulatedClock } from 'xstate';
