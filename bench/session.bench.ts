@@ -81,14 +81,15 @@ async function hotPathReplay(): Promise<void> {
   await rm(stateDir, { recursive: true, force: true });
 }
 
-async function liveIngest(): Promise<void> {
+/** Live ingest, one bar per event: with `strategy` watching only (the per-event cost) or trading. */
+async function liveIngest(strategy: Strategy, label: string): Promise<void> {
   const stateDir = await tempDir('live');
   // Live bars are recent: the last 4,000 minutes, so the staleness check passes them.
   const minutes = 4_000;
   const bars = [...syntheticBars(5, minutes, Date.now() - minutes * 60_000)].flat();
   const session = createTradingSession({
     stateDir,
-    strategy: smaCross(),
+    strategy,
     log: quiet,
     risk: { rateLimitEnabled: false, maxOrdersPerDay: 100_000 },
     guard: { maxStalenessMs: 7 * 86_400_000 },
@@ -105,11 +106,14 @@ async function liveIngest(): Promise<void> {
     (session.snapshot().orders.submitted > before ? orderLatencies : latencies).push(ms);
   }
   const seconds = (performance.now() - started) / 1_000;
-  await session.stop();
-  report(BENCH, 'liveBarsPerSec', bars.length / seconds, 'bars/s');
-  report(BENCH, 'barToDecisionP99Ms', percentile(latencies, 99), 'ms');
-  report(BENCH, 'barToOrderP50Ms', percentile(orderLatencies, 50), 'ms');
-  report(BENCH, 'barToOrderP99Ms', percentile(orderLatencies, 99), 'ms');
+  const summary = await session.stop();
+  report(BENCH, `liveBarsPerSec${label}`, bars.length / seconds, 'bars/s');
+  report(BENCH, `barToDecisionP99Ms${label}`, percentile(latencies, 99), 'ms');
+  if (summary.orders.submitted > 0) {
+    report(BENCH, `liveOrders${label}`, summary.orders.submitted, 'orders');
+    report(BENCH, `barToOrderP50Ms${label}`, percentile(orderLatencies, 50), 'ms');
+    report(BENCH, `barToOrderP99Ms${label}`, percentile(orderLatencies, 99), 'ms');
+  }
   await rm(stateDir, { recursive: true, force: true });
 }
 
@@ -140,5 +144,6 @@ async function restart(): Promise<void> {
 
 await sampleReplay();
 await hotPathReplay();
-await liveIngest();
+await liveIngest(watchOnly, '');
+await liveIngest(smaCross(), 'Trading');
 await restart();

@@ -4,35 +4,16 @@ import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { clock, MINUTE, T0, usePaperBrokers } from '../support/paperBrokerFixture.js';
 import { formatQty, parseQty } from '../../src/core/money.js';
 import { FillSchema, sideSign } from '../../src/core/order.js';
 import { BrokerError, type BrokerBar, type BrokerOrder } from '../../src/runtime/broker.js';
-import { ManualClock } from '../../src/runtime/clock.js';
-import { PaperBroker, type PaperBrokerOptions } from '../../src/runtime/paperBroker.js';
+import { PaperBroker } from '../../src/runtime/paperBroker.js';
 import { BrokerLedgerCorruptError } from '../../src/runtime/paperBrokerLedger.js';
 
-const clock = new ManualClock({ wallMs: Date.UTC(2025, 0, 2, 14, 30) });
-const T0 = Date.UTC(2025, 0, 2, 14, 30);
-const MINUTE = 60_000;
+const { dir: ledgerDir, openBroker } = usePaperBrokers();
 const submitter = join(import.meta.dirname, '../fixtures/paperBrokerSubmitter.ts');
-
-let dir: string;
-const opened: PaperBroker[] = [];
-
-beforeEach(async () => {
-  dir = join(await mkdtemp(join(tmpdir(), 'aistock-paper-')), 'broker');
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((broker) => broker.close()));
-});
-
-async function openBroker(options: Omit<PaperBrokerOptions, 'dir' | 'clock'> = {}): Promise<PaperBroker> {
-  const broker = await PaperBroker.open({ dir, clock, ...options });
-  opened.push(broker);
-  return broker;
-}
 
 function bar(minute: number, close: number, symbol = 'AAPL'): BrokerBar {
   return { symbol, ts: T0 + minute * MINUTE, open: close, high: close, low: close, close };
@@ -58,7 +39,7 @@ async function view(broker: PaperBroker): Promise<unknown> {
 }
 
 async function lines(file: string): Promise<string[]> {
-  return (await readFile(join(dir, file), 'utf8')).split('\n').filter((line) => line !== '');
+  return (await readFile(join(ledgerDir(), file), 'utf8')).split('\n').filter((line) => line !== '');
 }
 
 describe('the paper broker ledger across a reopen', () => {
@@ -140,18 +121,18 @@ describe('a damaged paper broker ledger', () => {
     await broker.submit(market('A-1', 'buy', '2'));
     await broker.submit(market('A-2', 'sell', '1'));
     await broker.close();
-    return { orders: await readFile(join(dir, 'orders.jsonl'), 'utf8'), fills: await readFile(join(dir, 'fills.jsonl'), 'utf8') };
+    return { orders: await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8'), fills: await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8') };
   }
 
   it('cuts off torn last lines (SIGKILL mid-append), reports them, and appends cleanly after', async () => {
     const intact = await writeLedger();
-    await appendFile(join(dir, 'orders.jsonl'), '{"clientOrderId":"A-3","sym');
-    await appendFile(join(dir, 'fills.jsonl'), '{"clientOrderId":"A-2","symbol":"AAPL","side":"sell","qty":"1","pr');
+    await appendFile(join(ledgerDir(), 'orders.jsonl'), '{"clientOrderId":"A-3","sym');
+    await appendFile(join(ledgerDir(), 'fills.jsonl'), '{"clientOrderId":"A-2","symbol":"AAPL","side":"sell","qty":"1","pr');
 
     const broker = await openBroker();
     expect(broker.openReport).toEqual({ tornLinesRemoved: 2, orders: 2, fills: 2, cancels: 0 });
-    expect(await readFile(join(dir, 'orders.jsonl'), 'utf8')).toBe(intact.orders);
-    expect(await readFile(join(dir, 'fills.jsonl'), 'utf8')).toBe(intact.fills);
+    expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(intact.orders);
+    expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(intact.fills);
     expect(await broker.positions()).toEqual({ AAPL: '1' });
     broker.observeBar(bar(1, 100));
     await broker.submit(market('A-3', 'buy', '1'));
@@ -166,12 +147,12 @@ describe('a damaged paper broker ledger', () => {
     const intact = await writeLedger();
     const [first = '', second = ''] = intact.orders.split('\n');
     const damaged = `${first}\nnot json\n${second}\n`;
-    await writeFile(join(dir, 'orders.jsonl'), damaged);
+    await writeFile(join(ledgerDir(), 'orders.jsonl'), damaged);
 
-    const error = await PaperBroker.open({ dir, clock }).catch((caught: unknown) => caught);
+    const error = await PaperBroker.open({ dir: ledgerDir(), clock }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(BrokerLedgerCorruptError);
-    expect(error).toMatchObject({ code: 'BROKER_LEDGER_CORRUPT', path: join(dir, 'orders.jsonl'), line: 2, retryable: false });
-    expect(await readFile(join(dir, 'orders.jsonl'), 'utf8')).toBe(damaged);
+    expect(error).toMatchObject({ code: 'BROKER_LEDGER_CORRUPT', path: join(ledgerDir(), 'orders.jsonl'), line: 2, retryable: false });
+    expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(damaged);
   });
 
   const ORDER = '{"clientOrderId":"A-1","symbol":"AAPL","side":"buy","qty":"2","type":"market","receivedAt":0}\n';
@@ -187,18 +168,18 @@ describe('a damaged paper broker ledger', () => {
     ['a limit order without its price', { 'orders.jsonl': ORDER.replace('"market"', '"limit"') }, 'orders.jsonl', 1, 'limitPrice'],
   ])('refuses to open a ledger with %s', async (_case, files: Record<string, string>, badFile, badLine, detail) => {
     await writeLedger();
-    await writeFile(join(dir, 'orders.jsonl'), ORDER);
-    await writeFile(join(dir, 'fills.jsonl'), '');
-    for (const [file, contents] of Object.entries(files)) await writeFile(join(dir, file), contents);
-    const error = await PaperBroker.open({ dir, clock }).catch((caught: unknown) => caught);
+    await writeFile(join(ledgerDir(), 'orders.jsonl'), ORDER);
+    await writeFile(join(ledgerDir(), 'fills.jsonl'), '');
+    for (const [file, contents] of Object.entries(files)) await writeFile(join(ledgerDir(), file), contents);
+    const error = await PaperBroker.open({ dir: ledgerDir(), clock }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(BrokerLedgerCorruptError);
-    expect(error).toMatchObject({ path: join(dir, badFile), line: badLine });
+    expect(error).toMatchObject({ path: join(ledgerDir(), badFile), line: badLine });
     expect((error as Error).message).toContain(detail);
   });
 
   it('fails with BROKER_LEDGER_FAILED when the ledger cannot be opened at all', async () => {
-    await writeFile(join(dir, '..', 'not-a-dir'), 'a file');
-    const error = await PaperBroker.open({ dir: join(dir, '..', 'not-a-dir'), clock }).catch((caught: unknown) => caught);
+    await writeFile(join(ledgerDir(), '..', 'not-a-dir'), 'a file');
+    const error = await PaperBroker.open({ dir: join(ledgerDir(), '..', 'not-a-dir'), clock }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(BrokerError);
     expect(error).toMatchObject({ code: 'BROKER_LEDGER_FAILED' });
   });
@@ -207,7 +188,7 @@ describe('a damaged paper broker ledger', () => {
 describe('a paper broker process killed with SIGKILL', () => {
   /** Runs the submitter until it has printed `acknowledged` ids, then kills it; returns the ids it printed. */
   async function submitUntilKilled(prefix: string, barTs: number, acknowledged: number): Promise<string[]> {
-    const child = spawn(process.execPath, ['--import', 'tsx', submitter, dir, prefix, String(barTs)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', submitter, ledgerDir(), prefix, String(barTs)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = once(child, 'exit');

@@ -1,35 +1,16 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { clock, MINUTE, T0, usePaperBrokers } from '../support/paperBrokerFixture.js';
 import { formatMoney, formatPrice, formatQty, parseMoney, parsePrice, parseQty } from '../../src/core/money.js';
 import type { Fill } from '../../src/core/order.js';
 import { BrokerError, type BrokerBar, type BrokerOrder } from '../../src/runtime/broker.js';
-import { ManualClock } from '../../src/runtime/clock.js';
-import { InvalidPaperBrokerOptionsError, PaperBroker, type PaperBrokerOptions } from '../../src/runtime/paperBroker.js';
+import { InvalidPaperBrokerOptionsError, PaperBroker } from '../../src/runtime/paperBroker.js';
 import { commissionFor, parseBps, splitQty, takerPrice } from '../../src/runtime/paperExecution.js';
 
-const clock = new ManualClock({ wallMs: Date.UTC(2025, 0, 2, 14, 30) });
+const { dir: ledgerDir, openBroker } = usePaperBrokers();
 const RECEIVED_AT = clock.wallMs();
-const T0 = Date.UTC(2025, 0, 2, 14, 30);
-const MINUTE = 60_000;
-
-let dir: string;
-const opened: PaperBroker[] = [];
-
-beforeEach(async () => {
-  dir = join(await mkdtemp(join(tmpdir(), 'aistock-paper-')), 'broker');
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((broker) => broker.close()));
-});
-
-async function openBroker(options: Omit<PaperBrokerOptions, 'dir' | 'clock'> = {}): Promise<PaperBroker> {
-  const broker = await PaperBroker.open({ dir, clock, ...options });
-  opened.push(broker);
-  return broker;
-}
 
 function bar(symbol: string, minute: number, prices: { open?: number; high?: number; low?: number; close: number }): BrokerBar {
   const { close, open = close, high = Math.max(open, close), low = Math.min(open, close) } = prices;
@@ -45,7 +26,7 @@ function limit(clientOrderId: string, side: 'buy' | 'sell', qty: string, limitPr
 }
 
 async function ledgerLines(file: string): Promise<unknown[]> {
-  const text = await readFile(join(dir, file), 'utf8');
+  const text = await readFile(join(ledgerDir(), file), 'utf8');
   return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as unknown);
 }
 
@@ -127,11 +108,11 @@ describe('the paper broker', () => {
       broker.observeBar(bar('MSFT', 0, { close: 410.25 }));
       await broker.submit(market('M-1', 'buy', '2.5', 'MSFT'));
       await broker.submit(limit('M-2', 'sell', '1', '420', 'MSFT'));
-      expect(await readFile(join(dir, 'orders.jsonl'), 'utf8')).toBe(
+      expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(
         `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT}}\n` +
           `{"clientOrderId":"M-2","symbol":"MSFT","side":"sell","qty":"1","type":"limit","receivedAt":${RECEIVED_AT},"limitPrice":"420"}\n`,
       );
-      expect(await readFile(join(dir, 'fills.jsonl'), 'utf8')).toBe(
+      expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(
         `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","price":"410.25","commission":"0.025","filledAt":${T0}}\n`,
       );
     });
@@ -458,8 +439,8 @@ describe('the paper broker', () => {
 
   describe('open and close', () => {
     it('refuses options it cannot use with a typed error', async () => {
-      await expect(PaperBroker.open({ dir, clock, slippageBps: -1 })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
-      await expect(PaperBroker.open({ dir, clock, commissionPerShare: '1e-3' })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
+      await expect(PaperBroker.open({ dir: ledgerDir(), clock, slippageBps: -1 })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
+      await expect(PaperBroker.open({ dir: ledgerDir(), clock, commissionPerShare: '1e-3' })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
     });
 
     it('lets a submit already being served finish before closing, and returns the same promise twice', async () => {
