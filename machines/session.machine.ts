@@ -25,8 +25,8 @@ import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './life
  * - `starting` runs `startSession` (lock, checkpoint, journal, broker, reconcile); only then are
  *   bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
  *   honoured once started, so a start in flight is never abandoned holding the lock.
- * - `running` takes one batch at a time: `admitting` (guard + aggregation), then `deciding`
- *   (strategy + risk, bar by bar) until a bar yields approved orders, then `executing`
+ * - `running` takes one batch at a time: from `ready` it admits the batch (guard + aggregation),
+ *   then `deciding` (strategy + risk, bar by bar) until a bar yields approved orders, then `executing`
  *   (`executeOrders`: reserve the id durably, submit, mark, fills), then back to `deciding`.
  *   At the end of a batch the portfolio is marked, risk settled, and a checkpoint saved.
  * - A `STOP` during `executing` waits for the orders in flight (each broker call has its own
@@ -148,8 +148,8 @@ const sessionSetup = setup({
     >(async () => {
       throw new Error('executeOrders is not provided');
     }),
-    /** Stop the checkpointer and the journal, close the broker, release the lock. */
-    drainSession: fromPromise<void>(async () => {
+    /** Reconcile one last time, stop the checkpointer and the journal, close the broker, release the lock. */
+    drainSession: fromPromise<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>(async () => {
       throw new Error('drainSession is not provided');
     }),
   },
@@ -422,6 +422,7 @@ export const sessionMachine = sessionSetup.createMachine({
         invoke: {
           id: 'drainer',
           src: 'drainSession',
+          input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
           onDone: LIFECYCLE.shutdown,
           onError: { target: LIFECYCLE.shutdown, actions: 'recordFault' },
         },
@@ -433,7 +434,12 @@ export const sessionMachine = sessionSetup.createMachine({
         // Keep what is known (unsettled orders above all) before the resources go.
         entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
         on: { BARS: { actions: 'dropBars' } },
-        invoke: { id: 'cleanup', src: 'drainSession', onError: { actions: 'recordFault' } },
+        invoke: {
+          id: 'cleanup',
+          src: 'drainSession',
+          input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
+          onError: { actions: 'recordFault' },
+        },
       },
     }),
     starting: {

@@ -241,3 +241,15 @@ export {
   type TradingState,
 } from './core/risk.js';
 export { RiskLimitsSchema, parseRiskLimits, InvalidRiskLimitsError, DEFAULT_RISK_LIMITS, compileRiskRules, type RiskLimits, type RiskRules } from './core/riskLimits.js';
+export { renderMermaid } from './docs/mermaid.js';
+export { renderMachinesDocument, DOCUMENTED_MACHINES, type DocumentedMachine } from './docs/machinesDocument.js';
+export {
+  ReconcilePolicySchema,
+  positionDifferences,
+  reconcileReport,
+  adoptionFills,
+  netFills,
+  type ReconcilePolicy,
+  type ReconcileReport,
+  type PositionDifference,
+} from './core/reconcile.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { runBarsCommand } from './barsCommand.js';
+import { runDiagramsCommand } from './diagramsCommand.js';
 import { EXIT, type CliIo } from './io.js';
 import { runReplayCommand } from './replayCommand.js';
 
@@ -14,6 +15,8 @@ Commands:
                        Paper-trade a bar file, resuming from the state dir.
   bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
+  diagrams [--out DIR]  Print Mermaid state diagrams of every machine as markdown,
+                       or write them to DIR/machines.md.
   help                 Show this help.
   version              Print the version.
 
@@ -29,6 +32,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   bars: runBarsCommand,
   replay: runReplayCommand,
+  diagrams: runDiagramsCommand,
 };
 
 /** Runs the `aistock` command line; returns the exit code. */

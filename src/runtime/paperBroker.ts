@@ -3,7 +3,20 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { AistockError, describeError } from '../core/errors.js';
-import { formatMoneyExact, formatPrice, formatQty, min, parseMoney, parsePrice, parseQty, type Money, type Price, type Qty } from '../core/money.js';
+import {
+  formatMoneyExact,
+  formatPrice,
+  formatQty,
+  fromNumber,
+  min,
+  parseMoney,
+  parsePrice,
+  parseQty,
+  PRICE_DECIMALS,
+  type Money,
+  type Price,
+  type Qty,
+} from '../core/money.js';
 import { CommissionStringSchema, sideSign, type Fill } from '../core/order.js';
 import {
   BrokerError,
@@ -334,7 +347,9 @@ export class PaperBroker implements Broker {
     };
     const broker = new PaperBroker({ settings, clock, sleep, faults, ledger, openReport });
     try {
-      broker.#restore(orderLines.records, fillLines.records, cancelLines.records, paths);
+      const interrupted = broker.#restore(orderLines.records, fillLines.records, cancelLines.records, paths);
+      // A market order whose fill line a crash cut off fills now, at the price it was given.
+      if (interrupted.length > 0) await broker.#execute(interrupted);
     } catch (error) {
       await broker.close();
       throw error;
@@ -440,7 +455,7 @@ export class PaperBroker implements Broker {
     const receivedAt = this.#clock.wallMs();
     this.#placing.add(id);
     try {
-      await this.#ledger.orders.append(orderLine(order, receivedAt));
+      await this.#ledger.orders.append(orderLine(order, receivedAt, bar));
     } catch (error) {
       throw new BrokerError('BROKER_LEDGER_FAILED', `order ${id} not placed: ${describeError(error)}`, { clientOrderId: id, cause: error });
     } finally {
@@ -598,14 +613,24 @@ export class PaperBroker implements Broker {
   }
 
   /** Rebuilds the book from the ledger; a line that contradicts the others is corruption. */
-  #restore(orders: readonly OrderLine[], fills: readonly Fill[], cancels: readonly CancelLine[], paths: Record<'fills' | 'cancels', string>): void {
+  #restore(
+    orders: readonly OrderLine[],
+    fills: readonly Fill[],
+    cancels: readonly CancelLine[],
+    paths: Record<'fills' | 'cancels', string>,
+  ): { record: OrderRecord; fill: Fill }[] {
     // Orders by client id, oldest first (more than one only without rejectDuplicateIds).
     const ordersById = new Map<string, OrderRecord[]>();
+    const pricedOn = new Map<OrderRecord, { ts: number; close: string }>();
     for (const line of orders) {
-      const { receivedAt, ...order } = line;
-      const record = this.#admit(order, receivedAt, Number.NEGATIVE_INFINITY, false);
-      const sameId = ordersById.get(order.clientOrderId);
-      if (sameId === undefined) ordersById.set(order.clientOrderId, [record]);
+      const priced =
+        line.type === 'market' && line.pricedAt !== undefined && line.pricedClose !== undefined
+          ? { ts: line.pricedAt, close: line.pricedClose }
+          : undefined;
+      const record = this.#admit(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY, false);
+      if (priced !== undefined) pricedOn.set(record, priced);
+      const sameId = ordersById.get(line.clientOrderId);
+      if (sameId === undefined) ordersById.set(line.clientOrderId, [record]);
       else sameId.push(record);
     }
     fills.forEach((fill, index) => {
@@ -619,7 +644,16 @@ export class PaperBroker implements Broker {
       }
       this.#markCancelled(record);
     });
-    for (const record of this.#orders) if (isWorking(record)) this.#rest(record);
+    const interrupted: { record: OrderRecord; fill: Fill }[] = [];
+    for (const record of this.#orders) {
+      const priced = pricedOn.get(record);
+      if (priced !== undefined && record.fills.length === 0 && isWorking(record)) {
+        const price = takerPrice(parsePrice(priced.close), record.order.side, this.#settings.slippageBps);
+        interrupted.push({ record, fill: this.#nextFill(record, price, priced.ts) });
+      }
+      if (isWorking(record)) this.#rest(record);
+    }
+    return interrupted;
   }
 
   /**
@@ -673,11 +707,19 @@ export class PaperBroker implements Broker {
 }
 
 /** The ledger line of an order, keys in DESIGN.md's order (a limit price last). */
-function orderLine(order: BrokerOrder, receivedAt: number): OrderLine {
+function orderLine(order: BrokerOrder, receivedAt: number, bar: BrokerBar | undefined): OrderLine {
   const { clientOrderId, symbol, side, qty } = order;
-  return order.type === 'limit'
-    ? { clientOrderId, symbol, side, qty, type: 'limit', receivedAt, limitPrice: order.limitPrice }
-    : { clientOrderId, symbol, side, qty, type: 'market', receivedAt };
+  if (order.type === 'limit') return { clientOrderId, symbol, side, qty, type: 'limit', receivedAt, limitPrice: order.limitPrice };
+  const priced = bar === undefined ? {} : { pricedAt: bar.ts, pricedClose: formatPrice(fromNumber(bar.close, PRICE_DECIMALS)) };
+  return { clientOrderId, symbol, side, qty, type: 'market', receivedAt, ...priced };
+}
+
+/** The order an `orders.jsonl` line describes, without the ledger's own fields. */
+function brokerOrderOf(line: OrderLine): BrokerOrder {
+  const { clientOrderId, symbol, side, qty } = line;
+  return line.type === 'limit'
+    ? { clientOrderId, symbol, side, qty, type: 'limit', limitPrice: line.limitPrice }
+    : { clientOrderId, symbol, side, qty, type: 'market' };
 }
 
 function rejected(reason: BrokerRejectReason, detail: string): SubmitResult {

@@ -22,7 +22,9 @@ export const CANCELS_FILE = 'cancels.jsonl';
 
 /**
  * A line of `orders.jsonl`: `clientOrderId, symbol, side, qty, type, receivedAt`, and
- * `limitPrice` for a limit order (a limit order cannot be rebuilt without it).
+ * `limitPrice` for a limit order (a limit order cannot be rebuilt without it). A market order
+ * also records the bar it was priced on (`pricedAt`, `pricedClose`), so a crash between its
+ * order line and its fill line is completed on reopen at the same price, not on a later bar.
  */
 const orderLineFields = {
   clientOrderId: clientOrderIdSchema,
@@ -31,7 +33,13 @@ const orderLineFields = {
   qty: QtyStringSchema,
 };
 export const OrderLineSchema = z.discriminatedUnion('type', [
-  z.object({ ...orderLineFields, type: z.literal('market'), receivedAt: z.number().int() }),
+  z.object({
+    ...orderLineFields,
+    type: z.literal('market'),
+    receivedAt: z.number().int(),
+    pricedAt: z.number().int().optional(),
+    pricedClose: PriceStringSchema.optional(),
+  }),
   z.object({ ...orderLineFields, type: z.literal('limit'), receivedAt: z.number().int(), limitPrice: PriceStringSchema }),
 ]);
 /** A line of `orders.jsonl` (see {@link OrderLineSchema}). */

@@ -1,13 +1,24 @@
 import { join } from 'node:path';
 import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { z } from 'zod';
-import { sessionMachine } from '../../machines/session.machine.js';
+import { sessionMachine, type SessionStart } from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
-import { accountView, createRiskState, tradingState, updateAccount } from '../core/risk.js';
+import { accountView, addHaltReason, createRiskState, tradingState, updateAccount } from '../core/risk.js';
+import { parseQty } from '../core/money.js';
+import type { Fill } from '../core/order.js';
+import type { Portfolio } from '../core/portfolio.js';
+import {
+  adoptionFills,
+  netFills,
+  positionDifferences,
+  ReconcilePolicySchema,
+  reconcileReport,
+  type ReconcileReport,
+} from '../core/reconcile.js';
 import { compileRiskRules, parseRiskLimits, type RiskLimitsInput } from '../core/riskLimits.js';
-import { createPipeline } from '../core/sessionPipeline.js';
+import { applyNewFills, createPipeline } from '../core/sessionPipeline.js';
 import type { DataGuardConfigInput } from '../core/dataGuard.js';
 import { smaCross, type Strategy } from '../core/strategy.js';
 import { TimeframeSchema, TIMEFRAME_MS } from '../core/timeframe.js';
@@ -46,6 +57,8 @@ export const SessionOptionsSchema = z.object({
   checkpointIntervalMs: z.number().int().nonnegative().default(250),
   /** Bars of history kept per symbol and timeframe (part of every checkpoint). */
   historySize: z.number().int().positive().default(60),
+  /** Broker vs portfolio positions at start and stop: book the broker's (`adopt`) or halt above `tolerance`. */
+  reconcile: ReconcilePolicySchema.default({ policy: 'adopt', tolerance: 0.1 }),
 });
 
 /** Options of {@link createTradingSession}: the zod-checked settings plus the live parts (strategy, broker, clock, inspector, log). */
@@ -82,6 +95,8 @@ export interface Summary {
   checkpoints: { written: number; failed: number };
   risk: { state: string; haltReasons: string[] };
   clockJumps: number;
+  /** Broker vs portfolio positions, checked at start and at stop. */
+  reconciliation: ReconcileReport[];
   fault: string | null;
 }
 
@@ -121,6 +136,7 @@ interface Resources {
   unsubscribe: (() => void)[];
   checkpointReport?: CheckpointerReport;
   startError?: unknown;
+  reconciliation: ReconcileReport[];
 }
 
 const logToStderr = (entry: Record<string, unknown>): void => {
@@ -146,6 +162,50 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   };
   const inspect = options.inspect ? { inspect: options.inspect } : {};
   let lastCheckpointAt = Number.NEGATIVE_INFINITY;
+  let ownIds = new Set<string>();
+  // The newest broker fill price per symbol: what an adopted position is booked at without a bar.
+  const brokerPrices = new Map<string, number>();
+
+  /** Broker vs portfolio positions, allowing for broker fills not yet applied. */
+  const positionReport = async (at: 'start' | 'stop', portfolio: Portfolio, appliedFills: Record<string, number>): Promise<ReconcileReport> => {
+    const { broker } = executionDeps();
+    const brokerPositions = new Map(Object.entries(await broker.positions()).map(([symbol, qty]) => [symbol, parseQty(qty)]));
+    // Fills of our own orders not applied yet will be, when those orders are re-decided.
+    const pendingFills: Fill[] = [];
+    for (const id of await broker.knownClientOrderIds()) {
+      const state = await broker.orderByClientId(id);
+      if (state === undefined) continue;
+      for (const fill of state.fills) brokerPrices.set(fill.symbol, Number(fill.price));
+      if (ownIds.has(id)) pendingFills.push(...state.fills.slice(appliedFills[id] ?? 0));
+    }
+    const local = new Map([...portfolio.positions].map(([symbol, position]) => [symbol, position.qty]));
+    return reconcileReport(at, positionDifferences(local, brokerPositions, netFills(pendingFills)), config.reconcile);
+  };
+  const attemptReconcile = async (at: 'start' | 'stop', run: () => Promise<ReconcileReport>): Promise<ReconcileReport | undefined> => {
+    try {
+      const report = await run();
+      resources.reconciliation.push(report);
+      if (report.differences.length > 0) log({ event: 'RECONCILIATION_DIFFERENCES', ...report });
+      return report;
+    } catch (error) {
+      log({ event: 'RECONCILIATION_FAILED', at, error: describeError(error) });
+      return undefined;
+    }
+  };
+  /** At start: report differences; `adopt` books the broker's positions, `halt` halts above the tolerance. */
+  const reconcileAtStart = async (state: SessionStart): Promise<SessionStart> => {
+    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills));
+    if (report === undefined || report.differences.length === 0) return state;
+    const at = clock.wallMs();
+    if (report.halt) {
+      const detail = report.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
+      return { ...state, risk: addHaltReason(state.risk, { code: 'RECONCILIATION_MISMATCH', detail, at }) };
+    }
+    if (config.reconcile.policy !== 'adopt') return state;
+    const fills = adoptionFills(report.differences, (symbol) => state.pipeline.lastClose[symbol] ?? brokerPrices.get(symbol), at);
+    const adopted = applyNewFills(state, fills);
+    return { ...state, pipeline: adopted.pipeline, portfolio: adopted.portfolio };
+  };
   const executionDeps = (): ExecutionDeps => {
     const { broker, tracker } = resources;
     if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
@@ -169,8 +229,12 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
           const journal = await resources.tracker.start();
           resources.broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
           resources.unsubscribe.push(resources.broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
+          const knownIds = await resources.broker.knownClientOrderIds();
+          // Ours: the journal wrote them ahead of sending. Asked before `reconcile` adopts every broker id.
+          const tracker = resources.tracker;
+          ownIds = new Set(knownIds.filter((id) => tracker.check(id).status === 'held'));
           // Settle ids a previous run left reserved or unknown against what the broker holds.
-          const settled = await resources.tracker.reconcile(await resources.broker.knownClientOrderIds());
+          const settled = await resources.tracker.reconcile(knownIds);
           if (journal.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal.state, settled });
           resources.checkpointer.start();
           if (checkpoint.status === 'ok') {
@@ -183,10 +247,10 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             // Orders an earlier run could not settle: the broker decides now whether they were placed.
             const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
             const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
-            return { ...restored, unsettled, settled: settling.outcomes };
+            return reconcileAtStart({ ...restored, unsettled, settled: settling.outcomes });
           }
           const portfolio = createPortfolio({ initialCash: config.initialCash });
-          return {
+          return reconcileAtStart({
             pipeline: createPipeline(strategy, pipelineOptions),
             portfolio,
             // Risk sees the account from the first bar on, not only after the first batch.
@@ -194,7 +258,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             appliedFills: {},
             unsettled: {},
             settled: [],
-          };
+          });
         } catch (error) {
           resources.startError = error;
           throw error;
@@ -205,8 +269,12 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         const outcomes = await executeOrders(executionDeps(), input.orders, { refuse: input.refuse, unsettled: input.unsettled });
         return { outcomes };
       }),
-      drainSession: fromPromise(async () => {
+      drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];
+        if (input.portfolio !== null && resources.broker !== undefined) {
+          const { portfolio } = input;
+          await attemptReconcile('stop', () => positionReport('stop', portfolio, input.appliedFills));
+        }
         const attempt = async (what: string, step: () => Promise<unknown>): Promise<void> => {
           try {
             await step();
@@ -256,7 +324,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
 
 /** Creates a trading session over `options.stateDir`; call `start()`, then `ingest` bars. */
 export function createTradingSession(options: TradingSessionOptions): TradingSession {
-  const resources: Resources = { unsubscribe: [] };
+  const resources: Resources = { unsubscribe: [], reconciliation: [] };
   const actor = createSessionActor(options, resources);
   const clock = options.clock ?? systemClock;
   const replay = options.replay ?? false;
@@ -293,6 +361,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       checkpoints: { written: checkpoints?.written ?? 0, failed: checkpoints?.failed ?? 0 },
       risk: { state: tradingState(context.risk), haltReasons: context.risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
       clockJumps: tracker?.stats.clockJumps ?? 0,
+      reconciliation: resources.reconciliation,
       fault: context.fault,
     };
   };

@@ -129,3 +129,36 @@ describe('trading session', () => {
     expect(session.snapshot().bars.dropped).toBe(3);
   });
 });
+
+describe('reconciliation with the broker', () => {
+  async function brokerWithForeignPosition() {
+    const deps = await sessionDeps();
+    // A trade the session never made (placed by hand at the broker).
+    deps.broker.observeBar(minuteBars(1)[0] ?? minuteBars(1)[0]!);
+    await deps.broker.submit({ clientOrderId: 'MANUAL-1', symbol: 'AAPL', side: 'buy', qty: '4', type: 'market' });
+    return deps;
+  }
+
+  it('adopts a broker position the portfolio does not know, and reports it', async () => {
+    const deps = await brokerWithForeignPosition();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await session.start();
+    await session.ingest(minuteBars(3));
+    const summary = await session.stop();
+    expect(summary.reconciliation[0]).toMatchObject({ at: 'start', halt: false, differences: [expect.objectContaining({ symbol: 'AAPL', local: '0', broker: '4' })] });
+    expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '4' }) });
+    expect(summary.reconciliation[1]).toMatchObject({ at: 'stop', differences: [] });
+  });
+
+  it('halts trading under the halt policy when the difference exceeds the tolerance', async () => {
+    const deps = await brokerWithForeignPosition();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([2]), replay: true, reconcile: { policy: 'halt', tolerance: 0.1 } });
+    await session.start();
+    await session.ingest(minuteBars(3));
+    const summary = await session.stop();
+    expect(summary.risk.state).toBe('halted');
+    expect(summary.risk.haltReasons[0]).toContain('RECONCILIATION_MISMATCH');
+    expect(summary.orders.submitted).toBe(0);
+    expect(summary.orders.denied).toBe(1);
+  });
+});

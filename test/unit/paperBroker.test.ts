@@ -103,18 +103,31 @@ describe('the paper broker', () => {
       expect(await broker.positions()).toEqual({ AAPL: '990' });
     });
 
-    it('writes one orders.jsonl line and one fills.jsonl line per order, in the DESIGN.md format', async () => {
+    it('writes one orders.jsonl line and one fills.jsonl line per order, in the DESIGN.md format (plus the pricing bar)', async () => {
       const broker = await openBroker({ commissionPerShare: '0.01' });
       broker.observeBar(bar('MSFT', 0, { close: 410.25 }));
       await broker.submit(market('M-1', 'buy', '2.5', 'MSFT'));
       await broker.submit(limit('M-2', 'sell', '1', '420', 'MSFT'));
       expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(
-        `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT}}\n` +
+        `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25"}\n` +
           `{"clientOrderId":"M-2","symbol":"MSFT","side":"sell","qty":"1","type":"limit","receivedAt":${RECEIVED_AT},"limitPrice":"420"}\n`,
       );
       expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(
         `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","price":"410.25","commission":"0.025","filledAt":${T0}}\n`,
       );
+    });
+
+    it('completes a market fill a crash cut off, on reopen, at the price the order was given', async () => {
+      const first = await openBroker();
+      first.observeBar(bar('MSFT', 0, { close: 410.25 }));
+      first.faults.failLedgerWrites('EIO', { file: 'fills' });
+      expect(await first.submit(market('M-1', 'buy', '2', 'MSFT'))).toEqual({ status: 'accepted', fills: [] });
+      await first.close();
+      const reopened = await openBroker();
+      expect((await reopened.orderByClientId('M-1'))?.fills).toEqual([
+        { clientOrderId: 'M-1', symbol: 'MSFT', side: 'buy', qty: '2', price: '410.25', commission: '0', filledAt: T0 },
+      ]);
+      expect(await reopened.positions()).toEqual({ MSFT: '2' });
     });
 
     it('rejects a market order for a symbol it has seen no bar of, and records nothing', async () => {
