@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StateMachine, type AnyStateMachine } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import * as machines from '../../machines/index.js';
+
+/**
+ * Every exported machine has a model-based test whose paths reach every state node. This
+ * checks the tests exist and do the check; each model test proves its own coverage
+ * (`statesReached(paths)` against `allStateIds(machine)`).
+ */
+
+// A new machine in machines/index.ts fails here until it has test/model/<id>.test.ts.
+const EXPECTED_MACHINE_IDS = ['bars', 'checkpointer', 'dataGuard', 'idempotency', 'portfolio', 'risk', 'session'];
+
+// What a model test of this project does: enumerate @xstate/graph paths, assert how many,
+// replay each against the real actor, and compare the states reached with every state node.
+const MODEL_TEST_CALLS = ['modelPaths(', 'toHaveLength(', 'replayPath(', 'statesReached(', 'allStateIds('];
+
+const exported: [string, AnyStateMachine][] = Object.entries(machines).flatMap(([name, value]) =>
+  value instanceof StateMachine ? [[name, value as AnyStateMachine]] : [],
+);
+
+describe('model-based test coverage', () => {
+  it('knows every machine exported from machines/index.ts', () => {
+    expect(exported.map(([, machine]) => machine.id).sort()).toEqual(EXPECTED_MACHINE_IDS);
+  });
+
+  it.each(exported)('%s is exported under its id (<id>Machine)', (name, machine) => {
+    expect(name).toBe(`${machine.id}Machine`);
+  });
+
+  it.each(exported)('%s has a model test whose paths are checked to reach every state node', async (name, machine) => {
+    const path = join(import.meta.dirname, `${machine.id}.test.ts`);
+    const text = await readFile(path, 'utf8').catch(() => '');
+
+    expect(text, `test/model/${machine.id}.test.ts is missing`).not.toBe('');
+    expect(text).toContain(name);
+    for (const call of MODEL_TEST_CALLS) expect(text, `test/model/${machine.id}.test.ts never calls ${call}`).toContain(call);
+  });
+});
