@@ -253,3 +253,11 @@ export {
   type ReconcileReport,
   type PositionDifference,
 } from './core/reconcile.js';
+export {
+  startInspector,
+  InspectorOptionsSchema,
+  InspectorPortInUseError,
+  InspectorStartError,
+  type InspectorOptions,
+  type RunningInspector,
+} from './runtime/inspector.js';

@@ -11,7 +11,7 @@ Usage:
 
 Commands:
   replay <bars.csv|bars.jsonl> [--state-dir DIR] [--tz ZONE] [--assume-tz ZONE]
-         [--timeframes 1m,5m,1h,1d] [--strategy sma-cross] [--cash N] [--json]
+         [--timeframes 1m,5m,1h,1d] [--strategy sma-cross] [--cash N] [--json] [--inspect [PORT]]
                        Paper-trade a bar file, resuming from the state dir.
   bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.

@@ -2,9 +2,10 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AistockError, describeError } from '../core/errors.js';
 import { smaCross } from '../core/strategy.js';
-import { TimeframeSchema } from '../core/timeframe.js';
+import { TimeframeSchema, type Timeframe } from '../core/timeframe.js';
 import { isKnownZone } from '../core/zoneOffsets.js';
 import { BarInputError, readBars } from '../runtime/barReader.js';
+import { startInspector, type RunningInspector } from '../runtime/inspector.js';
 import { StateDirLockedError } from '../runtime/stateDirLock.js';
 import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
@@ -21,6 +22,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --strategy NAME      sma-cross (default)
   --cash N             initial cash (default 100000)
   --json               print the summary as JSON on the last line of stdout
+  --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
+                       localhost:PORT (default 8080) and prints the URL on stderr
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process.
 `;
 
@@ -29,9 +32,11 @@ interface ReplayOptions {
   stateDir: string;
   tz: string;
   assumeTz: string | null;
-  timeframes: string[];
+  timeframes: Timeframe[];
   cash: string;
   json: boolean;
+  /** The inspector's port, or null without `--inspect`. */
+  inspectPort: number | null;
 }
 
 class UsageError extends AistockError {
@@ -40,9 +45,37 @@ class UsageError extends AistockError {
   }
 }
 
+const DEFAULT_INSPECT_PORT = 8080;
+
+/** `--inspect [PORT]`: parseArgs has no optional values, so it is taken out of argv first. */
+function takeInspectOption(argv: string[]): { rest: string[]; inspectPort: number | null } {
+  const rest: string[] = [];
+  let inspectPort: number | null = null;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg !== '--inspect' && !arg.startsWith('--inspect=')) {
+      rest.push(arg);
+      continue;
+    }
+    // `--inspect=PORT`, `--inspect PORT`, or a bare `--inspect` (the default port).
+    let value: string | null = null;
+    if (arg.startsWith('--inspect=')) value = arg.slice('--inspect='.length);
+    else if (/^\d+$/.test(argv[i + 1] ?? '')) {
+      value = argv[i + 1] ?? null;
+      i += 1;
+    }
+    if (value !== null && (!/^\d+$/.test(value) || Number(value) > 65_535)) {
+      throw new UsageError(`--inspect: expected a port number, got ${JSON.stringify(value)}`);
+    }
+    inspectPort = value === null ? DEFAULT_INSPECT_PORT : Number(value);
+  }
+  return { rest, inspectPort };
+}
+
 function parseOptions(argv: string[]): ReplayOptions | 'help' {
+  const { rest, inspectPort } = takeInspectOption(argv);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: rest,
     allowPositionals: true,
     options: {
       'state-dir': { type: 'string', default: '.aistock' },
@@ -64,11 +97,12 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
   if (assumeTz !== null && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
   if (values.strategy !== 'sma-cross') throw new UsageError(`--strategy: unknown strategy ${JSON.stringify(values.strategy)} (known: sma-cross)`);
   if (!/^\d+(\.\d+)?$/.test(values.cash)) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
-  const timeframes = values.timeframes.split(',').map((tf) => tf.trim());
-  for (const tf of timeframes) {
-    if (!TimeframeSchema.safeParse(tf).success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(tf)}`);
-  }
-  return { file, stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, cash: values.cash, json: values.json };
+  const timeframes = values.timeframes.split(',').map((text) => {
+    const parsed = TimeframeSchema.safeParse(text.trim());
+    if (!parsed.success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(text)}`);
+    return parsed.data;
+  });
+  return { file, stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, cash: values.cash, json: values.json, inspectPort };
 }
 
 /**
@@ -93,14 +127,34 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     return EXIT.badInput;
   }
 
-  const session = createTradingSession({
-    stateDir: options.stateDir,
-    timeZone: options.tz,
-    timeframes: options.timeframes as never,
-    initialCash: options.cash,
-    strategy: smaCross(),
-    replay: true,
-  });
+  let inspector: RunningInspector | undefined;
+  if (options.inspectPort !== null) {
+    try {
+      inspector = await startInspector({ port: options.inspectPort, open: true });
+    } catch (error) {
+      io.stderr.write(`aistock replay: --inspect: ${describeError(error)}\n`);
+      return EXIT.failure;
+    }
+    // stderr: stdout stays the summary alone (--json).
+    io.stderr.write(`inspector: ${inspector.url}\n`);
+  }
+  let session;
+  try {
+    session = createTradingSession({
+      stateDir: options.stateDir,
+      timeZone: options.tz,
+      timeframes: options.timeframes,
+      initialCash: options.cash,
+      strategy: smaCross(),
+      replay: true,
+      ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
+    });
+  } catch (error) {
+    await inspector?.stop();
+    io.stderr.write(`aistock replay: ${describeError(error)}
+`);
+    return error instanceof InvalidSessionOptionsError ? EXIT.badInput : EXIT.failure;
+  }
   let interrupted = false;
   const onSignal = (): void => {
     if (interrupted) process.exit(130);
@@ -135,6 +189,8 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // After the session has stopped, so its last events (STOP, shutdown) reach the inspector.
+    await inspector?.stop();
   }
 }
 

@@ -63,6 +63,7 @@ function createCheckpointerActor(options: CheckpointerOptions) {
     },
   });
   return createActor(machine, {
+    systemId: 'checkpointer',
     input: options.config,
     ...(options.timers ? { clock: options.timers } : {}),
     ...(options.inspect ? { inspect: options.inspect } : {}),
