@@ -302,6 +302,9 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         const { pipeline, portfolio } = context;
         if (pipeline === null || portfolio === null || resources.checkpointer === undefined) return;
         if (resources.checkpointer.actor.getSnapshot().hasTag('stopped')) return;
+        // Only between batches: mid-batch, the pipeline has admitted bars it has not decided yet,
+        // and a resume from that state would skip them. (A fault mid-batch keeps the previous one.)
+        if (context.batch !== null) return;
         const now = clock.monoMs();
         if (!force && now - lastCheckpointAt < config.checkpointIntervalMs) return;
         lastCheckpointAt = now;
