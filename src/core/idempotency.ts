@@ -202,9 +202,15 @@ export function settleFromBroker(
   let confirmed = 0;
   let released = 0;
   let added = 0;
-  const settleable = [...indexValues(table)].filter(
-    (reservation) => reservation.state === 'unknown' || (reservation.state === 'reserved' && reservation.fromJournal),
-  );
+  // One pass that keeps only the few unsettled ids: a restart looks at every live id here.
+  const settleable: Reservation[] = [];
+  for (const reservation of indexValues(table)) {
+    if (reservation.state === 'unknown' || (reservation.state === 'reserved' && reservation.fromJournal)) settleable.push(reservation);
+  }
+  // Settling touches only ids the table holds, so the known ids to add are exactly those `table`
+  // lacks: plain map lookups here, not lookups through the edit (the broker may know 100,000).
+  const unheld: string[] = [];
+  for (const id of known) if (indexGet(table, id) === undefined) unheld.push(id);
   const next = editIndex(table, (draft) => {
     for (const { id } of settleable) {
       if (known.has(id)) {
@@ -217,8 +223,7 @@ export function settleFromBroker(
         released += 1;
       }
     }
-    for (const id of known) {
-      if (draft.get(id) !== undefined) continue;
+    for (const id of unheld) {
       draft.put({ id, state: 'submitted', bornMonoMs: now.monoMs, fromJournal: false });
       records.push({ id, state: 'submitted', at: now.wallMs });
       added += 1;
@@ -237,8 +242,9 @@ export function tableRecords(table: ReservationTable, now: ClockReading): Journa
 }
 
 /**
- * The table a restarted process starts from, folded from the journal's records in one pass:
- * the last record of an id wins, and `released` forgets it.
+ * The table a restarted process starts from, folded from the journal's records in one pass,
+ * newest first: the first record met of an id is its last one, which wins, and every older
+ * record of it is skipped without building anything; `released` forgets the id.
  *
  * Ages come from wall time. A clock-skew record moves every earlier birth into the wall
  * frame that followed the jump, so a forward step recorded before the restart does not make
@@ -252,27 +258,33 @@ export function restoreTable(
   now: ClockReading,
   policy: { readonly ttlMs: number; readonly graceMs: number },
 ): { table: ReservationTable; expired: number } {
-  let totalSkewMs = 0;
-  for (const record of records) if ('clockSkewMs' in record) totalSkewMs += record.clockSkewMs;
-  const latest = new Map<string, Reservation>();
-  let skewAheadMs = totalSkewMs; // the skew recorded after the current record
-  for (const record of records) {
+  const live = new Map<string, Reservation>();
+  // Ids whose last record released them or has expired: their older records are dead too.
+  const dropped = new Set<string>();
+  let expired = 0;
+  let skewAheadMs = 0; // the skew recorded after the current record
+  for (let index = records.length - 1; index >= 0; index -= 1) {
+    const record = records[index];
+    if (record === undefined) continue;
     if ('clockSkewMs' in record) {
-      skewAheadMs -= record.clockSkewMs;
-    } else if (record.state === 'released') {
-      latest.delete(record.id);
+      skewAheadMs += record.clockSkewMs;
+      continue;
+    }
+    if (live.has(record.id) || (dropped.size > 0 && dropped.has(record.id))) continue;
+    if (record.state === 'released') {
+      dropped.add(record.id);
+      continue;
+    }
+    const ageMs = Math.max(0, now.wallMs - (record.at + skewAheadMs) - policy.graceMs);
+    const reservation: Reservation = { id: record.id, state: record.state, bornMonoMs: now.monoMs - ageMs, fromJournal: true };
+    if (isExpired(reservation, now.monoMs, policy.ttlMs)) {
+      dropped.add(record.id);
+      expired += 1;
     } else {
-      const ageMs = Math.max(0, now.wallMs - (record.at + skewAheadMs) - policy.graceMs);
-      latest.set(record.id, { id: record.id, state: record.state, bornMonoMs: now.monoMs - ageMs, fromJournal: true });
+      live.set(record.id, reservation);
     }
   }
-  let expired = 0;
-  for (const reservation of latest.values()) {
-    if (!isExpired(reservation, now.monoMs, policy.ttlMs)) continue;
-    latest.delete(reservation.id);
-    expired += 1;
-  }
-  return { table: indexOwning(latest), expired };
+  return { table: indexOwning(live), expired };
 }
 
 /** The reading clock jumps are measured from; it moves only when a jump is detected. */

@@ -73,10 +73,13 @@ export function indexGet<V extends Keyed>(index: PersistentIndex<V>, id: string)
 }
 
 /** Every record, in no particular order. */
-export function* indexValues<V extends Keyed>(index: PersistentIndex<V>): IterableIterator<V> {
-  for (const record of index.base.values()) {
-    if (index.overlayEntries === 0 || find(slotAt(index.overlay, hashId(record.id)), record.id) === undefined) yield record;
-  }
+export function indexValues<V extends Keyed>(index: PersistentIndex<V>): IterableIterator<V> {
+  // Straight after a load or a merge the overlay is empty: the base map's own iterator is the fast path.
+  return index.overlayEntries === 0 ? index.base.values() : mergedValues(index);
+}
+
+function* mergedValues<V extends Keyed>(index: PersistentIndex<V>): IterableIterator<V> {
+  for (const record of index.base.values()) if (find(slotAt(index.overlay, hashId(record.id)), record.id) === undefined) yield record;
   for (const entry of overlayEntries(index.overlay)) if (!(entry instanceof Removed)) yield entry;
 }
 

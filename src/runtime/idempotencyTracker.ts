@@ -137,9 +137,13 @@ function createIdempotencyActor(journal: OrderJournal, options: IdempotencyTrack
     actors: {
       loadJournal: fromPromise(() => {
         const load = journal.load();
-        loads.inFlight = load.catch((error: unknown) => {
-          loads.failure = error;
-        });
+        // Settles to nothing: holding the load's result here would keep every record alive.
+        loads.inFlight = load.then(
+          () => undefined,
+          (error: unknown) => {
+            loads.failure = error;
+          },
+        );
         return load;
       }),
       appendRecords: fromPromise(({ input }) => journal.append(input.records)),

@@ -31,6 +31,7 @@ import {
   type SubmitResult,
 } from './broker.js';
 import type { Clock } from './clock.js';
+import { syncDirectory } from './stateFile.js';
 import {
   BrokerLedgerCorruptError,
   CANCELS_FILE,
@@ -41,7 +42,6 @@ import {
   ORDERS_FILE,
   OrderLineSchema,
   readLedgerFile,
-  syncDirectory,
   type CancelLine,
   type LedgerRead,
   type OrderLine,

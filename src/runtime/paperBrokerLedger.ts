@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { clientOrderIdSchema } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { FillSchema, PriceStringSchema, QtyStringSchema, SideSchema, SymbolSchema } from '../core/order.js';
-import { errnoCode } from './stateFile.js';
+import { errnoCode, syncDirectory } from './stateFile.js';
 
 /**
  * The PaperBroker's ledger: the market's own record, JSON lines appended and fsynced by the
@@ -203,14 +203,3 @@ export class LedgerAppender {
   }
 }
 
-/** Makes a created file's directory entry durable (a no-op where directories cannot be synced). */
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    if (!['EINVAL', 'EPERM', 'EISDIR', 'EBADF'].includes(errnoCode(error) ?? '')) throw error;
-  } finally {
-    await handle.close();
-  }
-}

@@ -1,4 +1,4 @@
-import { link, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { AistockError, describeError } from '../core/errors.js';
@@ -131,5 +131,17 @@ export async function moveAside(path: string, clock: Clock): Promise<string> {
     }
     await unlink(path);
     return target;
+  }
+}
+
+/** Makes a created or renamed file's directory entry durable (a no-op where directories cannot be synced). */
+export async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    if (!['EINVAL', 'EPERM', 'EISDIR', 'EBADF'].includes(errnoCode(error) ?? '')) throw error;
+  } finally {
+    await handle.close();
   }
 }

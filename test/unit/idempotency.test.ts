@@ -133,6 +133,23 @@ describe('restoring the table from the journal', () => {
     expect([...indexValues(table)]).toEqual([{ id: 'A', state: 'submitted', bornMonoMs: 0, fromJournal: true }]);
   });
 
+  it('counts only the newest record of an id, whatever came before it', () => {
+    const { table, expired } = restore(
+      [
+        { id: 'AGAIN', state: 'reserved', at: WALL },
+        { id: 'AGAIN', state: 'released', at: WALL },
+        { id: 'AGAIN', state: 'reserved', at: WALL },
+        { id: 'OLD', state: 'reserved', at: WALL - TTL },
+        { id: 'OLD', state: 'submitted', at: WALL - TTL },
+        { id: 'OLD', state: 'submitted', at: WALL - TTL },
+      ],
+      at(0),
+    );
+    expect(checkReservation(table, 'AGAIN', 0, TTL)).toMatchObject({ status: 'held', state: 'reserved' });
+    expect(checkReservation(table, 'OLD', 0, TTL)).toEqual({ status: 'free' });
+    expect({ expired, live: table.size }).toEqual({ expired: 1, live: 1 });
+  });
+
   it('moves births before a recorded clock jump into the wall frame after it', () => {
     const { table } = restore(
       [

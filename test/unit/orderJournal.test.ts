@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { ManualClock } from '../../src/runtime/clock.js';
 import {
   FileOrderJournal,
   JournalClosedError,
+  type JournalLoad,
   JournalReadError,
   JournalWriteError,
   ORDER_JOURNAL_FILE,
@@ -203,5 +205,63 @@ describe('compaction and closing', () => {
     await journal.append([reserved('A')]);
     await appendFile(path, '{"id":"B"');
     expect(await (await reopen()).load()).toMatchObject({ status: 'ok', records: [reserved('A')], tornTail: { bytes: 9 } });
+  });
+});
+
+describe('reading entry lines', () => {
+  // A line written as JSON.stringify writes an entry ({"id","state","at"}) is read by a fast
+  // path; the same fields in another key order always go through JSON.parse and zod. Whatever
+  // the fields hold, both must load the same records, or find the same bad line.
+  const idText = fc.oneof(fc.stringMatching(/^[A-Za-z0-9-]{1,32}$/), fc.string({ maxLength: 40 }));
+  const stateText = fc.constantFrom('reserved', 'submitted', 'rejected', 'unknown', 'released', 'filled', 'Reserved', '');
+  const atText = fc.oneof(
+    fc.double().map((at) => JSON.stringify(at)),
+    fc.integer().map(String),
+    fc.constantFrom('-0', '01', '-01', '1.', '.5', '1e5', '1E+5', '2e-3', '1.25e-7', '-', '1e999', '-1e999', '0.0', '1.5e', 'true', '"1"', '1_000'),
+  );
+  const entry = fc.record({ id: idText, state: stateText, at: atText });
+  const canonicalLine = ({ id, state, at }: { id: string; state: string; at: string }): string =>
+    `{"id":${JSON.stringify(id)},"state":${JSON.stringify(state)},"at":${at}}\n`;
+  const reorderedLine = ({ id, state, at }: { id: string; state: string; at: string }): string =>
+    `{"at":${at},"state":${JSON.stringify(state)},"id":${JSON.stringify(id)}}\n`;
+
+  let run = 0;
+  async function loadText(body: string): Promise<JournalLoad> {
+    run += 1;
+    const file = new FileOrderJournal({ path: join(dir, `journal-${run}`), clock });
+    await writeFile(join(dir, `journal-${run}`), HEADER + body);
+    try {
+      return await file.load();
+    } finally {
+      await file.close();
+    }
+  }
+  const verdict = (load: JournalLoad) =>
+    load.status === 'ok' ? { status: load.status, records: load.records } : { status: load.status, reason: load.reason, line: load.line };
+
+  it('reads a line the same whether it is written canonically or with its keys in another order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 4 }), async (entries) => {
+        const fast = await loadText(entries.map(canonicalLine).join(''));
+        const full = await loadText(entries.map(reorderedLine).join(''));
+        expect(verdict(fast)).toEqual(verdict(full));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('reads multi-byte text across the chunks it decodes, and quotes it in a bad line', async () => {
+    // Unknown keys are allowed (and dropped), so these lines are valid but never canonical.
+    const noted = Array.from({ length: 2_000 }, (_, n) => `{"id":"ID-${n}","state":"submitted","at":${n},"note":"€ ${n} 日本"}\n`).join('');
+    const clean = await loadText(noted);
+    expect(clean).toMatchObject({ status: 'ok', records: Array.from({ length: 2_000 }, (_, n) => ({ id: `ID-${n}`, state: 'submitted', at: n })) });
+    const bad = await loadText(`${noted}{"id":"ID-X","note":"€ 日本","state":"filled","at":1}\n`);
+    expect(bad).toMatchObject({ status: 'corrupt', reason: 'INVALID_LINE', line: 2_002, detail: expect.stringContaining('€ 日本') });
+  });
+
+  it('names the first bad line after thousands of canonical ones', async () => {
+    const good = Array.from({ length: 5_000 }, (_, n) => line({ id: `ID-${n}`, state: 'submitted', at: 1_735_828_200_000.25 + n })).join('');
+    const load = await loadText(`${good}{"id":"ID-X","state":"submitted","at":1e999}\n${line(reserved('LAST'))}`);
+    expect(load).toMatchObject({ status: 'corrupt', reason: 'INVALID_LINE', line: 5_002 });
   });
 });
