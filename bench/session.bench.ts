@@ -99,11 +99,12 @@ async function liveIngest(strategy: Strategy, label: string): Promise<void> {
   const orderLatencies: number[] = [];
   const started = performance.now();
   for (const bar of bars) {
-    const before = session.snapshot().orders.submitted;
+    // The context counter, not snapshot(): a Summary formats the whole portfolio.
+    const before = session.actor.getSnapshot().context.stats.ordersSubmitted;
     const t0 = performance.now();
     await session.ingest(bar);
     const ms = performance.now() - t0;
-    (session.snapshot().orders.submitted > before ? orderLatencies : latencies).push(ms);
+    (session.actor.getSnapshot().context.stats.ordersSubmitted > before ? orderLatencies : latencies).push(ms);
   }
   const seconds = (performance.now() - started) / 1_000;
   const summary = await session.stop();
