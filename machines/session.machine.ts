@@ -2,7 +2,7 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
 import type { Fill } from '../src/core/order.js';
 import type { Portfolio } from '../src/core/portfolio.js';
-import { createRiskState, type RiskState } from '../src/core/risk.js';
+import { addHaltReason, createRiskState, type RiskState } from '../src/core/risk.js';
 import type { RiskRules } from '../src/core/riskLimits.js';
 import {
   admitBatch,
@@ -81,6 +81,14 @@ export interface SessionInput {
   replay: boolean;
   /** Only these symbols are traded; bars of others are dropped and counted (null: all). */
   symbols: readonly string[] | null;
+  /** Live: reconcile with the broker when this much monotonic time passed since the last time (null: never). */
+  reconcileEveryMs: number | null;
+}
+
+/** What a scheduled reconciliation found, and the fills that book the broker's positions (`adopt`). */
+export interface Reconciliation {
+  halt: { code: string; detail: string; at: number } | null;
+  adoptionFills: Fill[];
 }
 
 interface Batch {
@@ -100,6 +108,10 @@ export interface SessionContext {
   sessionId: string;
   replay: boolean;
   symbols: readonly string[] | null;
+  reconcileEveryMs: number | null;
+  /** The monotonic time of the newest live batch, and of the last reconciliation. */
+  lastMonoMs: number | null;
+  lastReconciledMonoMs: number | null;
   pipeline: PipelineState | null;
   portfolio: Portfolio | null;
   risk: RiskState;
@@ -147,6 +159,10 @@ const sessionSetup = setup({
       { orders: PlannedOrder[]; marketBars: Bar[]; refuse: string | null; unsettled: PlannedOrder[] }
     >(async () => {
       throw new Error('executeOrders is not provided');
+    }),
+    /** Broker vs portfolio positions while running; supplied by the runtime. */
+    reconcilePositions: fromPromise<Reconciliation, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>(async () => {
+      throw new Error('reconcilePositions is not provided');
     }),
     /** Reconcile one last time, stop the checkpointer and the journal, close the broker, release the lock. */
     drainSession: fromPromise<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>(async () => {
@@ -200,6 +216,8 @@ const sessionSetup = setup({
         inbox: rest,
         pipeline: admitted.pipeline,
         batch: { bars: admitted.bars, monoMs: context.replay ? null : item.monoMs, next: 0, fed: 0 },
+        lastMonoMs: context.replay ? context.lastMonoMs : item.monoMs,
+        lastReconciledMonoMs: context.lastReconciledMonoMs ?? (context.replay ? null : item.monoMs),
         stats: { ...context.stats, batches: context.stats.batches + 1 },
       };
     }),
@@ -254,6 +272,12 @@ const sessionSetup = setup({
       planned: [],
     })),
     requestStop: assign({ stopRequested: true }),
+    applyReconciliation: assign(({ context, event }) => {
+      const { halt, adoptionFills } = (event as unknown as { output: Reconciliation }).output;
+      const risk = halt === null ? context.risk : addHaltReason(context.risk, halt);
+      return { ...applyFillsToContext({ ...context, risk }, adoptionFills), risk, lastReconciledMonoMs: context.lastMonoMs };
+    }),
+    skipReconciliation: assign(({ context }) => ({ lastReconciledMonoMs: context.lastMonoMs })),
     markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
     markRecovered: assign({ persistenceDegraded: null }),
     recordFault: assign(({ event }) => ({ fault: errorText((event as { error?: unknown }).error) })),
@@ -263,6 +287,11 @@ const sessionSetup = setup({
     hasPlannedOrders: ({ context }) => context.planned.length > 0,
     batchDone: ({ context }) => context.batch === null || context.batch.next >= context.batch.bars.length,
     stopRequested: ({ context }) => context.stopRequested,
+    reconcileDue: ({ context }) =>
+      context.reconcileEveryMs !== null &&
+      context.lastMonoMs !== null &&
+      context.lastReconciledMonoMs !== null &&
+      context.lastMonoMs - context.lastReconciledMonoMs >= context.reconcileEveryMs,
   },
 });
 
@@ -325,6 +354,9 @@ export const sessionMachine = sessionSetup.createMachine({
     sessionId: input.sessionId,
     replay: input.replay,
     symbols: input.symbols,
+    reconcileEveryMs: input.reconcileEveryMs,
+    lastMonoMs: null,
+    lastReconciledMonoMs: null,
     pipeline: null,
     portfolio: null,
     risk: createRiskState(),
@@ -375,8 +407,20 @@ export const sessionMachine = sessionSetup.createMachine({
           ready: {
             always: [
               { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
+              // Between batches, on the live feed's own clock: a quiet market is not reconciled.
+              { guard: 'reconcileDue', target: 'reconciling' },
               { guard: 'hasInbox', target: 'deciding', actions: 'admitNextBatch' },
             ],
+          },
+          reconciling: {
+            invoke: {
+              id: 'reconciler',
+              src: 'reconcilePositions',
+              input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
+              onDone: { target: 'ready', actions: 'applyReconciliation' },
+              // A broker that cannot answer now is asked again at the next interval.
+              onError: { target: 'ready', actions: 'skipReconciliation' },
+            },
           },
           deciding: {
             entry: 'decideBatch',

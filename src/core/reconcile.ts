@@ -13,6 +13,8 @@ export const ReconcilePolicySchema = z.object({
   policy: z.enum(['adopt', 'halt']).default('adopt'),
   /** `halt`: a difference above this fraction of the larger position halts trading (10 %). */
   tolerance: z.number().min(0).max(1).default(0.1),
+  /** Live sessions also reconcile between batches this often, on the feed's monotonic clock (null: never). */
+  intervalMs: z.number().int().positive().nullable().default(60_000),
 });
 /** See {@link ReconcilePolicySchema}. */
 export type ReconcilePolicy = z.infer<typeof ReconcilePolicySchema>;
@@ -34,7 +36,7 @@ export interface PositionDifference {
 
 /** A reconciliation's typed report. */
 export interface ReconcileReport {
-  readonly at: 'start' | 'stop';
+  readonly at: 'start' | 'scheduled' | 'stop';
   readonly differences: readonly PositionDifference[];
   /** Whether a difference exceeded the tolerance under the `halt` policy. */
   readonly halt: boolean;
@@ -79,7 +81,11 @@ export function positionDifferences(
 }
 
 /** The report for `differences` under `policy`. */
-export function reconcileReport(at: 'start' | 'stop', differences: readonly PositionDifference[], policy: ReconcilePolicy): ReconcileReport {
+export function reconcileReport(
+  at: ReconcileReport['at'],
+  differences: readonly PositionDifference[],
+  policy: Pick<ReconcilePolicy, 'policy' | 'tolerance'>,
+): ReconcileReport {
   return { at, differences, halt: policy.policy === 'halt' && differences.some((d) => d.fraction > policy.tolerance) };
 }
 

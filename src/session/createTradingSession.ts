@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { z } from 'zod';
-import { sessionMachine, type SessionStart } from '../../machines/session.machine.js';
+import { sessionMachine, type Reconciliation, type SessionStart } from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
@@ -58,7 +58,7 @@ export const SessionOptionsSchema = z.object({
   /** Bars of history kept per symbol and timeframe (part of every checkpoint). */
   historySize: z.number().int().positive().default(60),
   /** Broker vs portfolio positions at start and stop: book the broker's (`adopt`) or halt above `tolerance`. */
-  reconcile: ReconcilePolicySchema.default({ policy: 'adopt', tolerance: 0.1 }),
+  reconcile: ReconcilePolicySchema.default({ policy: 'adopt', tolerance: 0.1, intervalMs: 60_000 }),
 });
 
 /** Options of {@link createTradingSession}: the zod-checked settings plus the live parts (strategy, broker, clock, inspector, log). */
@@ -167,7 +167,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   const brokerPrices = new Map<string, number>();
 
   /** Broker vs portfolio positions, allowing for broker fills not yet applied. */
-  const positionReport = async (at: 'start' | 'stop', portfolio: Portfolio, appliedFills: Record<string, number>): Promise<ReconcileReport> => {
+  const positionReport = async (at: ReconcileReport['at'], portfolio: Portfolio, appliedFills: Record<string, number>): Promise<ReconcileReport> => {
     const { broker } = executionDeps();
     const brokerPositions = new Map(Object.entries(await broker.positions()).map(([symbol, qty]) => [symbol, parseQty(qty)]));
     // Fills of our own orders not applied yet will be, when those orders are re-decided.
@@ -181,7 +181,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
     const local = new Map([...portfolio.positions].map(([symbol, position]) => [symbol, position.qty]));
     return reconcileReport(at, positionDifferences(local, brokerPositions, netFills(pendingFills)), config.reconcile);
   };
-  const attemptReconcile = async (at: 'start' | 'stop', run: () => Promise<ReconcileReport>): Promise<ReconcileReport | undefined> => {
+  const attemptReconcile = async (at: ReconcileReport['at'], run: () => Promise<ReconcileReport>): Promise<ReconcileReport | undefined> => {
     try {
       const report = await run();
       resources.reconciliation.push(report);
@@ -192,18 +192,24 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
       return undefined;
     }
   };
-  /** At start: report differences; `adopt` books the broker's positions, `halt` halts above the tolerance. */
-  const reconcileAtStart = async (state: SessionStart): Promise<SessionStart> => {
-    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills));
-    if (report === undefined || report.differences.length === 0) return state;
+  /** What the policy makes of a report: a halt reason (`halt`), or fills booking the broker's positions (`adopt`). */
+  const policyOutcome = (report: ReconcileReport | undefined, lastClose: Readonly<Record<string, number>>): Reconciliation => {
+    if (report === undefined || report.differences.length === 0) return { halt: null, adoptionFills: [] };
     const at = clock.wallMs();
     if (report.halt) {
       const detail = report.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
-      return { ...state, risk: addHaltReason(state.risk, { code: 'RECONCILIATION_MISMATCH', detail, at }) };
+      return { halt: { code: 'RECONCILIATION_MISMATCH', detail, at }, adoptionFills: [] };
     }
-    if (config.reconcile.policy !== 'adopt') return state;
-    const fills = adoptionFills(report.differences, (symbol) => state.pipeline.lastClose[symbol] ?? brokerPrices.get(symbol), at);
-    const adopted = applyNewFills(state, fills);
+    if (config.reconcile.policy !== 'adopt') return { halt: null, adoptionFills: [] };
+    return { halt: null, adoptionFills: adoptionFills(report.differences, (symbol) => lastClose[symbol] ?? brokerPrices.get(symbol), at) };
+  };
+  /** At start: report differences and apply the policy to the restored state. */
+  const reconcileAtStart = async (state: SessionStart): Promise<SessionStart> => {
+    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills));
+    const outcome = policyOutcome(report, state.pipeline.lastClose);
+    if (outcome.halt !== null) return { ...state, risk: addHaltReason(state.risk, outcome.halt) };
+    if (outcome.adoptionFills.length === 0) return state;
+    const adopted = applyNewFills(state, outcome.adoptionFills);
     return { ...state, pipeline: adopted.pipeline, portfolio: adopted.portfolio };
   };
   const executionDeps = (): ExecutionDeps => {
@@ -269,6 +275,14 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         const outcomes = await executeOrders(executionDeps(), input.orders, { refuse: input.refuse, unsettled: input.unsettled });
         return { outcomes };
       }),
+      reconcilePositions: fromPromise(async ({ input }) => {
+        const { portfolio } = input;
+        if (portfolio === null) return { halt: null, adoptionFills: [] };
+        const report = await positionReport('scheduled', portfolio, input.appliedFills);
+        resources.reconciliation.push(report);
+        if (report.differences.length > 0) log({ event: 'RECONCILIATION_DIFFERENCES', ...report });
+        return policyOutcome(report, lastCloses());
+      }),
       drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];
         if (input.portfolio !== null && resources.broker !== undefined) {
@@ -317,9 +331,17 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
       },
     },
   });
+  const lastCloses = (): Readonly<Record<string, number>> => actor.getSnapshot().context.pipeline?.lastClose ?? {};
   const actor = createActor(machine, {
     systemId: 'session',
-    input: { strategy, rules, sessionId: config.sessionId, replay: config.replay, symbols: config.symbols },
+    input: {
+      strategy,
+      rules,
+      sessionId: config.sessionId,
+      replay: config.replay,
+      symbols: config.symbols,
+      reconcileEveryMs: config.replay ? null : config.reconcile.intervalMs,
+    },
     ...inspect,
   });
   return actor;

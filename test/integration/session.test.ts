@@ -134,7 +134,7 @@ describe('reconciliation with the broker', () => {
   async function brokerWithForeignPosition() {
     const deps = await sessionDeps();
     // A trade the session never made (placed by hand at the broker).
-    deps.broker.observeBar(minuteBars(1)[0] ?? minuteBars(1)[0]!);
+    for (const bar of minuteBars(1)) deps.broker.observeBar(bar);
     await deps.broker.submit({ clientOrderId: 'MANUAL-1', symbol: 'AAPL', side: 'buy', qty: '4', type: 'market' });
     return deps;
   }
@@ -160,5 +160,30 @@ describe('reconciliation with the broker', () => {
     expect(summary.risk.haltReasons[0]).toContain('RECONCILIATION_MISMATCH');
     expect(summary.orders.submitted).toBe(0);
     expect(summary.orders.denied).toBe(1);
+  });
+});
+
+describe('scheduled reconciliation (live)', () => {
+  it('finds a position placed at the broker mid-session at the next interval, and adopts it', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({
+      ...deps,
+      strategy: buyOnBars([]),
+      guard: { maxStalenessMs: null },
+      reconcile: { policy: 'adopt', tolerance: 0.1, intervalMs: 60_000 },
+    });
+    await session.start();
+    const bars = minuteBars(4);
+    await session.ingest(bars.slice(0, 2));
+    // Someone trades by hand at the broker while the session runs.
+    for (const bar of bars.slice(1, 2)) deps.broker.observeBar(bar);
+    await deps.broker.submit({ clientOrderId: 'MANUAL-2', symbol: 'AAPL', side: 'buy', qty: '3', type: 'market' });
+    deps.clock.advance(61_000);
+    await session.ingest(bars.slice(2, 3));
+    await session.ingest(bars.slice(3));
+    const summary = await session.stop();
+    const scheduled = summary.reconciliation.filter((report) => report.at === 'scheduled');
+    expect(scheduled[0]?.differences).toEqual([expect.objectContaining({ symbol: 'AAPL', local: '0', broker: '3' })]);
+    expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '3' }) });
   });
 });

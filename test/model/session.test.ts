@@ -12,7 +12,8 @@ type ModelEvent = EventFromLogic<typeof sessionMachine>;
 
 const strategy = buyOnBars([2]);
 const rules = compileRiskRules(parseRiskLimits({ rateLimitEnabled: false }));
-const input = { strategy, rules, sessionId: 'model', replay: true, symbols: null };
+// Live, so the scheduled reconciliation is part of the model: due once 500 ms of feed time passed.
+const input = { strategy, rules, sessionId: 'model', replay: false, symbols: null, reconcileEveryMs: 500 };
 const fresh = (): SessionStart => {
   const portfolio = createPortfolio({ initialCash: '100000' });
   return {
@@ -29,7 +30,10 @@ const noOutcomes: Execution = { outcomes: [] };
 const events = [
   { type: 'START' },
   { type: 'STOP' },
-  { type: 'BARS', bars: minuteBars(3) },
+  { type: 'BARS', bars: minuteBars(3), monoMs: 0 },
+  { type: 'BARS', bars: minuteBars(3, 'AAPL', 101), monoMs: 1_000 },
+  { type: 'xstate.done.actor.reconciler', output: { halt: null, adoptionFills: [] } },
+  { type: 'xstate.error.actor.reconciler', error: new Error('broker unreachable') },
   { type: 'xstate.done.actor.starter', output: fresh() },
   { type: 'xstate.error.actor.starter', error: new Error('state dir locked') },
   { type: 'xstate.done.actor.executor', output: noOutcomes },
@@ -42,7 +46,14 @@ const paths = modelPaths(sessionMachine, {
   events,
   input,
   serializeState: (s) =>
-    JSON.stringify([s.value, Math.min(s.context.inbox.length, 1), s.context.planned.length > 0, s.context.stopRequested]),
+    JSON.stringify([
+      s.value,
+      Math.min(s.context.inbox.length, 1),
+      s.context.planned.length > 0,
+      s.context.stopRequested,
+      s.context.lastMonoMs,
+      s.context.lastReconciledMonoMs,
+    ]),
 });
 
 /** The machine with every I/O actor held until the test settles it, as the model says. */
@@ -60,6 +71,7 @@ function liveSession() {
       startSession: held('starter') as never,
       executeOrders: held('executor') as never,
       drainSession: held('drainer') as never,
+      reconcilePositions: held('reconciler') as never,
     },
   });
   const actor = createActor(machine, { input });
@@ -78,7 +90,7 @@ function liveSession() {
 
 describe('session model', () => {
   it('has the expected number of shortest paths', () => {
-    expect(paths).toHaveLength(21);
+    expect(paths).toHaveLength(54);
   });
 
   it('reaches every state of the machine', () => {
@@ -112,7 +124,8 @@ describe('session model', () => {
     for (let i = 0; i < 5 && !live.actor.getSnapshot().hasTag('stopped'); i += 1) {
       await new Promise((resolve) => setImmediate(resolve));
       for (const id of [...live.pending.keys()]) {
-        live.settle(id, id === 'starter' ? { output: fresh() } : id === 'executor' ? { output: noOutcomes } : {});
+        const output = id === 'starter' ? fresh() : id === 'executor' ? noOutcomes : id === 'reconciler' ? { halt: null, adoptionFills: [] } : undefined;
+        live.settle(id, { output });
       }
       live.actor.send({ type: 'STOP' });
     }
