@@ -47,9 +47,7 @@ export type SessionEvent =
   | { type: 'CHECKPOINT_RECOVERED' };
 
 /** What the session tells observers (`actor.on(type, …)`). */
-export type SessionEmitted =
-  | { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] }
-  | { type: 'BATCH_DONE'; bars: number };
+export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
 
 /**
  * What `startSession` hands over: the restored (or fresh) state of every component. Fills of
@@ -261,7 +259,6 @@ const sessionSetup = setup({
       const settled = settleBatch({ pipeline, portfolio, risk: context.risk }, context.rules, lastBar.ts);
       return { portfolio: settled.portfolio, risk: settled.risk, batch: null };
     }),
-    reportBatch: emit(({ context }) => ({ type: 'BATCH_DONE' as const, bars: context.batch?.bars.length ?? 0 })),
     applyLateFills: assign(({ context, event }) => {
       if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
       return applyFillsToContext(context, event.fills);
