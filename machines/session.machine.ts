@@ -100,13 +100,7 @@ interface Batch {
 }
 
 /** The session's context: the pipeline, portfolio and risk state, the inbox, the batch in progress, counters. */
-export interface SessionContext {
-  strategy: Strategy;
-  rules: RiskRules;
-  sessionId: string;
-  replay: boolean;
-  symbols: readonly string[] | null;
-  reconcileEveryMs: number | null;
+export interface SessionContext extends SessionInput {
   /** The monotonic time of the newest live batch, and of the last reconciliation. */
   lastMonoMs: number | null;
   lastReconciledMonoMs: number | null;
@@ -346,12 +340,7 @@ function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): P
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
   context: ({ input }) => ({
-    strategy: input.strategy,
-    rules: input.rules,
-    sessionId: input.sessionId,
-    replay: input.replay,
-    symbols: input.symbols,
-    reconcileEveryMs: input.reconcileEveryMs,
+    ...input,
     lastMonoMs: null,
     lastReconciledMonoMs: null,
     pipeline: null,
