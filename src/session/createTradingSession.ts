@@ -162,6 +162,10 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   };
   const inspect = options.inspect ? { inspect: options.inspect } : {};
   let lastCheckpointAt = Number.NEGATIVE_INFINITY;
+  // Rate-limit windows are saved as ages on the clock they count in: market time (the newest bar)
+  // in replay, this process's monotonic clock live — so a replay resumes with the same window.
+  const riskClockOf = (lastTs: Readonly<Record<string, number>>): number =>
+    config.replay ? Math.max(0, ...Object.values(lastTs)) : clock.monoMs();
   let ownIds = new Set<string>();
   // The newest broker fill price per symbol: what an adopted position is booked at without a bar.
   const brokerPrices = new Map<string, number>();
@@ -249,7 +253,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
                 `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
               );
             }
-            const restored = restoreSession(checkpoint.data, { strategy, rules }, clock.monoMs());
+            const restored = restoreSession(checkpoint.data, { strategy, rules }, riskClockOf(checkpoint.data.pipeline.lastTs));
             // Orders an earlier run could not settle: the broker decides now whether they were placed.
             const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
             const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
@@ -325,7 +329,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         const snapshot = sessionCheckpoint(
           { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
           { sessionId: config.sessionId, strategyId: strategy.id },
-          now,
+          riskClockOf(pipeline.lastTs),
         );
         resources.checkpointer.save(CHECKPOINT_KEY, snapshot);
       },

@@ -187,3 +187,37 @@ describe('scheduled reconciliation (live)', () => {
     expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '3' }) });
   });
 });
+
+describe('rate limits across a replay restart', () => {
+  /** Five-second bars from 09:30 New York on 2025-11-03. */
+  const fiveSecondBars = (count: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const price = 100 + i * 0.01;
+      return { symbol: 'AAPL', ts: Date.UTC(2025, 10, 3, 14, 30) + i * 5_000, open: price, high: price + 0.05, low: price - 0.05, close: price, volume: 10_000 };
+    });
+
+  it('keeps the per-minute window of market time when a replay resumes', async () => {
+    const deps = await sessionDeps();
+    const options = {
+      stateDir: deps.stateDir,
+      clock: deps.clock,
+      log: deps.log,
+      strategy: buyOnBars([3, 4]),
+      replay: true,
+      baseTimeframe: '5s' as const,
+      timeframes: ['5s' as const, '1m' as const],
+      risk: { maxOrdersPerMinute: 1 },
+    };
+    const first = createTradingSession({ ...options, broker: deps.broker });
+    await first.start();
+    await first.ingest(fiveSecondBars(3));
+    expect((await first.stop()).orders.submitted).toBe(1);
+
+    // Bar 4 is 5 s of market time after the first order: the 1-per-minute limit must still hold.
+    const second = createTradingSession(options);
+    await second.start();
+    await second.ingest(fiveSecondBars(4));
+    const summary = await second.stop();
+    expect(summary.orders).toMatchObject({ submitted: 0, denied: 1 });
+  });
+});
