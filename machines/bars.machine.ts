@@ -2,6 +2,7 @@ import { assign, emit, enqueueActions, setup, type AnyActorRef } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
 import { createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from '../src/core/barProcessor.js';
 import type { TimeframeBar } from '../src/core/timeframe.js';
+import { barCount, barsRefused, isEmptyBarBatch, type BarsRefused } from './barBatch.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**
@@ -25,7 +26,7 @@ export type BarsEvent = LifecycleEvent | { type: 'BARS'; bars: readonly Bar[] } 
 export type BarsEmitted =
   | { type: 'BARS_CLOSED'; bars: TimeframeBar[] }
   | { type: 'SYMBOLS_READY'; symbols: string[] }
-  | { type: 'BARS_REFUSED'; count: number; reason: 'NOT_RUNNING' };
+  | BarsRefused;
 
 /** Input: aggregation and history settings, a checkpointed state, and who to report to. */
 export interface BarsInput {
@@ -55,7 +56,7 @@ export const barsMachine = setup({
     emitted: {} as BarsEmitted,
   },
   guards: {
-    isEmptyBatch: ({ event }) => event.type === 'BARS' && event.bars.length === 0,
+    isEmptyBatch: ({ event }) => isEmptyBarBatch(event),
   },
   actions: {
     ingest: assign(({ context, event }) => {
@@ -94,14 +95,10 @@ export const barsMachine = setup({
     countRefusal: assign({
       stats: ({ context, event }) => ({
         ...context.stats,
-        refused: context.stats.refused + (event.type === 'BARS' ? event.bars.length : 0),
+        refused: context.stats.refused + barCount(event),
       }),
     }),
-    reportRefusal: emit(({ event }) => ({
-      type: 'BARS_REFUSED' as const,
-      count: event.type === 'BARS' ? event.bars.length : 0,
-      reason: 'NOT_RUNNING' as const,
-    })),
+    reportRefusal: emit(({ event }) => barsRefused(event)),
   },
 }).createMachine({
   id: 'bars',

@@ -7,6 +7,7 @@ import {
   type GuardFinding,
   type GuardState,
 } from '../src/core/dataGuard.js';
+import { barCount, barsRefused, isEmptyBarBatch, type BarsRefused } from './barBatch.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**
@@ -29,7 +30,7 @@ export type DataGuardEvent = LifecycleEvent | { type: 'BARS'; bars: readonly Bar
 /** What the data guard reports. */
 export type DataGuardEmitted =
   | { type: 'BARS_SCREENED'; bars: Bar[]; findings: GuardFinding[] }
-  | { type: 'BARS_REFUSED'; count: number; reason: 'NOT_RUNNING' };
+  | BarsRefused;
 
 /** Input: thresholds, a checkpointed state to resume from, and who to report screened bars to. */
 export interface DataGuardInput {
@@ -59,7 +60,7 @@ export const dataGuardMachine = setup({
     emitted: {} as DataGuardEmitted,
   },
   guards: {
-    isEmptyBatch: ({ event }) => event.type === 'BARS' && event.bars.length === 0,
+    isEmptyBatch: ({ event }) => isEmptyBarBatch(event),
   },
   actions: {
     screen: assign(({ context, event }) => {
@@ -73,13 +74,9 @@ export const dataGuardMachine = setup({
       if (context.reportTo !== null) enqueue.sendTo(context.reportTo, screened);
     }),
     countRefusal: assign({
-      refusedBars: ({ context, event }) => context.refusedBars + (event.type === 'BARS' ? event.bars.length : 0),
+      refusedBars: ({ context, event }) => context.refusedBars + barCount(event),
     }),
-    reportRefusal: emit(({ event }) => ({
-      type: 'BARS_REFUSED' as const,
-      count: event.type === 'BARS' ? event.bars.length : 0,
-      reason: 'NOT_RUNNING' as const,
-    })),
+    reportRefusal: emit(({ event }) => barsRefused(event)),
   },
 }).createMachine({
   id: 'dataGuard',

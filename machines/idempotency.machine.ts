@@ -21,7 +21,7 @@ import {
   type ReserveVerdict,
   type SettleSummary,
 } from '../src/core/idempotency.js';
-import type { JournalCorruptReason, JournalLoad, TornTail } from '../src/runtime/orderJournal.js';
+import type { JournalLoad, TornTail } from '../src/runtime/orderJournal.js';
 import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
 
 /**
@@ -94,13 +94,8 @@ export type LoadReport =
       readonly tornTail: TornTail | null;
       readonly created: boolean;
     }
-  | {
-      readonly status: 'corrupt';
-      readonly reason: JournalCorruptReason;
-      readonly detail: string;
-      readonly line: number;
-      readonly movedTo: string;
-    };
+  /** The journal's own corrupt result, as it reported it. */
+  | Extract<JournalLoad, { status: 'corrupt' }>;
 
 /**
  * Commands carry the tracker's clock reading (the machine reads no clock). `RESERVE` and `MARK`
