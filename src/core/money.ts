@@ -121,6 +121,8 @@ function parseShortDecimal(text: string, decimals: number): bigint | undefined {
 export function fromNumber(value: number, decimals: number): bigint {
   if (!Number.isFinite(value)) throw new InvalidDecimalError(String(value), 'not a finite number');
   if (Number.isSafeInteger(value)) return BigInt(value) * pow10(decimals);
+  const exact = exactScaled(value, decimals);
+  if (exact !== undefined) return BigInt(exact);
   // String(n) is "[-]digits[.digits][e±exp]"; split it into an integer mantissa and a power of ten.
   const text = String(value);
   const [mantissa = '', exponentText = '0'] = text.split('e');
@@ -130,6 +132,24 @@ export function fromNumber(value: number, decimals: number): bigint {
   const exponent = Number(exponentText) - fraction.length + decimals;
   const scaled = exponent >= 0 ? digits * pow10(exponent) : divRoundHalfEven(digits, pow10(-exponent));
   return negative ? -scaled : scaled;
+}
+
+const NUMBER_POWERS_OF_TEN: readonly number[] = Array.from({ length: 16 }, (_, exponent) => 10 ** exponent);
+/** Below 2^51 the product `value · 10^d` lands within 0.5 of the integer it stands for. */
+const EXACT_PRODUCT_LIMIT = 2 ** 51;
+
+/**
+ * The fast path of {@link fromNumber} (a bar price such as `101.25`): `value · 10^decimals` as a
+ * safe integer when the number is exactly a decimal with at most `decimals` places, else
+ * undefined. The division check is exact (IEEE division rounds correctly), and below 2^51 no
+ * two such decimals share a double, so the result equals the string path's.
+ */
+function exactScaled(value: number, decimals: number): number | undefined {
+  const scale = NUMBER_POWERS_OF_TEN[decimals];
+  if (scale === undefined) return undefined;
+  const scaled = Math.round(value * scale);
+  if (Math.abs(scaled) >= EXACT_PRODUCT_LIMIT || scaled / scale !== value) return undefined;
+  return scaled;
 }
 
 /** Parses a decimal string, or reads a finite number, at `10^decimals` scale. */

@@ -83,6 +83,50 @@ describe('fromNumber', () => {
   });
 });
 
+/** An independent oracle: the shortest decimal `String(value)` prints, rounded half-even at `decimals`. */
+function referenceScaled(value: number, decimals: number): bigint {
+  const [mantissa = '', exponentText = '0'] = String(value).split('e');
+  const negative = mantissa.startsWith('-');
+  const [whole = '', fraction = ''] = mantissa.replace('-', '').split('.');
+  const shift = Number(exponentText) - fraction.length + decimals;
+  const digits = BigInt(whole + fraction);
+  if (shift >= 0) return (negative ? -1n : 1n) * digits * 10n ** BigInt(shift);
+  const divisor = 10n ** BigInt(-shift);
+  const quotient = digits / divisor;
+  const twiceRest = (digits % divisor) * 2n;
+  const rounded = twiceRest > divisor || (twiceRest === divisor && quotient % 2n === 1n) ? quotient + 1n : quotient;
+  return negative ? -rounded : rounded;
+}
+
+describe('fromNumber against the decimal it prints as', () => {
+  it('agrees for any finite double', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 0, max: 17 }), (value, decimals) => {
+        expect(fromNumber(value, decimals)).toBe(referenceScaled(value, decimals) || 0n);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('agrees for prices with up to 8 decimals, up to and past the fast path limit', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 53n), max: 2n ** 53n }), fc.integer({ min: 0, max: 10 }), (units, decimals) => {
+        const value = Number(units) / 10 ** decimals;
+        expect(fromNumber(value, 8)).toBe(referenceScaled(value, 8) || 0n);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('agrees next to the fast path limit of 2^51 scaled units', () => {
+    for (let offset = -3; offset <= 3; offset += 1) {
+      const value = (2 ** 51 + offset) / 1e8;
+      expect(fromNumber(value, 8)).toBe(referenceScaled(value, 8));
+      expect(fromNumber(-value, 8)).toBe(referenceScaled(-value, 8));
+    }
+  });
+});
+
 describe('divRoundHalfEven', () => {
   it('rounds ties to the even neighbour for every sign', () => {
     expect([5n, 15n, 25n, -5n, -15n, -25n].map((n) => divRoundHalfEven(n, 10n))).toEqual([0n, 2n, 2n, 0n, -2n, -2n]);
