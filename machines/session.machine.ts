@@ -25,10 +25,12 @@ import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './life
  * - `starting` runs `startSession` (lock, checkpoint, journal, broker, reconcile); only then are
  *   bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
  *   honoured once started, so a start in flight is never abandoned holding the lock.
- * - `running` takes one batch at a time: from `ready` it admits the batch (guard + aggregation),
- *   then `deciding` (strategy + risk, bar by bar) until a bar yields approved orders, then `executing`
- *   (`executeOrders`: reserve the id durably, submit, mark, fills), then back to `deciding`.
- *   At the end of a batch the portfolio is marked, risk settled, and a checkpoint saved.
+ * - `running` takes one batch at a time, in `ready`: the batch is admitted (guard + aggregation)
+ *   and decided (strategy + risk, bar by bar) until a bar yields approved orders, which go to
+ *   `executing` (`executeOrders`: reserve the id durably, submit, mark, fills); back in `ready` the
+ *   rest of the batch is decided the same way. A batch decided to its end is closed at once: the
+ *   portfolio marked, risk settled, a checkpoint saved. So a bar that asks for no order costs one
+ *   step of the machine, and `ready` at rest never holds a batch.
  * - A `STOP` during `executing` waits for the orders in flight (each broker call has its own
  *   deadline), then drains; elsewhere it drains at once. Bars not yet processed are dropped and
  *   counted: a resumed run processes them, since they are after the checkpoint.
@@ -113,6 +115,8 @@ export interface SessionContext extends SessionInput {
   inbox: { bars: readonly Bar[]; receivedAtMs: number | null; monoMs: number | null }[];
   batch: Batch | null;
   planned: PlannedOrder[];
+  /** The bars of the batch just closed that the market has not seen yet: `feedMarket`'s input. */
+  marketFeed: readonly Bar[];
   stopRequested: boolean;
   persistenceDegraded: string | null;
   fault: string | null;
@@ -170,18 +174,7 @@ const sessionSetup = setup({
      * a checkpoint only shortens the replay after a crash).
      */
     saveCheckpoint: (_, _params: { context: SessionContext; force: boolean }) => undefined,
-    enqueue: assign(({ context, event }) => {
-      if (event.type !== 'BARS' || event.bars.length === 0) return {};
-      const { symbols } = context;
-      const bars = symbols === null ? event.bars : event.bars.filter((bar) => symbols.includes(bar.symbol));
-      const stats = {
-        ...context.stats,
-        barsReceived: context.stats.barsReceived + event.bars.length,
-        barsDropped: context.stats.barsDropped + event.bars.length - bars.length,
-      };
-      if (bars.length === 0) return { stats };
-      return { inbox: [...context.inbox, { bars, receivedAtMs: event.receivedAtMs ?? null, monoMs: event.monoMs ?? null }], stats };
-    }),
+    enqueue: assign(({ context, event }) => (event.type === 'BARS' ? enqueued(context, event) : {})),
     dropBars: assign(({ context, event }) => {
       if (event.type !== 'BARS') return {};
       return { stats: { ...context.stats, barsDropped: context.stats.barsDropped + event.bars.length } };
@@ -200,37 +193,9 @@ const sessionSetup = setup({
       const restored = { ...context, ...start };
       return { ...start, ...applyOutcomesToContext(restored, start.settled, 0) };
     }),
-    admitNextBatch: assign(({ context }) => {
-      const [item, ...rest] = context.inbox;
-      if (item === undefined || context.pipeline === null) return {};
-      const admitted = admitBatch(context.pipeline, item.bars, context.replay ? null : item.receivedAtMs);
-      return {
-        inbox: rest,
-        pipeline: admitted.pipeline,
-        batch: { bars: admitted.bars, monoMs: context.replay ? null : item.monoMs, next: 0, fed: 0 },
-        lastMonoMs: context.replay ? context.lastMonoMs : item.monoMs,
-        lastReconciledMonoMs: context.lastReconciledMonoMs ?? (context.replay ? null : item.monoMs),
-        stats: { ...context.stats, batches: context.stats.batches + 1 },
-      };
-    }),
-    decideBatch: assign(({ context }) => {
-      const { batch, pipeline } = context;
-      if (batch === null || pipeline === null) return {};
-      const decision = decide(pipeline, context.risk, batch.bars, batch.next, {
-        strategy: context.strategy,
-        rules: context.rules,
-        sessionId: context.sessionId,
-        // Replay counts rate limits in market time; live, in the process's monotonic time.
-        monoOf: (bar) => batch.monoMs ?? bar.ts,
-      });
-      return {
-        pipeline: decision.pipeline,
-        risk: decision.risk,
-        planned: decision.orders,
-        batch: { ...batch, next: decision.next },
-        stats: { ...context.stats, ordersDenied: context.stats.ordersDenied + decision.denied.length },
-      };
-    }),
+    /** Bars arriving in `ready` (the inbox is empty there): taken at once, in this one step. */
+    takeBars: assign(({ context, event }) => (event.type === 'BARS' ? takeNextBatch({ ...context, ...enqueued(context, event) }) : {})),
+    takeQueuedBatch: assign(({ context }) => takeNextBatch(context)),
     applyExecution: assign(({ context, event }) => {
       const { outcomes } = (event as unknown as { output: Execution }).output;
       if (context.batch === null) return {};
@@ -245,14 +210,7 @@ const sessionSetup = setup({
       type: 'ORDER_OUTCOMES' as const,
       outcomes: (event as unknown as { output: Execution }).output.outcomes,
     })),
-    finishBatch: assign(({ context }) => {
-      const { batch, pipeline, portfolio } = context;
-      if (batch === null || pipeline === null || portfolio === null) return {};
-      const lastBar = batch.bars.at(-1);
-      if (lastBar === undefined) return { batch: null };
-      const settled = settleBatch({ pipeline, portfolio, risk: context.risk }, context.rules, lastBar.ts);
-      return { portfolio: settled.portfolio, risk: settled.risk, batch: null };
-    }),
+    decideRest: assign(({ context }) => decideAndClose(context)),
     applyLateFills: assign(({ context, event }) => {
       if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
       return applyFillsToContext(context, event.fills);
@@ -276,7 +234,6 @@ const sessionSetup = setup({
   guards: {
     hasInbox: ({ context }) => context.inbox.length > 0,
     hasPlannedOrders: ({ context }) => context.planned.length > 0,
-    batchDone: ({ context }) => context.batch === null || context.batch.next >= context.batch.bars.length,
     stopRequested: ({ context }) => context.stopRequested,
     reconcileDue: ({ context }) =>
       context.reconcileEveryMs !== null &&
@@ -285,6 +242,78 @@ const sessionSetup = setup({
       context.lastMonoMs - context.lastReconciledMonoMs >= context.reconcileEveryMs,
   },
 });
+
+type InboxItem = SessionContext['inbox'][number];
+
+/** A BARS event's bars the session trades, queued (others dropped and counted). */
+function enqueued(context: SessionContext, event: Extract<SessionEvent, { type: 'BARS' }>): Pick<SessionContext, 'inbox' | 'stats'> {
+  const { symbols } = context;
+  const bars = symbols === null ? event.bars : event.bars.filter((bar) => symbols.includes(bar.symbol));
+  const stats = {
+    ...context.stats,
+    barsReceived: context.stats.barsReceived + event.bars.length,
+    barsDropped: context.stats.barsDropped + event.bars.length - bars.length,
+  };
+  if (bars.length === 0) return { inbox: context.inbox, stats };
+  const item: InboxItem = { bars, receivedAtMs: event.receivedAtMs ?? null, monoMs: event.monoMs ?? null };
+  return { inbox: [...context.inbox, item], stats };
+}
+
+/** Admits the inbox's next batch and decides it (see {@link decideAndClose}). */
+function takeNextBatch(context: SessionContext): SessionContext {
+  const [item, ...rest] = context.inbox;
+  if (item === undefined || context.pipeline === null) return { ...context, marketFeed: [] };
+  const admitted = admitBatch(context.pipeline, item.bars, context.replay ? null : item.receivedAtMs);
+  return decideAndClose({
+    ...context,
+    inbox: rest,
+    pipeline: admitted.pipeline,
+    batch: { bars: admitted.bars, monoMs: context.replay ? null : item.monoMs, next: 0, fed: 0 },
+    lastMonoMs: context.replay ? context.lastMonoMs : item.monoMs,
+    lastReconciledMonoMs: context.lastReconciledMonoMs ?? (context.replay ? null : item.monoMs),
+    stats: { ...context.stats, batches: context.stats.batches + 1 },
+  });
+}
+
+/**
+ * Decides the batch from its next bar up to the first bar with approved orders (`planned`).
+ * A batch decided to its end is closed: the portfolio marked, risk settled, `batch` cleared and
+ * its bars not yet shown to the market put in `marketFeed` for `feedMarket`.
+ */
+function decideAndClose(context: SessionContext): SessionContext {
+  const { batch, pipeline, portfolio } = context;
+  if (batch === null || pipeline === null || portfolio === null) return { ...context, marketFeed: [] };
+  const decision = decide(pipeline, context.risk, batch.bars, batch.next, {
+    strategy: context.strategy,
+    rules: context.rules,
+    sessionId: context.sessionId,
+    // Replay counts rate limits in market time; live, in the process's monotonic time.
+    monoOf: (bar) => batch.monoMs ?? bar.ts,
+  });
+  const stats = { ...context.stats, ordersDenied: context.stats.ordersDenied + decision.denied.length };
+  if (decision.orders.length > 0 || decision.next < batch.bars.length) {
+    return {
+      ...context,
+      pipeline: decision.pipeline,
+      risk: decision.risk,
+      planned: decision.orders,
+      batch: { ...batch, next: decision.next },
+      marketFeed: [],
+      stats,
+    };
+  }
+  const settled = settleBatch({ pipeline: decision.pipeline, portfolio, risk: decision.risk }, context.rules, batch.bars);
+  return {
+    ...context,
+    pipeline: decision.pipeline,
+    portfolio: settled.portfolio,
+    risk: settled.risk,
+    planned: [],
+    batch: null,
+    marketFeed: batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed),
+    stats,
+  };
+}
 
 /** Applies order outcomes: fills, rate-limit counts, the unsettled set, and the counters. */
 function applyOutcomesToContext(context: SessionContext, outcomes: readonly OrderOutcome[], monoNow: number): Partial<SessionContext> {
@@ -336,6 +365,12 @@ function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): P
   };
 }
 
+/** After a step that may have closed a batch: show its bars to the market, save a checkpoint (between batches only). */
+const showAndSave = [
+  { type: 'feedMarket', params: ({ context }: { context: SessionContext }) => ({ bars: context.marketFeed }) },
+  { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: false }) },
+] as const;
+
 /** The session machine (see the module comment); its I/O actors are supplied by `createTradingSession`. */
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
@@ -351,6 +386,7 @@ export const sessionMachine = sessionSetup.createMachine({
     inbox: [],
     batch: null,
     planned: [],
+    marketFeed: [],
     stopRequested: false,
     persistenceDegraded: null,
     fault: null,
@@ -391,11 +427,16 @@ export const sessionMachine = sessionSetup.createMachine({
         },
         states: {
           ready: {
+            on: {
+              // The common live case in one step: a bar arrives and is admitted, decided and closed.
+              BARS: { actions: ['takeBars', ...showAndSave] },
+            },
             always: [
+              { guard: 'hasPlannedOrders', target: 'executing' },
               { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
               // Between batches, on the live feed's own clock: a quiet market is not reconciled.
               { guard: 'reconcileDue', target: 'reconciling' },
-              { guard: 'hasInbox', target: 'deciding', actions: 'admitNextBatch' },
+              { guard: 'hasInbox', actions: ['takeQueuedBatch', ...showAndSave] },
             ],
           },
           reconciling: {
@@ -407,23 +448,6 @@ export const sessionMachine = sessionSetup.createMachine({
               // A broker that cannot answer now is asked again at the next interval.
               onError: { target: 'ready', actions: 'skipReconciliation' },
             },
-          },
-          deciding: {
-            entry: 'decideBatch',
-            always: [
-              { guard: 'hasPlannedOrders', target: 'executing' },
-              {
-                target: 'ready',
-                actions: [
-                  {
-                    type: 'feedMarket',
-                    params: ({ context }: { context: SessionContext }) => ({ bars: context.batch?.bars.slice(context.batch.fed) ?? [] }),
-                  },
-                  'finishBatch',
-                  { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: false }) },
-                ],
-              },
-            ],
           },
           executing: {
             on: { STOP: { actions: 'requestStop' } },
@@ -438,8 +462,8 @@ export const sessionMachine = sessionSetup.createMachine({
                 unsettled: Object.values(context.unsettled),
               }),
               onDone: {
-                target: 'deciding',
-                actions: ['applyExecution', 'reportOutcomes'],
+                target: 'ready',
+                actions: ['applyExecution', 'reportOutcomes', 'decideRest', ...showAndSave],
               },
               onError: { target: `#session.${LIFECYCLE.faulted}`, actions: ['recordFault', 'holdPlannedAsUnsettled'] },
             },

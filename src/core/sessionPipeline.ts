@@ -276,20 +276,28 @@ export function applyNewFills(
 }
 
 /**
- * End of a batch: marks the portfolio to the newest closes, rolls the trading day, and halts
- * on a new daily-loss or drawdown breach.
+ * End of a batch: marks the portfolio to the newest close of each symbol the batch carried
+ * (others keep their mark: a quiet symbol's price did not move), rolls the trading day at the
+ * batch's last bar, and halts on a new daily-loss or drawdown breach.
  */
 export function settleBatch(
   state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState },
   rules: RiskRules,
-  wallMs: number,
+  bars: readonly Bar[],
 ): { portfolio: Portfolio; risk: RiskState } {
-  const prices = Object.entries(state.pipeline.lastClose).map(([symbol, close]) => [symbol, parsePrice(close)] as const);
-  const portfolio = prices.length === 0 ? state.portfolio : markToMarket(state.portfolio, prices);
-  let risk = startTradingDayIfDue(state.risk, rules, wallMs).state;
+  const lastBar = bars.at(-1);
+  if (lastBar === undefined) return { portfolio: state.portfolio, risk: state.risk };
+  const { lastClose } = state.pipeline;
+  const symbols = new Set(bars.map((bar) => bar.symbol));
+  const prices = [...symbols].flatMap((symbol) => {
+    const close = lastClose[symbol];
+    return close === undefined ? [] : [[symbol, parsePrice(close)] as const];
+  });
+  const portfolio = markToMarket(state.portfolio, prices);
+  let risk = startTradingDayIfDue(state.risk, rules, lastBar.ts).state;
   const updated = updateAccount(risk, rules, accountView(portfolio));
   risk = updated.state;
-  for (const code of updated.newBreaches) risk = addHaltReason(risk, breachReason(risk, rules, code, wallMs));
+  for (const code of updated.newBreaches) risk = addHaltReason(risk, breachReason(risk, rules, code, lastBar.ts));
   return { portfolio, risk };
 }
 

@@ -313,7 +313,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
     actions: {
       feedMarket: (_, params) => {
         const { broker } = resources;
-        if (broker?.observeBar === undefined) return;
+        if (broker?.observeBar === undefined || params.bars.length === 0) return;
         feedBroker(broker, params.bars).catch((error: unknown) => log({ event: 'MARKET_FEED_FAILED', error: describeError(error) }));
       },
       saveCheckpoint: (_, { context, force }) => {

@@ -120,6 +120,27 @@ describe('trading session', () => {
     expect(second.portfolio).toEqual(summary.portfolio);
   });
 
+  it('shows every admitted bar to the market once, in order, one bar per event or in batches, orders or not', async () => {
+    const deps = await sessionDeps();
+    const shown: string[] = [];
+    const observe = deps.broker.observeBar.bind(deps.broker);
+    deps.broker.observeBar = (bar) => {
+      shown.push(`${bar.symbol}#${(bar.ts - Date.UTC(2025, 10, 3, 14, 30)) / 60_000}`);
+      return observe(bar);
+    };
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([2, 5]), symbols: ['AAPL'], guard: { maxStalenessMs: null } });
+    await session.start();
+    const aapl = minuteBars(7);
+    const msft = minuteBars(7, 'MSFT');
+    for (const bar of [aapl[0], msft[0], aapl[1], msft[1], aapl[2]]) if (bar !== undefined) await session.ingest(bar);
+    await session.ingest(aapl.slice(3));
+    await session.ingest(msft.slice(2));
+    const summary = await session.stop();
+    expect(summary.orders.submitted).toBe(2);
+    expect(summary.bars.dropped).toBe(7);
+    expect(shown).toEqual(['AAPL#0', 'AAPL#1', 'AAPL#2', 'AAPL#3', 'AAPL#4', 'AAPL#5', 'AAPL#6']);
+  });
+
   it('drops bars ingested after stop and counts them', async () => {
     const deps = await sessionDeps();
     const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
