@@ -120,18 +120,55 @@ export interface SessionContext extends SessionInput {
   stopRequested: boolean;
   persistenceDegraded: string | null;
   fault: string | null;
-  stats: {
-    batches: number;
-    barsReceived: number;
-    barsDropped: number;
-    ordersSubmitted: number;
-    duplicatesBlocked: number;
-    ordersRejected: number;
-    ordersUnknown: number;
-    ordersSettled: number;
-    ordersRefused: number;
-    ordersDenied: number;
-    fills: number;
+  stats: SessionStats;
+}
+
+/** What the session counted. */
+export interface SessionStats {
+  readonly batches: number;
+  readonly barsReceived: number;
+  readonly barsDropped: number;
+  readonly ordersSubmitted: number;
+  readonly duplicatesBlocked: number;
+  readonly ordersRejected: number;
+  readonly ordersUnknown: number;
+  readonly ordersSettled: number;
+  readonly ordersRefused: number;
+  readonly ordersDenied: number;
+  readonly fills: number;
+}
+
+const NO_STATS: SessionStats = {
+  batches: 0,
+  barsReceived: 0,
+  barsDropped: 0,
+  ordersSubmitted: 0,
+  duplicatesBlocked: 0,
+  ordersRejected: 0,
+  ordersUnknown: 0,
+  ordersSettled: 0,
+  ordersRefused: 0,
+  ordersDenied: 0,
+  fills: 0,
+};
+
+/**
+ * `stats` plus `add`. Spelled out, not spread: a spread of objects built in many places is a
+ * slow generic copy in V8, and this runs for every bar.
+ */
+function counted(stats: SessionStats, add: Partial<SessionStats>): SessionStats {
+  return {
+    batches: stats.batches + (add.batches ?? 0),
+    barsReceived: stats.barsReceived + (add.barsReceived ?? 0),
+    barsDropped: stats.barsDropped + (add.barsDropped ?? 0),
+    ordersSubmitted: stats.ordersSubmitted + (add.ordersSubmitted ?? 0),
+    duplicatesBlocked: stats.duplicatesBlocked + (add.duplicatesBlocked ?? 0),
+    ordersRejected: stats.ordersRejected + (add.ordersRejected ?? 0),
+    ordersUnknown: stats.ordersUnknown + (add.ordersUnknown ?? 0),
+    ordersSettled: stats.ordersSettled + (add.ordersSettled ?? 0),
+    ordersRefused: stats.ordersRefused + (add.ordersRefused ?? 0),
+    ordersDenied: stats.ordersDenied + (add.ordersDenied ?? 0),
+    fills: stats.fills + (add.fills ?? 0),
   };
 }
 
@@ -177,7 +214,7 @@ const sessionSetup = setup({
     enqueue: assign(({ context, event }) => (event.type === 'BARS' ? enqueued(context, event) : {})),
     dropBars: assign(({ context, event }) => {
       if (event.type !== 'BARS') return {};
-      return { stats: { ...context.stats, barsDropped: context.stats.barsDropped + event.bars.length } };
+      return { stats: counted(context.stats, { barsDropped: event.bars.length }) };
     }),
     dropUnprocessed: assign(({ context }) => {
       const queued = context.inbox.reduce((n, item) => n + item.bars.length, 0);
@@ -185,7 +222,7 @@ const sessionSetup = setup({
       return {
         inbox: [],
         batch: null,
-        stats: { ...context.stats, barsDropped: context.stats.barsDropped + queued + unfinished },
+        stats: counted(context.stats, { barsDropped: queued + unfinished }),
       };
     }),
     restore: assign(({ context, event }) => {
@@ -194,8 +231,8 @@ const sessionSetup = setup({
       return { ...start, ...applyOutcomesToContext(restored, start.settled, 0) };
     }),
     /** Bars arriving in `ready` (the inbox is empty there): taken at once, in this one step. */
-    takeBars: assign(({ context, event }) => (event.type === 'BARS' ? takeNextBatch({ ...context, ...enqueued(context, event) }) : {})),
-    takeQueuedBatch: assign(({ context }) => takeNextBatch(context)),
+    takeBars: assign(({ context, event }) => (event.type === 'BARS' ? takeArrived(context, event) : {})),
+    takeQueuedBatch: assign(({ context }) => takeQueued(context)),
     applyExecution: assign(({ context, event }) => {
       const { outcomes } = (event as unknown as { output: Execution }).output;
       if (context.batch === null) return {};
@@ -210,7 +247,10 @@ const sessionSetup = setup({
       type: 'ORDER_OUTCOMES' as const,
       outcomes: (event as unknown as { output: Execution }).output.outcomes,
     })),
-    decideRest: assign(({ context }) => decideAndClose(context)),
+    decideRest: assign(({ context }) => {
+      const { batch, pipeline } = context;
+      return batch === null || pipeline === null ? { marketFeed: [] } : decideAndClose(context, batch, pipeline, context.stats);
+    }),
     applyLateFills: assign(({ context, event }) => {
       if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
       return applyFillsToContext(context, event.fills);
@@ -244,74 +284,74 @@ const sessionSetup = setup({
 });
 
 type InboxItem = SessionContext['inbox'][number];
+type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
 
-/** A BARS event's bars the session trades, queued (others dropped and counted). */
-function enqueued(context: SessionContext, event: Extract<SessionEvent, { type: 'BARS' }>): Pick<SessionContext, 'inbox' | 'stats'> {
+/** A BARS event's bars the session trades (others are dropped and counted), as an inbox item. */
+function received(context: SessionContext, event: BarsEvent): { item: InboxItem | null; stats: SessionContext['stats'] } {
   const { symbols } = context;
   const bars = symbols === null ? event.bars : event.bars.filter((bar) => symbols.includes(bar.symbol));
-  const stats = {
-    ...context.stats,
-    barsReceived: context.stats.barsReceived + event.bars.length,
-    barsDropped: context.stats.barsDropped + event.bars.length - bars.length,
-  };
-  if (bars.length === 0) return { inbox: context.inbox, stats };
-  const item: InboxItem = { bars, receivedAtMs: event.receivedAtMs ?? null, monoMs: event.monoMs ?? null };
-  return { inbox: [...context.inbox, item], stats };
+  const stats = counted(context.stats, { barsReceived: event.bars.length, barsDropped: event.bars.length - bars.length });
+  const item = bars.length === 0 ? null : { bars, receivedAtMs: event.receivedAtMs ?? null, monoMs: event.monoMs ?? null };
+  return { item, stats };
 }
 
-/** Admits the inbox's next batch and decides it (see {@link decideAndClose}). */
-function takeNextBatch(context: SessionContext): SessionContext {
+function enqueued(context: SessionContext, event: BarsEvent): Partial<SessionContext> {
+  const { item, stats } = received(context, event);
+  return { inbox: item === null ? context.inbox : [...context.inbox, item], stats };
+}
+
+/** Bars arriving in `ready`, where the inbox is empty: taken as the batch at once. */
+function takeArrived(context: SessionContext, event: BarsEvent): Partial<SessionContext> {
+  const { item, stats } = received(context, event);
+  return item === null ? { stats, marketFeed: [] } : takeBatch(context, item, context.inbox, stats);
+}
+
+function takeQueued(context: SessionContext): Partial<SessionContext> {
   const [item, ...rest] = context.inbox;
-  if (item === undefined || context.pipeline === null) return { ...context, marketFeed: [] };
-  const admitted = admitBatch(context.pipeline, item.bars, context.replay ? null : item.receivedAtMs);
-  return decideAndClose({
-    ...context,
-    inbox: rest,
-    pipeline: admitted.pipeline,
-    batch: { bars: admitted.bars, monoMs: context.replay ? null : item.monoMs, next: 0, fed: 0 },
-    lastMonoMs: context.replay ? context.lastMonoMs : item.monoMs,
-    lastReconciledMonoMs: context.lastReconciledMonoMs ?? (context.replay ? null : item.monoMs),
-    stats: { ...context.stats, batches: context.stats.batches + 1 },
-  });
+  return item === undefined ? { marketFeed: [] } : takeBatch(context, item, rest, context.stats);
+}
+
+/** Admits `item` (guard + aggregation) as the batch in progress and decides it (see {@link decideAndClose}). */
+function takeBatch(context: SessionContext, item: InboxItem, inbox: SessionContext['inbox'], stats: SessionContext['stats']): Partial<SessionContext> {
+  if (context.pipeline === null) return { inbox, stats, marketFeed: [] };
+  const live = !context.replay;
+  const admitted = admitBatch(context.pipeline, item.bars, live ? item.receivedAtMs : null);
+  const batch = { bars: admitted.bars, monoMs: live ? item.monoMs : null, next: 0, fed: 0 };
+  const taken = decideAndClose(context, batch, admitted.pipeline, counted(stats, { batches: 1 }));
+  // Completed in place, not spread (a fresh object of ours): this runs for every bar.
+  taken.inbox = inbox;
+  taken.lastMonoMs = live ? item.monoMs : context.lastMonoMs;
+  taken.lastReconciledMonoMs = context.lastReconciledMonoMs ?? (live ? item.monoMs : null);
+  return taken;
 }
 
 /**
- * Decides the batch from its next bar up to the first bar with approved orders (`planned`).
+ * Decides `batch` from its next bar up to the first bar with approved orders (`planned`).
  * A batch decided to its end is closed: the portfolio marked, risk settled, `batch` cleared and
  * its bars not yet shown to the market put in `marketFeed` for `feedMarket`.
  */
-function decideAndClose(context: SessionContext): SessionContext {
-  const { batch, pipeline, portfolio } = context;
-  if (batch === null || pipeline === null || portfolio === null) return { ...context, marketFeed: [] };
+function decideAndClose(context: SessionContext, batch: Batch, pipeline: PipelineState, stats: SessionContext['stats']): Partial<SessionContext> {
   const decision = decide(pipeline, context.risk, batch.bars, batch.next, {
     strategy: context.strategy,
     rules: context.rules,
     sessionId: context.sessionId,
-    // Replay counts rate limits in market time; live, in the process's monotonic time.
-    monoOf: (bar) => batch.monoMs ?? bar.ts,
+    // Live, rate limits count in the process's monotonic time; in replay (null), in market time.
+    monoMs: batch.monoMs,
   });
-  const stats = { ...context.stats, ordersDenied: context.stats.ordersDenied + decision.denied.length };
+  const statsNow = decision.denied.length === 0 ? stats : counted(stats, { ordersDenied: decision.denied.length });
   if (decision.orders.length > 0 || decision.next < batch.bars.length) {
-    return {
-      ...context,
-      pipeline: decision.pipeline,
-      risk: decision.risk,
-      planned: decision.orders,
-      batch: { ...batch, next: decision.next },
-      marketFeed: [],
-      stats,
-    };
+    return { pipeline: decision.pipeline, risk: decision.risk, planned: decision.orders, batch: { ...batch, next: decision.next }, marketFeed: [], stats: statsNow };
   }
-  const settled = settleBatch({ pipeline: decision.pipeline, portfolio, risk: decision.risk }, context.rules, batch.bars);
+  const settled =
+    context.portfolio === null ? { portfolio: null, risk: decision.risk } : settleBatch({ pipeline: decision.pipeline, portfolio: context.portfolio, risk: decision.risk }, context.rules, batch.bars);
   return {
-    ...context,
     pipeline: decision.pipeline,
     portfolio: settled.portfolio,
     risk: settled.risk,
     planned: [],
     batch: null,
     marketFeed: batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed),
-    stats,
+    stats: statsNow,
   };
 }
 
@@ -335,16 +375,15 @@ function applyOutcomesToContext(context: SessionContext, outcomes: readonly Orde
     risk: applied.risk,
     appliedFills: applied.appliedFills,
     unsettled,
-    stats: {
-      ...context.stats,
-      ordersSubmitted: context.stats.ordersSubmitted + count('submitted'),
-      duplicatesBlocked: context.stats.duplicatesBlocked + count('duplicate'),
-      ordersRejected: context.stats.ordersRejected + count('rejected'),
-      ordersUnknown: context.stats.ordersUnknown + count('unknown'),
-      ordersSettled: context.stats.ordersSettled + count('settled'),
-      ordersRefused: context.stats.ordersRefused + count('refused'),
-      fills: context.stats.fills + applied.newFills,
-    },
+    stats: counted(context.stats, {
+      ordersSubmitted: count('submitted'),
+      duplicatesBlocked: count('duplicate'),
+      ordersRejected: count('rejected'),
+      ordersUnknown: count('unknown'),
+      ordersSettled: count('settled'),
+      ordersRefused: count('refused'),
+      fills: applied.newFills,
+    }),
   };
 }
 
@@ -361,7 +400,7 @@ function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): P
     pipeline: applied.pipeline,
     portfolio: applied.portfolio,
     appliedFills,
-    stats: { ...context.stats, fills: context.stats.fills + applied.newFills },
+    stats: counted(context.stats, { fills: applied.newFills }),
   };
 }
 
@@ -390,19 +429,7 @@ export const sessionMachine = sessionSetup.createMachine({
     stopRequested: false,
     persistenceDegraded: null,
     fault: null,
-    stats: {
-      batches: 0,
-      barsReceived: 0,
-      barsDropped: 0,
-      ordersSubmitted: 0,
-      duplicatesBlocked: 0,
-      ordersRejected: 0,
-      ordersUnknown: 0,
-      ordersSettled: 0,
-      ordersRefused: 0,
-      ordersDenied: 0,
-      fills: 0,
-    },
+    stats: NO_STATS,
   }),
   initial: LIFECYCLE.idle,
   on: {
@@ -427,6 +454,8 @@ export const sessionMachine = sessionSetup.createMachine({
         },
         states: {
           ready: {
+            // At rest here the session has processed every bar it was given.
+            tags: 'awaitingBars',
             on: {
               // The common live case in one step: a bar arrives and is admitted, decided and closed.
               BARS: { actions: ['takeBars', ...showAndSave] },

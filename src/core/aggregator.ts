@@ -122,7 +122,6 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
   const timeframes = config.timeframes;
   const baseMs = config.baseTimeframe === null ? 0 : TIMEFRAME_MS[config.baseTimeframe];
   const symbols: Record<string, SymbolBuckets> = { ...state.symbols };
-  const copied = new Set<string>();
   const closed: TimeframeBar[] = [];
   let lateBars = state.lateBars;
 
@@ -131,12 +130,11 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
     if (entry === undefined) {
       entry = { lastTs: bar.ts, buckets: timeframes.map(() => null) };
       symbols[bar.symbol] = entry;
-      copied.add(bar.symbol);
     } else {
-      if (!copied.has(bar.symbol)) {
+      // Copied once per call: an entry still identical to the input's is not copied yet.
+      if (entry === state.symbols[bar.symbol]) {
         entry = { lastTs: entry.lastTs, buckets: entry.buckets.map((bucket) => (bucket === null ? null : { ...bucket })) };
         symbols[bar.symbol] = entry;
-        copied.add(bar.symbol);
       }
       if (bar.ts <= entry.lastTs) {
         lateBars += 1;

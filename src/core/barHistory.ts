@@ -73,31 +73,27 @@ export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistory
 export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]): { state: BarHistoryState; becameReady: string[] } {
   const { config } = state;
   const symbols: Record<string, SymbolHistory> = { ...state.symbols };
-  const copiedRings = new Set<BarRing>();
-  const copiedSymbols = new Set<string>();
   const becameReady: string[] = [];
 
   for (const bar of bars) {
+    // Entries and rings are copied once per call: one still identical to the input's is not copied yet.
+    const original = state.symbols[bar.symbol];
     let entry = symbols[bar.symbol];
     if (entry === undefined) {
       entry = { status: config.warmUpBars === 0 ? 'ready' : 'warmingUp', barsSeen: 0, lastPrice: null, series: {} };
       symbols[bar.symbol] = entry;
-      copiedSymbols.add(bar.symbol);
       if (entry.status === 'ready') becameReady.push(bar.symbol);
-    } else if (!copiedSymbols.has(bar.symbol)) {
+    } else if (entry === original) {
       entry = { ...entry, series: { ...entry.series } };
       symbols[bar.symbol] = entry;
-      copiedSymbols.add(bar.symbol);
     }
     let ring = entry.series[bar.timeframe];
     if (ring === undefined) {
       ring = { items: [], next: 0 };
       entry.series[bar.timeframe] = ring;
-      copiedRings.add(ring);
-    } else if (!copiedRings.has(ring)) {
+    } else if (ring === original?.series[bar.timeframe]) {
       ring = { items: [...ring.items], next: ring.next };
       entry.series[bar.timeframe] = ring;
-      copiedRings.add(ring);
     }
     ring.items[ring.next] = bar;
     ring.next = (ring.next + 1) % config.capacity;

@@ -136,7 +136,6 @@ export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
 export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs: number | null = null): ScreenResult {
   const { config } = state;
   const symbols: Record<string, SymbolGuard> = { ...state.symbols };
-  const copied = new Set<string>();
   const rejected = { ...state.rejected };
   const flagged = { ...state.flagged };
   const passed: Bar[] = [];
@@ -145,26 +144,23 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
 
   for (const bar of bars) {
     let entry = symbols[bar.symbol];
-    if (entry !== undefined && !copied.has(bar.symbol)) {
-      entry = { ...entry, recentVolumes: [...entry.recentVolumes] };
+    // Each touched entry is copied once: one still identical to the input's is not copied yet.
+    if (entry !== undefined && entry === state.symbols[bar.symbol]) {
+      const { lastTs, recentVolumes, sizeFactor, accepted: entryAccepted, rejected: entryRejected } = entry;
+      entry = { lastTs, recentVolumes: [...recentVolumes], sizeFactor, accepted: entryAccepted, rejected: entryRejected };
       symbols[bar.symbol] = entry;
-      copied.add(bar.symbol);
     }
     const block = blockingFinding(config, entry, bar, receivedAtMs);
     if (block !== null) {
       findings.push(block);
       rejected[block.reason] = (rejected[block.reason] ?? 0) + 1;
       if (entry !== undefined) entry.rejected += 1;
-      else {
-        symbols[bar.symbol] = { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 1 };
-        copied.add(bar.symbol);
-      }
+      else symbols[bar.symbol] = { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 1 };
       continue;
     }
     if (entry === undefined) {
       entry = { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 0 };
       symbols[bar.symbol] = entry;
-      copied.add(bar.symbol);
     }
     let sizeFactor = 1;
     const extreme = config.extremeRangeAction === 'warn' ? extremeRange(config, bar) : null;

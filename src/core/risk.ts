@@ -423,6 +423,8 @@ export function breachReason(state: RiskState, rules: RiskRules, code: BreachCod
  * breaches that are new since the previous view.
  */
 export function updateAccount(state: RiskState, rules: RiskRules, account: AccountView): { state: RiskState; newBreaches: BreachCode[] } {
+  // The same account as last time (a bar that moved no held price): every derived figure stands.
+  if (sameAccount(state, account)) return { state, newBreaches: [] };
   const moved = account.netDeposits - state.account.netDeposits;
   const dayStartEquity = state.dayStartEquity === null ? account.equity : max(0n, state.dayStartEquity + moved);
   const peakEquity = max(account.equity, state.peakEquity === null ? account.equity : max(0n, state.peakEquity + moved));
@@ -439,6 +441,20 @@ export function updateAccount(state: RiskState, rules: RiskRules, account: Accou
     }),
     newBreaches,
   };
+}
+
+function sameAccount(state: RiskState, account: AccountView): boolean {
+  const known = state.account;
+  return (
+    state.dayStartEquity !== null &&
+    state.peakEquity !== null &&
+    known.equity === account.equity &&
+    known.grossExposure === account.grossExposure &&
+    known.netExposure === account.netExposure &&
+    known.netDeposits === account.netDeposits &&
+    known.positions === account.positions &&
+    known.contractMultipliers === account.contractMultipliers
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Bar } from './bar.js';
 import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
 import { clientOrderId } from './clientOrderId.js';
 import { createDataGuard, GuardStateSchema, screenBars, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
-import { formatQty, parsePrice } from './money.js';
+import { formatQty, parsePrice, type Price } from './money.js';
 import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
 import {
   applyFills,
@@ -114,13 +114,16 @@ export function admitBatch(pipeline: PipelineState, bars: readonly Bar[], receiv
     lastTs[bar.symbol] = bar.ts;
     lastClose[bar.symbol] = bar.close;
   }
+  // Spelled out, not spread: this runs for every live bar.
   return {
     pipeline: {
-      ...pipeline,
       guard: screened.state,
       bars: processed.state,
+      strategy: pipeline.strategy,
       lastTs,
       lastClose,
+      resumeAfter,
+      positions: pipeline.positions,
       resumedSkips: pipeline.resumedSkips + (bars.length - fresh.length),
     },
     bars: screened.passed,
@@ -151,8 +154,8 @@ export interface DecideContext {
   readonly strategy: Strategy;
   readonly rules: RiskRules;
   readonly sessionId: string;
-  /** The monotonic time rate limits count in: the bar's time in replay, the clock's live. */
-  readonly monoOf: (bar: Bar) => number;
+  /** The monotonic time rate limits count in: the batch's arrival live; null in replay, where each bar's own time counts. */
+  readonly monoMs: number | null;
 }
 
 export interface Decision {
@@ -190,7 +193,7 @@ export function decide(pipeline: PipelineState, risk: RiskState, bars: readonly 
       intent,
       price: intent.type === 'limit' ? intent.limitPrice : bar.close,
     }));
-    const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoOf(bar));
+    const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoMs ?? bar.ts);
     riskState = checked.state;
     const orders: PlannedOrder[] = [];
     requests.forEach((request, i) => {
@@ -276,9 +279,10 @@ export function applyNewFills(
 }
 
 /**
- * End of a batch: marks the portfolio to the newest close of each symbol the batch carried
- * (others keep their mark: a quiet symbol's price did not move), rolls the trading day at the
- * batch's last bar, and halts on a new daily-loss or drawdown breach.
+ * End of a batch: marks each held position the batch carried a bar of to its newest close
+ * (others keep their mark: a quiet symbol's price did not move, and a symbol not held has no
+ * value to mark), rolls the trading day at the batch's last bar, and halts on a new daily-loss
+ * or drawdown breach.
  */
 export function settleBatch(
   state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState },
@@ -288,11 +292,12 @@ export function settleBatch(
   const lastBar = bars.at(-1);
   if (lastBar === undefined) return { portfolio: state.portfolio, risk: state.risk };
   const { lastClose } = state.pipeline;
-  const symbols = new Set(bars.map((bar) => bar.symbol));
-  const prices = [...symbols].flatMap((symbol) => {
+  const held = state.portfolio.positions;
+  const prices = new Map<string, Price>();
+  for (const { symbol } of bars) {
     const close = lastClose[symbol];
-    return close === undefined ? [] : [[symbol, parsePrice(close)] as const];
-  });
+    if (held.has(symbol) && close !== undefined && !prices.has(symbol)) prices.set(symbol, parsePrice(close));
+  }
   const portfolio = markToMarket(state.portfolio, prices);
   let risk = startTradingDayIfDue(state.risk, rules, lastBar.ts).state;
   const updated = updateAccount(risk, rules, accountView(portfolio));

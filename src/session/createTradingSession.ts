@@ -396,7 +396,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
   };
 
   const idle = (s: ReturnType<typeof actor.getSnapshot>): boolean =>
-    s.hasTag('stopped') || s.matches('faulted') || (s.matches({ running: 'ready' }) && s.context.inbox.length === 0);
+    (s.hasTag('awaitingBars') && s.context.inbox.length === 0) || s.hasTag('stopped') || s.matches('faulted');
 
   return {
     actor,
