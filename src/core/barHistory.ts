@@ -84,7 +84,10 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
       symbols[bar.symbol] = entry;
       if (entry.status === 'ready') becameReady.push(bar.symbol);
     } else if (entry === original) {
-      entry = { ...entry, series: { ...entry.series } };
+      // Spelled out, not spread (V8's generic copy for mixed shapes): this runs for every bar.
+      const series: SymbolHistory['series'] = {};
+      for (const timeframe in entry.series) series[timeframe as Timeframe] = entry.series[timeframe as Timeframe];
+      entry = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
       symbols[bar.symbol] = entry;
     }
     let ring = entry.series[bar.timeframe];

@@ -339,6 +339,17 @@ describe('loss breaches', () => {
     expect(updateAccount(fall.state, rules, at('93')).newBreaches).toEqual([]);
   });
 
+  it('keeps the state as it is for the same account again, and still reacts to the next change', () => {
+    const view = at('100');
+    const { state } = updateAccount(createRiskState(), rules, view);
+    const again = updateAccount(state, rules, view);
+    expect(again.state).toBe(state);
+    expect(again.newBreaches).toEqual([]);
+    // The same figures in a new view (a new positions map) are recomputed, not assumed.
+    expect(updateAccount(state, rules, at('100')).state).not.toBe(state);
+    expect(updateAccount(state, rules, at('94')).newBreaches).toEqual(['DAILY_LOSS_LIMIT']);
+  });
+
   it('does not count a withdrawal as a loss, nor a deposit as a gain', () => {
     const half = portfolioHolding('100000', { X: [500, '100'] });
     let { state } = updateAccount(createRiskState(), rules, at('100', half));
