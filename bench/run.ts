@@ -1,7 +1,11 @@
 /**
- * Runs every `bench/*.bench.ts` in its own process (so one bench's heap cannot colour the
- * next one's figures), or only those named on the command line: `npm run bench -- checkpointer`.
- * Each bench prints JSON lines: {"bench","metric","value","unit"}.
+ * Builds the project, then runs every compiled `bench/*.bench.ts` in its own process (so one
+ * bench's heap cannot colour the next one's figures), or only those named on the command line:
+ * `npm run bench -- checkpointer`. Each bench prints JSON lines: {"bench","metric","value","unit"}.
+ *
+ * The benches run the compiled JavaScript with the V8 settings of the `aistock` CLI (see
+ * bin/aistock.js): that is how the product runs, and tsx's loader would add its own thread and
+ * its per-closure name helpers to every figure.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -9,15 +13,22 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
+const root = join(benchDir, '..');
 const wanted = process.argv.slice(2);
 const files = readdirSync(benchDir)
   .filter((name) => name.endsWith('.bench.ts'))
   .filter((name) => wanted.length === 0 || wanted.some((w) => name.startsWith(w)))
   .sort();
 
+const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('bench: the build failed');
+  process.exit(1);
+}
 let failed = 0;
 for (const file of files) {
-  const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(benchDir, file)], { stdio: 'inherit' });
+  const compiled = join(root, 'dist/bench', file.replace(/\.ts$/, '.js'));
+  const run = spawnSync(process.execPath, ['--expose-gc', '--no-allocation-site-pretenuring', compiled], { stdio: 'inherit' });
   if (run.status !== 0) {
     failed += 1;
     console.error(`bench ${file} exited with ${run.status ?? run.signal}`);

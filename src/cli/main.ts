@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../runtime/packageRoot.js';
 import { runBarsCommand } from './barsCommand.js';
 import { runDiagramsCommand } from './diagramsCommand.js';
 import { EXIT, type CliIo } from './io.js';
@@ -55,6 +57,6 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
   return String(pkg.version);
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,34 +19,53 @@ function prng(seed: number): () => number {
 
 const KILLS = 12;
 
+/** Lines a killed writer finished (a torn last line is not counted); 0 for no file yet. */
+async function completeLines(file: string): Promise<number> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').length - 1;
+  } catch {
+    return 0;
+  }
+}
+
 describe('crash safety of aistock replay', () => {
   it(
     'SIGKILLed at random moments and restarted, it ends exactly as one uninterrupted run',
     async () => {
       const dir = await mkdtemp(join(tmpdir(), 'aistock-crash-'));
-      const bars = await sampleSlice(dir, 6_000);
+      const bars = await sampleSlice(dir, 12_000);
 
       const reference = await runCli(['replay', bars, '--state-dir', join(dir, 'reference'), '--json']);
       expect(reference.code, reference.stderr).toBe(0);
       const expected = JSON.parse(reference.stdout.trim().split('\n').at(-1) ?? '');
       const referenceLedger = await readLedger(join(dir, 'reference'));
-      expect(referenceLedger.orders.length).toBeGreaterThan(20);
+      expect(referenceLedger.orders.length).toBeGreaterThan(40);
 
+      // Each run is killed once it has sent a few more orders (1–6, then 0–25 ms more), so the
+      // kills land inside the work — between a reserve and its submit, between an order line and
+      // its fill line, mid-checkpoint — and the run never gets to finish on its own.
       const stateDir = join(dir, 'crashed');
+      const ledgerFile = join(stateDir, 'broker', 'orders.jsonl');
       const random = prng(20251102);
-      let kills = 0;
-      for (let attempt = 0; kills < KILLS && attempt < KILLS * 3; attempt += 1) {
+      const sentCounts: number[] = [];
+      for (let kill = 0; kill < KILLS; kill += 1) {
+        const sentBefore = await completeLines(ledgerFile);
+        const killAfter = sentBefore + 1 + Math.floor(random() * 6);
+        const extraMs = Math.floor(random() * 25);
         const child = startCli(['replay', bars, '--state-dir', stateDir, '--json']);
         const exited = once(child, 'exit');
-        // Between start-up (≈ 0.4 s of tsx) and the end of a run.
-        const delayMs = 300 + Math.floor(random() * 1_700);
-        const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+        const watcher = setInterval(() => {
+          void completeLines(ledgerFile).then((sent) => {
+            if (sent >= killAfter) setTimeout(() => child.kill('SIGKILL'), extraMs);
+          });
+        }, 3);
         const [code, signal] = await exited;
-        clearTimeout(timer);
-        if (signal === 'SIGKILL') kills += 1;
-        else expect(code, `run ${attempt} exited ${code}`).toBe(0);
+        clearInterval(watcher);
+        expect({ code, signal }, `run ${kill} was to be killed after order ${killAfter}`).toEqual({ code: null, signal: 'SIGKILL' });
+        sentCounts.push(await completeLines(ledgerFile));
       }
-      expect(kills).toBeGreaterThanOrEqual(10);
+      // Every kill hit a run with the orders half sent.
+      expect(sentCounts.every((sent) => sent > 0 && sent < referenceLedger.orders.length)).toBe(true);
 
       const final = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
       expect(final.code, final.stderr).toBe(0);
