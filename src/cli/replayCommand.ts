@@ -46,6 +46,8 @@ class UsageError extends AistockError {
 }
 
 const DEFAULT_INSPECT_PORT = 8080;
+/** How long a second signal waits for the checkpoint to reach the disk before exiting anyway. */
+const FLUSH_DEADLINE_MS = 2_000;
 
 /** `--inspect [PORT]`: parseArgs has no optional values, so it is taken out of argv first. */
 function takeInspectOption(argv: string[]): { rest: string[]; inspectPort: number | null } {
@@ -106,8 +108,9 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
 }
 
 /**
- * `aistock replay <file> …`: a paper session over the file; SIGINT/SIGTERM stop it gracefully
- * (a second signal exits at once; the checkpoint on disk is at most one batch old).
+ * `aistock replay <file> …`: a paper session over the file; SIGINT/SIGTERM stop it gracefully,
+ * a second one exits once the newest between-batches checkpoint is on disk (at most
+ * FLUSH_DEADLINE_MS), a third at once.
  */
 export async function runReplayCommand(argv: string[], io: CliIo): Promise<number> {
   let options;
@@ -155,11 +158,23 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
 `);
     return error instanceof InvalidSessionOptionsError ? EXIT.badInput : EXIT.failure;
   }
-  let interrupted = false;
+  let signals = 0;
   const onSignal = (): void => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    io.stderr.write('aistock replay: stopping (again to exit at once)\n');
+    signals += 1;
+    if (signals === 1) io.stderr.write('aistock replay: stopping (again to exit after the checkpoint is flushed)\n');
+    else if (signals === 2) {
+      io.stderr.write('aistock replay: flushing the checkpoint, then exiting (again to exit at once)\n');
+      void session.flushCheckpoint(FLUSH_DEADLINE_MS).then(
+        (flushed) => {
+          if (!flushed) io.stderr.write(`aistock replay: the checkpoint did not reach the disk within ${FLUSH_DEADLINE_MS} ms\n`);
+          process.exit(130);
+        },
+        (error: unknown) => {
+          io.stderr.write(`aistock replay: checkpoint flush failed: ${describeError(error)}\n`);
+          process.exit(130);
+        },
+      );
+    } else process.exit(130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -173,7 +188,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       await session.ingest(batch.bars);
       bars += batch.bars.length;
       if (progress) io.stdout.write(`\r${bars.toLocaleString('en-US')} bars`);
-      if (interrupted) break;
+      if (signals > 0) break;
     }
     if (progress) io.stdout.write('\r');
     const summary = await session.stop();

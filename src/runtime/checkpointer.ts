@@ -50,6 +50,11 @@ export interface Checkpointer {
   save(key: string, snapshot: unknown): void;
   /** Delivers queued SAVEs to the actor now instead of at the next microtask. */
   flush(): void;
+  /**
+   * Resolves true once every snapshot offered so far is on disk (nothing pending, no write in
+   * flight) or the checkpointer has stopped; false if that takes longer than `timeoutMs`.
+   */
+  settled(timeoutMs: number): Promise<boolean>;
   /** Subscribes to `CHECKPOINT_DEGRADED`, `CHECKPOINT_RECOVERED`, `SAVE_REFUSED`. */
   on<T extends CheckpointerEmitted['type']>(type: T, handler: (event: Extract<CheckpointerEmitted, { type: T }>) => void): () => void;
   /** Drains and shuts down; the same promise on every call, and it always settles. */
@@ -104,6 +109,17 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       offered += 1;
     },
     flush: deliver,
+    settled: async (timeoutMs) => {
+      deliver();
+      const quiet = (s: ReturnType<typeof actor.getSnapshot>): boolean =>
+        s.hasTag('stopped') || (s.context.inFlight.length === 0 && Object.keys(s.context.pending).length === 0);
+      try {
+        await waitFor(actor, quiet, { timeout: timeoutMs });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     on: (type, handler) => {
       const subscription = actor.on(type, handler as (event: CheckpointerEmitted) => void);
       return () => subscription.unsubscribe();

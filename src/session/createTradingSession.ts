@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { z } from 'zod';
-import { sessionMachine, type Reconciliation, type SessionStart } from '../../machines/session.machine.js';
+import { sessionMachine, type Reconciliation, type SessionContext, type SessionStart } from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
@@ -126,6 +126,12 @@ export interface TradingSession {
   stop(): Promise<Summary>;
   /** The summary as of now. */
   snapshot(): Summary;
+  /**
+   * Writes the newest between-batches state a throttled save skipped, and waits until every
+   * checkpoint offered is on disk: true, or false after `timeoutMs`. For a process that must
+   * exit now (a second Ctrl-C) without losing more than the batch in progress.
+   */
+  flushCheckpoint(timeoutMs: number): Promise<boolean>;
 }
 
 interface Resources {
@@ -137,6 +143,7 @@ interface Resources {
   checkpointReport?: CheckpointerReport;
   startError?: unknown;
   reconciliation: ReconcileReport[];
+  flushCheckpoint?: (timeoutMs: number) => Promise<boolean>;
 }
 
 const logToStderr = (entry: Record<string, unknown>): void => {
@@ -317,24 +324,40 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         feedBroker(broker, params.bars).catch((error: unknown) => log({ event: 'MARKET_FEED_FAILED', error: describeError(error) }));
       },
       saveCheckpoint: (_, { context, force }) => {
-        const { pipeline, portfolio } = context;
-        if (pipeline === null || portfolio === null || resources.checkpointer === undefined) return;
-        if (resources.checkpointer.actor.getSnapshot().hasTag('stopped')) return;
+        if (resources.checkpointer === undefined || resources.checkpointer.actor.getSnapshot().hasTag('stopped')) return;
         // Only between batches: mid-batch, the pipeline has admitted bars it has not decided yet,
         // and a resume from that state would skip them. (A fault mid-batch keeps the previous one.)
         if (context.batch !== null) return;
         const now = clock.monoMs();
-        if (!force && now - lastCheckpointAt < config.checkpointIntervalMs) return;
+        if (!force && now - lastCheckpointAt < config.checkpointIntervalMs) {
+          // Kept (a reference) so flushCheckpoint() can still write the newest state.
+          unsaved = context;
+          return;
+        }
         lastCheckpointAt = now;
-        const snapshot = sessionCheckpoint(
-          { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
-          { sessionId: config.sessionId, strategyId: strategy.id },
-          riskClockOf(pipeline.lastTs),
-        );
-        resources.checkpointer.save(CHECKPOINT_KEY, snapshot);
+        unsaved = null;
+        writeCheckpoint(resources.checkpointer, context);
       },
     },
   });
+  let unsaved: SessionContext | null = null;
+  const writeCheckpoint = (checkpointer: Checkpointer, context: SessionContext): void => {
+    const { pipeline, portfolio } = context;
+    if (pipeline === null || portfolio === null) return;
+    const snapshot = sessionCheckpoint(
+      { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
+      { sessionId: config.sessionId, strategyId: strategy.id },
+      riskClockOf(pipeline.lastTs),
+    );
+    checkpointer.save(CHECKPOINT_KEY, snapshot);
+  };
+  resources.flushCheckpoint = async (timeoutMs) => {
+    const { checkpointer } = resources;
+    if (checkpointer === undefined) return true;
+    if (unsaved !== null && !checkpointer.actor.getSnapshot().hasTag('stopped')) writeCheckpoint(checkpointer, unsaved);
+    unsaved = null;
+    return checkpointer.settled(timeoutMs);
+  };
   const lastCloses = (): Readonly<Record<string, number>> => actor.getSnapshot().context.pipeline?.lastClose ?? {};
   const actor = createActor(machine, {
     systemId: 'session',
@@ -430,5 +453,6 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       return stopped;
     },
     snapshot: summary,
+    flushCheckpoint: (timeoutMs) => resources.flushCheckpoint?.(timeoutMs) ?? Promise.resolve(true),
   };
 }

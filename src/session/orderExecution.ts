@@ -53,7 +53,8 @@ export async function feedBroker(broker: Broker, bars: readonly Bar[]): Promise<
 /**
  * Asks the broker about orders whose submit ended `unknown`. Found: `settled` with its fills.
  * Not found: it never reached the market, and stays unsettled only while the broker is
- * unreachable. Returns the outcomes and the orders still unsettled.
+ * unreachable. Returns the outcomes and the orders still unsettled. The first order the broker
+ * cannot answer for ends the round: the rest are not asked (each would wait out the deadline).
  */
 export async function settleUnknown(
   deps: ExecutionDeps,
@@ -62,7 +63,7 @@ export async function settleUnknown(
   const outcomes: OrderOutcome[] = [];
   const stillUnknown: PlannedOrder[] = [];
   for (const order of unsettled) {
-    const known = await lookUp(deps, order.clientOrderId);
+    const known = stillUnknown.length > 0 ? 'unreachable' : await lookUp(deps, order.clientOrderId);
     if (known === 'unreachable') stillUnknown.push(order);
     else if (known !== undefined) {
       record(deps, order.clientOrderId, 'submitted');
@@ -74,25 +75,30 @@ export async function settleUnknown(
 
 /**
  * Executes `orders` in order; never throws for a broker or journal failure (it becomes an
- * outcome). Unsettled orders of the same symbols are settled first; while one cannot be, no
- * new order for its symbol is sent.
+ * outcome). Earlier `unknown` orders are settled first: while the broker cannot answer for one
+ * of them it is unreachable, and no new order is sent — each is refused with the reason — until
+ * it answers again (the next batch with orders asks again).
  */
 export async function executeOrders(
   deps: ExecutionDeps,
   orders: readonly PlannedOrder[],
   options: { refuse: string | null; unsettled: readonly PlannedOrder[] },
 ): Promise<OrderOutcome[]> {
-  const symbols = new Set(orders.map((order) => order.intent.symbol));
-  const settling = await settleUnknown(deps, options.unsettled.filter((order) => symbols.has(order.intent.symbol)));
-  const blocked = new Set(settling.stillUnknown.map((order) => order.intent.symbol));
+  const settling = await settleUnknown(deps, options.unsettled);
+  let refuse = options.refuse ?? unreachableReason(settling.stillUnknown);
   const outcomes: OrderOutcome[] = [...settling.outcomes];
   for (const order of orders) {
-    if (options.refuse !== null) outcomes.push({ kind: 'refused', order, reason: options.refuse });
-    else if (blocked.has(order.intent.symbol)) {
-      outcomes.push({ kind: 'refused', order, reason: 'UNSETTLED_ORDER: an earlier order of this symbol may be in the market' });
-    } else outcomes.push(await executeOne(deps, order));
+    const outcome: OrderOutcome = refuse === null ? await executeOne(deps, order) : { kind: 'refused', order, reason: refuse };
+    outcomes.push(outcome);
+    // The broker stopped answering mid-batch: the rest waits for it, as the next batch will.
+    if (outcome.kind === 'unknown') refuse = unreachableReason([order]);
   }
   return outcomes;
+}
+
+function unreachableReason(unknown: readonly PlannedOrder[]): string | null {
+  if (unknown.length === 0) return null;
+  return `BROKER_UNREACHABLE: no new order until the broker settles ${unknown.map((order) => order.clientOrderId).join(', ')}`;
 }
 
 async function executeOne(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOutcome> {

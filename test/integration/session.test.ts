@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTradingSession } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/runtime/paperBroker.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
 import { readLedger } from '../support/replayFixture.js';
@@ -52,6 +53,32 @@ describe('trading session', () => {
     const summary = await session.stop();
     expect(summary.orders).toMatchObject({ submitted: 0, unknown: 1, refused: 1 });
     expect((await readLedger(deps.stateDir)).orders).toEqual([]);
+  });
+
+  it('holds every new order, of any symbol, while the broker is unreachable, says why, and resumes once it answers', async () => {
+    const deps = await sessionDeps();
+    const outcomes: { kind: string; symbol: string; reason?: string }[] = [];
+    // The cue counts bars over all symbols: the 2nd (AAPL), 5th (MSFT) and 8th (NVDA) bar buy.
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([2, 5, 8]), replay: true });
+    session.actor.on('ORDER_OUTCOMES', (event) => {
+      for (const o of event.outcomes) outcomes.push({ kind: o.kind, symbol: o.order.intent.symbol, ...('reason' in o ? { reason: o.reason } : {}) });
+    });
+    await session.start();
+    deps.broker.faults.disconnect();
+    await session.ingest(minuteBars(3, 'AAPL'));
+    await session.ingest(minuteBars(3, 'MSFT'));
+    deps.broker.faults.reconnect();
+    await session.ingest(minuteBars(3, 'NVDA'));
+    const summary = await session.stop();
+    expect(outcomes).toEqual([
+      { kind: 'unknown', symbol: 'AAPL', reason: expect.stringContaining('BROKER_DISCONNECTED') },
+      { kind: 'refused', symbol: 'MSFT', reason: expect.stringMatching(/^BROKER_UNREACHABLE: .*AAPL-/) },
+      // Reconnected: the unknown AAPL order is settled first (it never arrived), then NVDA goes out.
+      { kind: 'settled', symbol: 'AAPL' },
+      { kind: 'submitted', symbol: 'NVDA' },
+    ]);
+    expect((await readLedger(deps.stateDir)).orders.map((o) => o.symbol)).toEqual(['NVDA']);
+    expect(summary.orders).toMatchObject({ submitted: 1, unknown: 1, refused: 1, settled: 1 });
   });
 
   it('settles a lost ack by asking the broker: the order counts as submitted with its fill', async () => {
@@ -139,6 +166,20 @@ describe('trading session', () => {
     expect(summary.orders.submitted).toBe(2);
     expect(summary.bars.dropped).toBe(7);
     expect(shown).toEqual(['AAPL#0', 'AAPL#1', 'AAPL#2', 'AAPL#3', 'AAPL#4', 'AAPL#5', 'AAPL#6']);
+  });
+
+  it('flushCheckpoint() writes the newest state a throttled save skipped, and waits until it is on disk', async () => {
+    const deps = await sessionDeps();
+    // Only the first save gets through the throttle.
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true, checkpointIntervalMs: 1_000_000_000 });
+    await session.start();
+    const bars = minuteBars(6);
+    await session.ingest(bars.slice(0, 3));
+    await session.ingest(bars.slice(3));
+    const onDisk = async () => JSON.parse(await readFile(join(deps.stateDir, 'checkpoint.json'), 'utf8')) as { data: { pipeline: { lastTs: Record<string, number> } } };
+    expect(await session.flushCheckpoint(5_000)).toBe(true);
+    expect((await onDisk()).data.pipeline.lastTs.AAPL).toBe(bars[5]?.ts);
+    await session.stop();
   });
 
   it('drops bars ingested after stop and counts them', async () => {

@@ -1,0 +1,81 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
+
+/** Orders the broker has written so far (complete lines only). */
+async function ordersSent(stateDir: string): Promise<number> {
+  const text = await readFile(join(stateDir, 'broker', 'orders.jsonl'), 'utf8').catch(() => '');
+  return text.split('\n').length - 1;
+}
+
+/**
+ * Starts a replay and resolves once it has written a checkpoint (a batch of 4,096 bars is done)
+ * and sent `orders` orders: it is mid-run, not starting up.
+ */
+async function replayUnderWay(bars: string, stateDir: string, orders: number) {
+  const child = startCli(['replay', bars, '--state-dir', stateDir, '--json']);
+  const output = collect(child);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const checkpointed = async (): Promise<boolean> => readFile(join(stateDir, 'checkpoint.json')).then(() => true, () => false);
+  while (!(await checkpointed()) || (await ordersSent(stateDir)) < orders) {
+    if (child.exitCode !== null) throw new Error(`the replay ended before ${orders} orders: ${output.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return { child, output, exited };
+}
+
+function collect(child: ChildProcess) {
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
+  return output;
+}
+
+describe('aistock replay and signals', () => {
+  it('drains on SIGTERM: exits 0 with the summary so far, and a second run resumes without sending anything twice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aistock-signal-'));
+    const bars = await sampleSlice(dir, 12_000);
+    const stateDir = join(dir, 'state');
+    const run = await replayUnderWay(bars, stateDir, 60);
+    run.child.kill('SIGTERM');
+    const [code] = await run.exited;
+    expect(code, run.output.stderr).toBe(0);
+    expect(run.output.stderr).toContain('stopping');
+    const interrupted = JSON.parse(run.output.stdout.trim().split('\n').at(-1) ?? '');
+    expect(interrupted.orders.submitted).toBeGreaterThanOrEqual(5);
+
+    const resumed = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const summary = JSON.parse(resumed.stdout.trim().split('\n').at(-1) ?? '');
+    // The bars the first run processed are skipped, not decided again.
+    expect(summary.bars.resumedSkips).toBeGreaterThan(0);
+    const ids = (await readLedger(stateDir)).orders.map((o) => o.clientOrderId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('exits 130 on a second signal once the checkpoint is flushed, and the state dir resumes from it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aistock-signal-'));
+    const bars = await sampleSlice(dir, 12_000);
+    const stateDir = join(dir, 'state');
+    const run = await replayUnderWay(bars, stateDir, 60);
+    // Two kinds, back to back: two pending signals of one kind would reach the process as one.
+    run.child.kill('SIGTERM');
+    run.child.kill('SIGINT');
+    const [code] = await run.exited;
+    expect(code, run.output.stderr).toBe(130);
+    expect(run.output.stderr).toContain('flushing the checkpoint');
+    expect(run.output.stderr).not.toContain('did not reach the disk');
+    const checkpoint = JSON.parse(await readFile(join(stateDir, 'checkpoint.json'), 'utf8'));
+    expect(checkpoint).toBeTypeOf('object');
+
+    const resumed = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout.trim().split('\n').at(-1) ?? '').bars.resumedSkips).toBeGreaterThan(0);
+    const ids = (await readLedger(stateDir)).orders.map((o) => o.clientOrderId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
