@@ -16,7 +16,10 @@ async function ordersSent(stateDir: string): Promise<number> {
  * Starts a replay and resolves once it has written a checkpoint (a batch of 4,096 bars is done)
  * and sent `orders` orders: it is mid-run, not starting up.
  */
-async function replayUnderWay(bars: string, stateDir: string, orders: number) {
+async function replayUnderWay(orders: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'aistock-signal-'));
+  const bars = await sampleSlice(dir, 12_000);
+  const stateDir = join(dir, 'state');
   const child = startCli(['replay', bars, '--state-dir', stateDir, '--json']);
   const output = collect(child);
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -25,7 +28,7 @@ async function replayUnderWay(bars: string, stateDir: string, orders: number) {
     if (child.exitCode !== null) throw new Error(`the replay ended before ${orders} orders: ${output.stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  return { child, output, exited };
+  return { bars, stateDir, run: { child, output, exited } };
 }
 
 function collect(child: ChildProcess) {
@@ -37,10 +40,7 @@ function collect(child: ChildProcess) {
 
 describe('aistock replay and signals', () => {
   it('drains on SIGTERM: exits 0 with the summary so far, and a second run resumes without sending anything twice', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'aistock-signal-'));
-    const bars = await sampleSlice(dir, 12_000);
-    const stateDir = join(dir, 'state');
-    const run = await replayUnderWay(bars, stateDir, 60);
+    const { bars, stateDir, run } = await replayUnderWay(60);
     run.child.kill('SIGTERM');
     const [code] = await run.exited;
     expect(code, run.output.stderr).toBe(0);
@@ -58,10 +58,7 @@ describe('aistock replay and signals', () => {
   });
 
   it('exits 130 on a second signal once the checkpoint is flushed, and the state dir resumes from it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'aistock-signal-'));
-    const bars = await sampleSlice(dir, 12_000);
-    const stateDir = join(dir, 'state');
-    const run = await replayUnderWay(bars, stateDir, 60);
+    const { bars, stateDir, run } = await replayUnderWay(60);
     // Two kinds, back to back: two pending signals of one kind would reach the process as one.
     run.child.kill('SIGTERM');
     run.child.kill('SIGINT');
