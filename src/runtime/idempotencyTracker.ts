@@ -191,13 +191,19 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   let started: Promise<StartReport> | undefined;
   let stopped: Promise<IdempotencyReport> | undefined;
 
+  // Set when the actor died: every later command fails with it at once instead of waiting for an
+  // answer that cannot come, and stop() releases the files without waiting for a shutdown.
+  let failure: IdempotencyTrackerError | undefined;
   const failAll = (error: unknown): void => {
     for (const waiter of waiters.values()) waiter.reject(error);
     waiters.clear();
   };
   // An unobserved actor error would crash the process: fail every caller instead.
   actor.subscribe({
-    error: (error) => failAll(new IdempotencyTrackerError('IDEMPOTENCY_ACTOR_FAILED', `idempotency actor failed: ${describeError(error)}`, error)),
+    error: (error) => {
+      failure = new IdempotencyTrackerError('IDEMPOTENCY_ACTOR_FAILED', `idempotency actor failed: ${describeError(error)}`, error);
+      failAll(failure);
+    },
   });
   actor.on('ANSWERED', ({ answers }) => {
     for (const answer of answers) settle(answer);
@@ -262,6 +268,12 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   }
 
   function enqueue(command: BufferedCommand): void {
+    if (failure !== undefined) {
+      const waiter = waiters.get(command.ticket);
+      waiters.delete(command.ticket);
+      waiter?.reject(failure);
+      return;
+    }
     buffered.push(command);
     if (flushScheduled) return;
     flushScheduled = true;
@@ -318,13 +330,17 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   }
 
   async function stopTracker(): Promise<IdempotencyReport> {
-    flushCommands();
-    actor.send({ type: 'STOP' });
-    await waitFor(actor, (s) => s.matches({ lifecycle: 'shutdown' }), { timeout: Infinity });
+    if (failure === undefined) {
+      flushCommands();
+      actor.send({ type: 'STOP' });
+      await waitFor(actor, (s) => s.matches({ lifecycle: 'shutdown' }) || s.status === 'error', { timeout: Infinity });
+    }
     // A load cut short by STOP may still be opening the file: let it finish before closing.
     await loads.inFlight;
     await journal.close();
     await lock?.release();
+    // The files are released either way; a dead actor is reported, not hidden behind a report.
+    if (failure !== undefined) throw failure;
     return snapshot();
   }
 
@@ -358,6 +374,7 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
     reconcile: (knownBrokerIds) => {
       // Ids of other systems' orders cannot collide with ours: only well-formed ones matter.
       const knownIds = [...knownBrokerIds].filter((id) => clientOrderIdSchema.safeParse(id).success);
+      if (failure !== undefined) return Promise.reject(failure);
       return new Promise<ReconcileResult>((resolve, reject) => {
         const ticket = nextTicket++;
         waiters.set(ticket, { kind: 'reconcile', resolve, reject });

@@ -279,6 +279,23 @@ describe('durability and lifecycle', () => {
     await expect(session.reserve('not an id')).rejects.toBeInstanceOf(InvalidClientOrderIdError);
   });
 
+  it('fails every command at once after its actor dies, and stop() frees the dir and reports the failure instead of hanging', async () => {
+    const clock = new ManualClock({ wallMs: WALL });
+    const dying = tracker(clock);
+    await dying.start();
+    // A malformed command makes the actor's own code throw: a bug, not an I/O error.
+    dying.actor.send({ type: 'RESERVE', requests: null, now: { wallMs: WALL, monoMs: 0 } } as never);
+    expect(dying.actor.getSnapshot().status).toBe('error');
+    await expect(dying.reserve('A')).rejects.toMatchObject({ code: 'IDEMPOTENCY_ACTOR_FAILED' });
+    await expect(dying.mark('A', 'submitted')).rejects.toMatchObject({ code: 'IDEMPOTENCY_ACTOR_FAILED' });
+    await expect(dying.reconcile([])).rejects.toMatchObject({ code: 'IDEMPOTENCY_ACTOR_FAILED' });
+    await expect(dying.stop()).rejects.toMatchObject({ code: 'IDEMPOTENCY_ACTOR_FAILED' });
+    open.splice(open.indexOf(dying), 1);
+    // The lock went with it: the next tracker takes the dir.
+    const next = tracker(clock);
+    await expect(next.start()).resolves.toBeDefined();
+  });
+
   it('settles unknown ids and those left by a previous process against the broker after a restart', async () => {
     const clock = new ManualClock({ wallMs: WALL });
     const first = tracker(clock);
