@@ -36,7 +36,9 @@ import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './life
  *   counted: a resumed run processes them, since they are after the checkpoint.
  * - `draining` saves the final checkpoint and runs `drainSession` (stop the checkpointer and the
  *   journal, close the broker, release the lock), which always ends in `shutdown`.
- * - `faulted` (start failed, or execution threw) releases resources the same way.
+ * - `faulted` (start failed, execution threw, or a child the session depends on — checkpointer,
+ *   idempotency tracker — died: `CHILD_FAILED`) releases resources the same way. A child that dies
+ *   while starting faults the session once the start completes, never beside it.
  */
 
 export type SessionEvent =
@@ -46,7 +48,9 @@ export type SessionEvent =
   /** Fills the broker reported later (partial fills, resting orders). */
   | { type: 'FILLS'; fills: readonly Fill[] }
   | { type: 'CHECKPOINT_DEGRADED'; error: string }
-  | { type: 'CHECKPOINT_RECOVERED' };
+  | { type: 'CHECKPOINT_RECOVERED' }
+  /** An actor the session depends on (the checkpointer, the idempotency tracker) died. */
+  | { type: 'CHILD_FAILED'; child: string; error: string };
 
 /** What the session tells observers (`actor.on(type, …)`). */
 export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
@@ -270,11 +274,19 @@ const sessionSetup = setup({
     markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
     markRecovered: assign({ persistenceDegraded: null }),
     recordFault: assign(({ event }) => ({ fault: errorText((event as { error?: unknown }).error) })),
+    /** A later failure (of the cleanup that follows a fault) is noted only if nothing was before. */
+    noteFault: assign(({ context, event }) => ({ fault: context.fault ?? errorText((event as { error?: unknown }).error) })),
+    /** The first failure is the cause; later ones (of the stop that follows) are consequences. */
+    recordChildFailure: assign(({ context, event }) => {
+      if (event.type !== 'CHILD_FAILED') return {};
+      return { fault: context.fault ?? `CHILD_FAILED: ${event.child}: ${event.error}` };
+    }),
   },
   guards: {
     hasInbox: ({ context }) => context.inbox.length > 0,
     hasPlannedOrders: ({ context }) => context.planned.length > 0,
     stopRequested: ({ context }) => context.stopRequested,
+    childFailed: ({ context }) => context.fault !== null,
     reconcileDue: ({ context }) =>
       context.reconcileEveryMs !== null &&
       context.lastMonoMs !== null &&
@@ -451,6 +463,8 @@ export const sessionMachine = sessionSetup.createMachine({
           BARS: { actions: 'enqueue' },
           FILLS: { actions: 'applyLateFills' },
           STOP: { target: LIFECYCLE.draining, actions: 'dropUnprocessed' },
+          // No session runs on without its journal or its checkpoints: halt, keep what is known.
+          CHILD_FAILED: { target: LIFECYCLE.faulted, actions: ['recordChildFailure', 'holdPlannedAsUnsettled'] },
         },
         states: {
           ready: {
@@ -501,7 +515,7 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       draining: {
         entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
-        on: { BARS: { actions: 'dropBars' } },
+        on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
         invoke: {
           id: 'drainer',
           src: 'drainSession',
@@ -511,17 +525,32 @@ export const sessionMachine = sessionSetup.createMachine({
         },
       },
       shutdown: {
-        on: { BARS: { actions: 'dropBars' } },
+        on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
       },
       faulted: {
         // Keep what is known (unsettled orders above all) before the resources go.
         entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
-        on: { BARS: { actions: 'dropBars' } },
-        invoke: {
-          id: 'cleanup',
-          src: 'drainSession',
-          input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
-          onError: { actions: 'recordFault' },
+        on: {
+          BARS: { actions: 'dropBars' },
+          CHILD_FAILED: { actions: 'recordChildFailure' },
+          // Not straight to shutdown: stop() must not return while the cleanup still holds the lock.
+          STOP: { actions: 'requestStop' },
+        },
+        initial: 'releasing',
+        states: {
+          releasing: {
+            invoke: {
+              id: 'cleanup',
+              src: 'drainSession',
+              input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
+              onDone: 'released',
+              onError: { target: 'released', actions: 'noteFault' },
+            },
+          },
+          released: {
+            always: { guard: 'stopRequested', target: `#session.${LIFECYCLE.shutdown}` },
+            on: { STOP: `#session.${LIFECYCLE.shutdown}` },
+          },
         },
       },
     }),
@@ -529,11 +558,16 @@ export const sessionMachine = sessionSetup.createMachine({
       on: {
         BARS: { actions: 'enqueue' },
         STOP: { actions: 'requestStop' },
+        // Kept until the start completes: faulting now would clean up beside a start still opening files.
+        CHILD_FAILED: { actions: 'recordChildFailure' },
       },
       invoke: {
         id: 'starter',
         src: 'startSession',
-        onDone: { target: LIFECYCLE.running, actions: 'restore' },
+        onDone: [
+          { guard: 'childFailed', target: LIFECYCLE.faulted },
+          { target: LIFECYCLE.running, actions: 'restore' },
+        ],
         onError: { target: LIFECYCLE.faulted, actions: 'recordFault' },
       },
     },

@@ -146,6 +146,12 @@ interface Resources {
   flushCheckpoint?: (timeoutMs: number) => Promise<boolean>;
 }
 
+/** Not stopped, and not dead (a dead one is the session's CHILD_FAILED, not a save to drop). */
+const checkpointerTakesSaves = (checkpointer: Checkpointer): boolean => {
+  const snapshot = checkpointer.actor.getSnapshot();
+  return snapshot.status === 'active' && !snapshot.hasTag('stopped');
+};
+
 const logToStderr = (entry: Record<string, unknown>): void => {
   process.stderr.write(`${JSON.stringify({ component: 'session', ...entry })}\n`);
 };
@@ -243,6 +249,12 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             resources.checkpointer.on('CHECKPOINT_RECOVERED', () => actor.send({ type: 'CHECKPOINT_RECOVERED' })),
           );
           resources.tracker = createIdempotencyTracker({ stateDir, clock, ttlMs: config.idempotency.ttlMs, lock: false, ...inspect });
+          // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
+          const supervise = (child: string) => ({
+            error: (error: unknown) => actor.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
+          });
+          const watched = [resources.checkpointer.actor.subscribe(supervise('checkpointer')), resources.tracker.actor.subscribe(supervise('idempotency'))];
+          resources.unsubscribe.push(...watched.map((subscription) => () => subscription.unsubscribe()));
           const journal = await resources.tracker.start();
           resources.broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
           resources.unsubscribe.push(resources.broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
@@ -324,7 +336,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
         feedBroker(broker, params.bars).catch((error: unknown) => log({ event: 'MARKET_FEED_FAILED', error: describeError(error) }));
       },
       saveCheckpoint: (_, { context, force }) => {
-        if (resources.checkpointer === undefined || resources.checkpointer.actor.getSnapshot().hasTag('stopped')) return;
+        if (resources.checkpointer === undefined || !checkpointerTakesSaves(resources.checkpointer)) return;
         // Only between batches: mid-batch, the pipeline has admitted bars it has not decided yet,
         // and a resume from that state would skip them. (A fault mid-batch keeps the previous one.)
         if (context.batch !== null) return;
@@ -354,7 +366,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   resources.flushCheckpoint = async (timeoutMs) => {
     const { checkpointer } = resources;
     if (checkpointer === undefined) return true;
-    if (unsaved !== null && !checkpointer.actor.getSnapshot().hasTag('stopped')) writeCheckpoint(checkpointer, unsaved);
+    if (unsaved !== null && checkpointerTakesSaves(checkpointer)) writeCheckpoint(checkpointer, unsaved);
     unsaved = null;
     return checkpointer.settled(timeoutMs);
   };

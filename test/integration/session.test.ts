@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createTradingSession } from '../../src/session/createTradingSession.js';
+import type { ActorRefLike } from 'xstate';
+import { createTradingSession, SessionFaultedError } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/runtime/paperBroker.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -180,6 +181,33 @@ describe('trading session', () => {
     expect(await session.flushCheckpoint(5_000)).toBe(true);
     expect((await onDisk()).data.pipeline.lastTs.AAPL).toBe(bars[5]?.ts);
     await session.stop();
+  });
+
+  it('goes faulted with the reason when its idempotency tracker dies, refuses bars after, and stop() still ends', async () => {
+    const deps = await sessionDeps();
+    const actors: ActorRefLike[] = [];
+    const session = createTradingSession({
+      ...deps,
+      strategy: buyOnBars([]),
+      replay: true,
+      inspect: (event) => {
+        if (event.type === '@xstate.actor') actors.push(event.actorRef);
+      },
+    });
+    await session.start();
+    await session.ingest(minuteBars(2));
+    const tracker = actors.find((ref) => (ref.getSnapshot() as { machine?: { id?: string } }).machine?.id === 'idempotency');
+    // A malformed command makes the tracker's own code throw: a bug in a child, not an I/O error.
+    tracker?.send({ type: 'RESERVE', requests: null, now: { wallMs: 0, monoMs: 0 } });
+    expect(tracker?.getSnapshot().status).toBe('error');
+    await expect(session.ingest(minuteBars(3).slice(2))).rejects.toBeInstanceOf(SessionFaultedError);
+    expect(session.actor.getSnapshot().matches('faulted')).toBe(true);
+    const summary = await session.stop();
+    expect(summary.fault).toMatch(/^CHILD_FAILED: idempotency: /);
+    // Everything was released: another session takes the state dir.
+    const next = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([]), replay: true, log: deps.log, clock: deps.clock });
+    await next.start();
+    await next.stop();
   });
 
   it('drops bars ingested after stop and counts them', async () => {

@@ -40,6 +40,9 @@ const events = [
   { type: 'xstate.error.actor.executor', error: new Error('executor bug') },
   { type: 'xstate.done.actor.drainer' },
   { type: 'xstate.error.actor.drainer', error: new Error('broker down during drain') },
+  { type: 'xstate.done.actor.cleanup' },
+  { type: 'xstate.error.actor.cleanup', error: new Error('lock release failed') },
+  { type: 'CHILD_FAILED', child: 'idempotency', error: 'journal actor died' },
 ] as unknown as ModelEvent[];
 
 const paths = modelPaths(sessionMachine, {
@@ -53,6 +56,7 @@ const paths = modelPaths(sessionMachine, {
       s.context.stopRequested,
       s.context.lastMonoMs,
       s.context.lastReconciledMonoMs,
+      s.context.fault !== null,
     ]),
 });
 
@@ -78,8 +82,7 @@ function liveSession() {
   actor.subscribe({ error: () => undefined });
   actor.start();
   const settle = (id: string, outcome: { output?: unknown; error?: Error }): void => {
-    // The faulted state's cleanup is the same drainSession actor under another id.
-    const entry = pending.get(id) ?? (id === 'drainer' ? pending.get('cleanup') : undefined);
+    const entry = pending.get(id);
     if (entry === undefined) throw new Error(`no ${id} in flight`);
     pending.delete(id);
     if (outcome.error) entry.reject(outcome.error);
@@ -90,7 +93,7 @@ function liveSession() {
 
 describe('session model', () => {
   it('has the expected number of shortest paths', () => {
-    expect(paths).toHaveLength(54);
+    expect(paths).toHaveLength(94);
   });
 
   it('reaches every state of the machine', () => {
@@ -108,13 +111,18 @@ describe('session model', () => {
         // Let the actor start the invocation before settling it.
         await new Promise((resolve) => setImmediate(resolve));
         const id = actorEvent[2] ?? '';
-        live.settle(id === 'drainer' && !live.pending.has('drainer') ? 'cleanup' : id, actorEvent[1] === 'error' ? { error: e.error ?? new Error('x') } : { output: e.output });
+        // The faulted state's cleanup is the same drainSession actor, held under 'drainer'.
+        live.settle(id === 'cleanup' ? 'drainer' : id, actorEvent[1] === 'error' ? { error: e.error ?? new Error('x') } : { output: e.output });
       },
       checkInvariants: () => {
         const s = live.actor.getSnapshot();
         // Nothing is decided before the state is restored, and no order is planned while stopping.
         if (s.matches('idle') || s.matches('starting')) expect(s.context.pipeline).toBeNull();
         if (s.matches('draining') || s.matches('shutdown') || s.matches('faulted')) expect(s.context.planned).toEqual([]);
+        // No session trades on after a fault (a start failure, a crashed execution, a dead child).
+        if (s.matches('running')) expect(s.context.fault).toBeNull();
+        // Shut down means released: no drain or cleanup still holds the lock, the journal, the broker.
+        if (s.matches('shutdown')) expect(live.pending.has('drainer')).toBe(false);
       },
     });
     // Whatever happened, a STOP (and the I/O finishing) ends in shutdown.
