@@ -19,6 +19,7 @@ export { lockStateDir, StateDirLockedError, type StateDirLock } from './runtime/
 export { fileCheckpointStore, InvalidCheckpointKeyError, type CheckpointStore } from './runtime/checkpointStore.js';
 export {
   createCheckpointer,
+  CheckpointerFailedError,
   CheckpointerStoppedError,
   type Checkpointer,
   type CheckpointerOptions,

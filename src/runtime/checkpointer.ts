@@ -39,13 +39,24 @@ export interface CheckpointerOptions {
   inspect?: ActorOptions<AnyActorLogic>['inspect'];
 }
 
+/** The checkpointer's actor died (its own code threw): nothing offered from now on is saved. */
+export class CheckpointerFailedError extends AistockError {
+  readonly key: string;
+
+  constructor(key: string, cause: unknown) {
+    super('CHECKPOINTER_FAILED', `checkpointer failed: snapshot for "${key}" was not saved`, { cause });
+    this.key = key;
+  }
+}
+
 /** The checkpointer actor with its I/O supplied, and a small promise-based handle. */
 export interface Checkpointer {
   readonly actor: ReturnType<typeof createCheckpointerActor>;
   start(): void;
   /**
    * Queues the newest snapshot of `key` (delivered to the actor at the next microtask, newest
-   * per key); throws {@link CheckpointerStoppedError} after shutdown.
+   * per key); throws {@link CheckpointerStoppedError} after shutdown and
+   * {@link CheckpointerFailedError} once the actor has died.
    */
   save(key: string, snapshot: unknown): void;
   /** Delivers queued SAVEs to the actor now instead of at the next microtask. */
@@ -99,6 +110,7 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
     actor,
     start: () => actor.send({ type: 'START' }),
     save: (key, snapshot) => {
+      if (fatal !== undefined) throw new CheckpointerFailedError(key, fatal);
       if (actor.getSnapshot().hasTag('stopped')) throw new CheckpointerStoppedError(key);
       if (outbox === undefined) {
         outbox = new Map();

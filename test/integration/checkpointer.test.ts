@@ -5,7 +5,7 @@ import { SimulatedClock, waitFor } from 'xstate';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ManualClock } from '../../src/runtime/clock.js';
-import { createCheckpointer, CheckpointerStoppedError, type CheckpointerOptions } from '../../src/runtime/checkpointer.js';
+import { CheckpointerFailedError, createCheckpointer, CheckpointerStoppedError, type CheckpointerOptions } from '../../src/runtime/checkpointer.js';
 import { fileCheckpointStore, type CheckpointStore } from '../../src/runtime/checkpointStore.js';
 import { FaultyWriter } from '../../src/testing/faultyWriter.js';
 
@@ -155,6 +155,17 @@ describe('checkpointer', () => {
     expect(report.unpersistedKeys.sort()).toEqual(['portfolio', 'session']);
     expect(report.lastError).toContain('EIO');
     expect(await onDisk('portfolio')).toBe(1);
+  });
+
+  it('refuses a save once its actor has died, instead of sending it to a dead actor, and stop() reports the death', async () => {
+    const cp = checkpointer();
+    cp.start();
+    // A key whose string conversion throws makes the actor's own code throw: a bug, not an I/O error.
+    const poisoned = { toString: (): string => { throw new Error('bad key'); } };
+    cp.actor.send({ type: 'SAVE', key: poisoned as unknown as string, snapshot: 1 });
+    expect(cp.actor.getSnapshot().status).toBe('error');
+    expect(() => cp.save('session', { n: 1 })).toThrow(CheckpointerFailedError);
+    await expect(cp.stop()).rejects.toThrow('bad key');
   });
 
   it('refuses a SAVE after shutdown with a typed error and counts it', async () => {
