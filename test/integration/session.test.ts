@@ -111,6 +111,8 @@ describe('trading session', () => {
     // A network that can stall: while the gate is shut, every broker call waits for it.
     let gate: Promise<void> = Promise.resolve();
     let openGate = (): void => undefined;
+    // This test's broker stalls on command; the default one must not keep the ledger open beside it.
+    await deps.broker.close();
     const slowBroker = await PaperBroker.open({ dir: join(deps.stateDir, 'broker'), clock: deps.clock, latencyMs: 1, sleep: () => gate });
     const first = createTradingSession({ ...deps, broker: slowBroker, strategy: buyOnBars([3]), replay: true, brokerTimeoutMs: 50 });
     await first.start();
