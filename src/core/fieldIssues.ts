@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { AistockError } from './errors.js';
 
 /** One bad field of a config or file: its dotted path (`maxLeverage`, `positions.0.qty`) and why. */
 export interface FieldIssue {
@@ -19,4 +20,14 @@ export function fieldIssues(error: z.ZodError): FieldIssue[] {
 /** `field: message; field: message`, for an error's message. */
 export function describeFieldIssues(issues: readonly FieldIssue[]): string {
   return issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
+}
+
+/** A config, option set or snapshot that failed validation; `issues` names every bad field. */
+export class FieldIssuesError extends AistockError {
+  readonly issues: readonly FieldIssue[];
+
+  constructor(code: string, subject: string, issues: readonly FieldIssue[]) {
+    super(code, `invalid ${subject}: ${describeFieldIssues(issues)}`);
+    this.issues = issues;
+  }
 }

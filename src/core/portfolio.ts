@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { AistockError } from './errors.js';
-import { describeFieldIssues, fieldIssues, type FieldIssue } from './fieldIssues.js';
+import { fieldIssues, FieldIssuesError, type FieldIssue } from './fieldIssues.js';
 import {
   abs,
   divRoundHalfEven,
@@ -138,12 +137,9 @@ export interface CashRefusal {
 export type CashMovement = { outcome: 'applied'; portfolio: Portfolio } | { outcome: 'refused'; refusal: CashRefusal };
 
 /** A bad portfolio option or snapshot; `issues` names every bad field. */
-export class InvalidPortfolioError extends AistockError {
-  readonly issues: readonly FieldIssue[];
-
+export class InvalidPortfolioError extends FieldIssuesError {
   constructor(what: string, issues: readonly FieldIssue[]) {
-    super('INVALID_PORTFOLIO', `invalid portfolio ${what}: ${describeFieldIssues(issues)}`);
-    this.issues = issues;
+    super('INVALID_PORTFOLIO', `portfolio ${what}`, issues);
   }
 }
 

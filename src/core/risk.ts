@@ -1,7 +1,6 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { AistockError } from './errors.js';
-import { describeFieldIssues, fieldIssues, type FieldIssue } from './fieldIssues.js';
+import { fieldIssues, FieldIssuesError, type FieldIssue } from './fieldIssues.js';
 import {
   abs,
   formatMoney,
@@ -519,12 +518,9 @@ export const RiskSnapshotSchema = z.object({
 export type RiskSnapshot = z.infer<typeof RiskSnapshotSchema>;
 
 /** A risk snapshot that does not validate; `issues` names every bad field. */
-export class InvalidRiskSnapshotError extends AistockError {
-  readonly issues: readonly FieldIssue[];
-
+export class InvalidRiskSnapshotError extends FieldIssuesError {
   constructor(issues: readonly FieldIssue[]) {
-    super('INVALID_RISK_SNAPSHOT', `invalid risk snapshot: ${describeFieldIssues(issues)}`);
-    this.issues = issues;
+    super('INVALID_RISK_SNAPSHOT', 'risk snapshot', issues);
   }
 }
 

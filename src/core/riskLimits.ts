@@ -1,7 +1,6 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { AistockError } from './errors.js';
-import { describeFieldIssues, fieldIssues, type FieldIssue } from './fieldIssues.js';
+import { fieldIssues, FieldIssuesError, type FieldIssue } from './fieldIssues.js';
 import { parseMoney, parseQty, parseRatio, type Money, type Qty, type Ratio } from './money.js';
 
 /**
@@ -55,12 +54,9 @@ export type RiskLimits = z.infer<typeof RiskLimitsSchema>;
 export type RiskLimitsInput = z.input<typeof RiskLimitsSchema>;
 
 /** A risk configuration that failed validation; `issues` lists every bad field. */
-export class InvalidRiskLimitsError extends AistockError {
-  readonly issues: readonly FieldIssue[];
-
+export class InvalidRiskLimitsError extends FieldIssuesError {
   constructor(issues: readonly FieldIssue[]) {
-    super('INVALID_RISK_LIMITS', `invalid risk limits: ${describeFieldIssues(issues)}`);
-    this.issues = issues;
+    super('INVALID_RISK_LIMITS', 'risk limits', issues);
   }
 }
 
