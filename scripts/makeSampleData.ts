@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
+import { seededRandom } from '../src/testing/seededRandom.js';
 
 const ZONE = 'America/New_York';
 const FIRST_DAY = '2025-10-20';
@@ -29,19 +30,7 @@ const SYMBOLS: readonly { symbol: string; price: number; sigma: number; volume: 
   { symbol: 'SPY', price: 664.2, sigma: 0.0004, volume: 120_000 },
 ];
 
-/** mulberry32: a small, fast, seedable PRNG with good enough statistics for sample data. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-const random = mulberry32(SEED);
+const random = seededRandom(SEED);
 
 /** A standard normal draw (Box–Muller). */
 function normal(): number {

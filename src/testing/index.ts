@@ -15,6 +15,7 @@ export {
   type LiveSystem,
 } from './modelTesting.js';
 export { FaultyWriter, errnoError } from './faultyWriter.js';
+export { seededRandom } from './seededRandom.js';
 export { ManualClock, type Clock } from '../runtime/clock.js';
 export { PaperBroker, type PaperBrokerFaults, type PaperBrokerOptions } from '../runtime/paperBroker.js';
 export { SimulatedClock } from 'xstate';

@@ -4,13 +4,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
-
-/** Orders the broker has written so far (complete lines only). */
-async function ordersSent(stateDir: string): Promise<number> {
-  const text = await readFile(join(stateDir, 'broker', 'orders.jsonl'), 'utf8').catch(() => '');
-  return text.split('\n').length - 1;
-}
+import { completeLines, readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
 
 /**
  * Starts a replay and resolves once it has written a checkpoint (a batch of 4,096 bars is done)
@@ -24,7 +18,7 @@ async function replayUnderWay(orders: number) {
   const output = collect(child);
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const checkpointed = async (): Promise<boolean> => readFile(join(stateDir, 'checkpoint.json')).then(() => true, () => false);
-  while (!(await checkpointed()) || (await ordersSent(stateDir)) < orders) {
+  while (!(await checkpointed()) || (await completeLines(join(stateDir, 'broker', 'orders.jsonl'))) < orders) {
     if (child.exitCode !== null) throw new Error(`the replay ended before ${orders} orders: ${output.stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -1,32 +1,12 @@
 import { once } from 'node:events';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ledgerBook, readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
-
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from '../../src/testing/seededRandom.js';
+import { completeLines, ledgerBook, readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
 
 const KILLS = 12;
-
-/** Lines a killed writer finished (a torn last line is not counted); 0 for no file yet. */
-async function completeLines(file: string): Promise<number> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').length - 1;
-  } catch {
-    return 0;
-  }
-}
 
 describe('crash safety of aistock replay', () => {
   it(
@@ -46,7 +26,7 @@ describe('crash safety of aistock replay', () => {
       // its fill line, mid-checkpoint — and the run never gets to finish on its own.
       const stateDir = join(dir, 'crashed');
       const ledgerFile = join(stateDir, 'broker', 'orders.jsonl');
-      const random = prng(20251102);
+      const random = seededRandom(20251102);
       const sentCounts: number[] = [];
       for (let kill = 0; kill < KILLS; kill += 1) {
         const sentBefore = await completeLines(ledgerFile);

@@ -27,6 +27,12 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
   }
 }
 
+/** Lines a writer has finished in `file` (a torn last line is not counted); 0 for no file yet. */
+export async function completeLines(file: string): Promise<number> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').length - 1;
+}
+
 /** Starts `aistock …` in the background. */
 export function startCli(args: string[]): ChildProcess {
   return spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
