@@ -268,16 +268,30 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   }
 
   function enqueue(command: BufferedCommand): void {
-    if (failure !== undefined) {
-      const waiter = waiters.get(command.ticket);
-      waiters.delete(command.ticket);
-      waiter?.reject(failure);
-      return;
-    }
     buffered.push(command);
     if (flushScheduled) return;
     flushScheduled = true;
     queueMicrotask(flushCommands);
+  }
+
+  /** Checks `id`, then queues the command for the actor; the promise settles with its answer. */
+  function queue<T>(
+    id: string,
+    waiterOf: (resolve: (result: T) => void, reject: (error: unknown) => void) => Waiter,
+    commandOf: (ticket: number) => BufferedCommand,
+  ): Promise<T> {
+    try {
+      assertClientOrderId(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // A dead actor answers nothing: fail now rather than wait.
+    if (failure !== undefined) return Promise.reject(failure);
+    return new Promise<T>((resolve, reject) => {
+      const ticket = nextTicket++;
+      waiters.set(ticket, waiterOf(resolve, reject));
+      enqueue(commandOf(ticket));
+    });
   }
 
   function lifecycleState(): TrackerState {
@@ -347,30 +361,10 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   return {
     actor,
     start: () => (started ??= startTracker()),
-    reserve: (id) => {
-      try {
-        assertClientOrderId(id);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return new Promise<ReserveResult>((resolve, reject) => {
-        const ticket = nextTicket++;
-        waiters.set(ticket, { kind: 'reserve', resolve, reject });
-        enqueue({ kind: 'reserve', ticket, id });
-      });
-    },
-    mark: (id, state) => {
-      try {
-        assertClientOrderId(id);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return new Promise<MarkResult>((resolve, reject) => {
-        const ticket = nextTicket++;
-        waiters.set(ticket, { kind: 'mark', resolve, reject });
-        enqueue({ kind: 'mark', ticket, id, state });
-      });
-    },
+    reserve: (id) =>
+      queue<ReserveResult>(id, (resolve, reject) => ({ kind: 'reserve', resolve, reject }), (ticket) => ({ kind: 'reserve', ticket, id })),
+    mark: (id, state) =>
+      queue<MarkResult>(id, (resolve, reject) => ({ kind: 'mark', resolve, reject }), (ticket) => ({ kind: 'mark', ticket, id, state })),
     reconcile: (knownBrokerIds) => {
       // Ids of other systems' orders cannot collide with ours: only well-formed ones matter.
       const knownIds = [...knownBrokerIds].filter((id) => clientOrderIdSchema.safeParse(id).success);
