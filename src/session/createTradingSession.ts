@@ -183,13 +183,18 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   // The newest broker fill price per symbol: what an adopted position is booked at without a bar.
   const brokerPrices = new Map<string, number>();
 
-  /** Broker vs portfolio positions, allowing for broker fills not yet applied. */
-  const positionReport = async (at: ReconcileReport['at'], portfolio: Portfolio, appliedFills: Record<string, number>): Promise<ReconcileReport> => {
+  /** Broker vs portfolio positions, allowing for broker fills not yet applied; `knownIds` if the caller just asked for them. */
+  const positionReport = async (
+    at: ReconcileReport['at'],
+    portfolio: Portfolio,
+    appliedFills: Record<string, number>,
+    knownIds?: readonly string[],
+  ): Promise<ReconcileReport> => {
     const { broker } = executionDeps();
     const brokerPositions = new Map(Object.entries(await broker.positions()).map(([symbol, qty]) => [symbol, parseQty(qty)]));
     // Fills of our own orders not applied yet will be, when those orders are re-decided.
     const pendingFills: Fill[] = [];
-    for (const id of await broker.knownClientOrderIds()) {
+    for (const id of knownIds ?? (await broker.knownClientOrderIds())) {
       const state = await broker.orderByClientId(id);
       if (state === undefined) continue;
       for (const fill of state.fills) brokerPrices.set(fill.symbol, Number(fill.price));
@@ -221,8 +226,8 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
     return { halt: null, adoptionFills: adoptionFills(report.differences, (symbol) => lastClose[symbol] ?? brokerPrices.get(symbol), at) };
   };
   /** At start: report differences and apply the policy to the restored state. */
-  const reconcileAtStart = async (state: SessionStart): Promise<SessionStart> => {
-    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills));
+  const reconcileAtStart = async (state: SessionStart, knownIds: readonly string[]): Promise<SessionStart> => {
+    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills, knownIds));
     const outcome = policyOutcome(report, state.pipeline.lastClose);
     if (outcome.halt !== null) return { ...state, risk: addHaltReason(state.risk, outcome.halt) };
     if (outcome.adoptionFills.length === 0) return state;
@@ -276,7 +281,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             // Orders an earlier run could not settle: the broker decides now whether they were placed.
             const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
             const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
-            return reconcileAtStart({ ...restored, unsettled, settled: settling.outcomes });
+            return reconcileAtStart({ ...restored, unsettled, settled: settling.outcomes }, knownIds);
           }
           const portfolio = createPortfolio({ initialCash: config.initialCash });
           return reconcileAtStart({
@@ -287,7 +292,7 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             appliedFills: {},
             unsettled: {},
             settled: [],
-          });
+          }, knownIds);
         } catch (error) {
           resources.startError = error;
           throw error;
