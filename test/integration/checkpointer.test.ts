@@ -54,6 +54,18 @@ describe('checkpointer', () => {
     expect(cp.actor.getSnapshot().matches({ lifecycle: 'shutdown' })).toBe(true);
   });
 
+  it('settled() answers false while a write is held past the deadline, and true once it is on disk', async () => {
+    const cp = checkpointer();
+    cp.start();
+    writer.hold();
+    cp.save('session', { n: 1 });
+    expect(await cp.settled(30)).toBe(false);
+    writer.release();
+    expect(await cp.settled(5_000)).toBe(true);
+    expect(await onDisk('session')).toBe(1);
+    await cp.stop();
+  });
+
   it('ignores a second STOP while draining', async () => {
     const cp = checkpointer();
     cp.start();
