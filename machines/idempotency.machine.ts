@@ -12,6 +12,7 @@ import {
   tableRecords,
   DEFAULT_JUMP_TOLERANCE_MS,
   DEFAULT_TTL_MS,
+  NO_WATERMARK,
   type ClockJump,
   type ClockReading,
   type JournalEntryRecord,
@@ -20,6 +21,7 @@ import {
   type ReservationTable,
   type ReserveVerdict,
   type SettleSummary,
+  type Watermark,
 } from '../src/core/idempotency.js';
 import type { JournalLoad, TornTail } from '../src/runtime/orderJournal.js';
 import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
@@ -37,6 +39,8 @@ import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
  *   taken back) and the loop goes on.
  * - `CLOCK_JUMPED` is counted, reported and journaled (so a restart ages ids in the new wall
  *   frame); ages are monotonic, so nothing expires early because of it.
+ * - `WATERMARK` (a checkpoint became durable) lets go of the ids whose bar it covers; an id
+ *   naming a bar is never dropped by age (`ttlMs` applies only to ids that name none).
  * - Each time the journal doubles (from `compactMinLines`), expired ids are pruned, and if at
  *   least half its lines are dead the live ids are rewritten as a new journal (compaction).
  * - `STOP` drains: pending records are written before `shutdown`. A second `STOP` is a no-op.
@@ -44,7 +48,7 @@ import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
 
 /** Tunables; the tracker fills them from its options. */
 export interface IdempotencyConfig {
-  /** An id is a duplicate while younger than this; it expires at exactly this age. */
+  /** An id that names no bar is a duplicate while younger than this; it expires at exactly this age. */
   ttlMs: number;
   /** Wall-vs-monotonic difference that counts as a jump; loaded ids get twice this as grace. */
   jumpToleranceMs: number;
@@ -108,7 +112,9 @@ export type IdempotencyEvent =
   | { type: 'RESERVE'; requests: readonly { ticket: number; id: string }[]; now: ClockReading }
   | { type: 'MARK'; marks: readonly { ticket: number; id: string; state: OrderOutcome }[]; now: ClockReading }
   | { type: 'RECONCILED'; ticket: number; knownIds: readonly string[]; now: ClockReading }
-  | { type: 'CLOCK_JUMPED'; jump: ClockJump; now: ClockReading };
+  | { type: 'CLOCK_JUMPED'; jump: ClockJump; now: ClockReading }
+  /** A checkpoint became durable: bars up to `watermark` are never decided again. */
+  | { type: 'WATERMARK'; watermark: Watermark };
 
 /** What the machine tells observers (`actor.on(type, …)`); the tracker settles its promises from these. */
 export type IdempotencyEmitted =
@@ -144,6 +150,8 @@ export interface IdempotencyStats {
 export interface IdempotencyContext {
   config: IdempotencyConfig;
   table: ReservationTable;
+  /** The newest durable checkpoint's watermark: ids of bars it covers may be let go. */
+  watermark: Watermark;
   /** The newest clock reading seen (every command carries one). */
   now: ClockReading;
   pending: JournalBatch;
@@ -163,6 +171,11 @@ export interface IdempotencyContext {
 }
 
 const EMPTY_BATCH: JournalBatch = { records: [], answers: [], reservedIds: [] };
+
+/** What keeps an id: its bar above the watermark, or (ids naming no bar) the TTL. */
+function retention(context: Pick<IdempotencyContext, 'config' | 'watermark'>): { ttlMs: number; watermark: Watermark } {
+  return { ttlMs: context.config.ttlMs, watermark: context.watermark };
+}
 
 const REFUSAL_DETAIL: Record<IdempotencyRefusal, string> = {
   NOT_STARTED: 'the tracker has not finished starting',
@@ -188,7 +201,7 @@ const idempotencySetup = setup({
   types: {
     context: {} as IdempotencyContext,
     events: {} as IdempotencyEvent,
-    input: {} as Partial<IdempotencyConfig> | undefined,
+    input: {} as (Partial<IdempotencyConfig> & { watermark?: Watermark }) | undefined,
     emitted: {} as IdempotencyEmitted,
   },
   actors: {
@@ -218,7 +231,7 @@ const idempotencySetup = setup({
       if (load.status !== 'ok') return {};
       const { config, now } = context;
       const journalLines = load.records.length;
-      const { table, expired } = restoreTable(load.records, now, { ttlMs: config.ttlMs, graceMs: 2 * config.jumpToleranceMs });
+      const { table, expired } = restoreTable(load.records, now, { ...retention(context), graceMs: 2 * config.jumpToleranceMs });
       const report: LoadReport = {
         status: 'loaded',
         liveIds: table.size,
@@ -229,7 +242,7 @@ const idempotencySetup = setup({
       };
       // A journal that is mostly dead lines (expired ids) is compacted right away.
       const threshold = nextCompactionThreshold(table.size, config.compactMinLines);
-      const plan = planCompaction(table, journalLines, threshold, now.monoMs, { ttlMs: config.ttlMs, minLines: config.compactMinLines });
+      const plan = planCompaction(table, journalLines, threshold, now.monoMs, { ...retention(context), minLines: config.compactMinLines });
       return { table: plan.table, journalLines, nextCompactionAt: plan.thresholdLines, compactionDue: plan.compact, load: report };
     }),
     startRecovery: assign((_, params: { load: JournalLoad }) => {
@@ -241,7 +254,7 @@ const idempotencySetup = setup({
     recordLoadFailure: assign({ loadError: ({ event }) => ('error' in event ? describeError(event.error) : 'unknown') }),
     reserve: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RESERVE') return;
-      const change = reserveIds(context.table, event.requests.map((request) => request.id), event.now, context.config.ttlMs);
+      const change = reserveIds(context.table, event.requests.map((request) => request.id), event.now, context.config.ttlMs, context.watermark);
       // New ids are answered once their record is durable; duplicates at once.
       const waiting: IdempotencyAnswer[] = [];
       const immediate: IdempotencyAnswer[] = [];
@@ -281,7 +294,7 @@ const idempotencySetup = setup({
     }),
     reconcile: enqueueActions(({ context, event, enqueue }, params: { resumed: boolean }) => {
       if (event.type !== 'RECONCILED') return;
-      const change = settleFromBroker(context.table, event.knownIds, event.now);
+      const change = settleFromBroker(context.table, event.knownIds, event.now, context.watermark);
       const answer: IdempotencyAnswer = {
         kind: 'reconcile',
         ticket: event.ticket,
@@ -322,7 +335,7 @@ const idempotencySetup = setup({
       const { inFlight, config } = context;
       const journalLines = context.journalLines + inFlight.records.length;
       const plan = planCompaction(context.table, journalLines, context.nextCompactionAt, context.now.monoMs, {
-        ttlMs: config.ttlMs,
+        ...retention(context),
         minLines: config.compactMinLines,
       });
       enqueue.assign({
@@ -373,6 +386,7 @@ const idempotencySetup = setup({
       enqueue.assign({ now: event.now, stats: { ...context.stats, clockJumps: count } });
       enqueue.emit({ type: 'CLOCK_JUMPED', jump: event.jump, count });
     }),
+    advanceWatermark: assign({ watermark: ({ context, event }) => (event.type === 'WATERMARK' ? event.watermark : context.watermark) }),
     journalClockJump: assign(({ context, event }) => {
       if (event.type !== 'CLOCK_JUMPED') return {};
       return { pending: withPending(context.pending, [{ clockSkewMs: event.jump.skewMs, at: event.now.wallMs }], []) };
@@ -394,10 +408,12 @@ const journalQuiet = and(['nothingToDrain', not(stateIn('#idempotency.journal.co
 export const idempotencyMachine = idempotencySetup.createMachine({
   id: 'idempotency',
   context: ({ input }) => {
-    const config = { ...DEFAULT_IDEMPOTENCY_CONFIG, ...input };
+    const { watermark = NO_WATERMARK, ...tunables } = input ?? {};
+    const config = { ...DEFAULT_IDEMPOTENCY_CONFIG, ...tunables };
     return {
       config,
       table: emptyReservationTable(),
+      watermark,
       now: { wallMs: 0, monoMs: 0 },
       pending: EMPTY_BATCH,
       inFlight: EMPTY_BATCH,
@@ -426,7 +442,7 @@ export const idempotencyMachine = idempotencySetup.createMachine({
   // running → draining step (a write is never abandoned and redone beside itself).
   type: 'parallel',
   // Counted in every state; journaled wherever a journal will still be written.
-  on: { CLOCK_JUMPED: { actions: ['countClockJump', 'journalClockJump'] } },
+  on: { CLOCK_JUMPED: { actions: ['countClockJump', 'journalClockJump'] }, WATERMARK: { actions: 'advanceWatermark' } },
   states: {
     lifecycle: {
       initial: LIFECYCLE.idle,

@@ -1,3 +1,4 @@
+import { parseClientOrderId, symbolPrefix } from './clientOrderId.js';
 import type { ClockReading } from './clockReading.js';
 import { editIndex, emptyIndex, indexGet, indexOwning, indexValues, type PersistentIndex } from './persistentIndex.js';
 
@@ -6,12 +7,15 @@ import { editIndex, emptyIndex, indexGet, indexOwning, indexValues, type Persist
  * id ages and expires, what a clock jump is, and how the write-ahead journal's records fold
  * back into a table after a restart. The idempotency machine calls these from `assign`.
  *
- * Ages are monotonic. An id reserved in this process is `now.monoMs - bornMonoMs` old, so wall
- * clock jumps cannot change it. An id loaded from the journal gets its age once, at load, from
- * its wall time (a negative wall age counts as 0: still fresh), and ages monotonically after.
+ * No clock decides that an order may be sent again. A session's id (one `clientOrderId` made:
+ * it names its bar) is kept until the watermark covers its bar — the bar time up to which a
+ * durable checkpoint has made every decision final, so that bar is never decided again —
+ * however long the process was down. Only an id of another shape (a library user's own) ages
+ * out after `ttlMs`: monotonic age inside a process, wall age once at load (a negative wall
+ * age counts as 0: still fresh).
  */
 
-/** An id is a duplicate while its age is below this, and expires at exactly this age. */
+/** An id that names no bar is a duplicate while its age is below this, and expires at exactly this age. */
 export const DEFAULT_TTL_MS = 300_000;
 
 /** A wall step larger than this (against the monotonic clock) is a clock jump. */
@@ -36,6 +40,38 @@ export interface Reservation {
   readonly bornMonoMs: number;
   /** Loaded from the journal: its `reserved` state belongs to a dead process, not a live caller. */
   readonly fromJournal: boolean;
+  /** The symbol prefix of the bar the id names (null: the id names no bar, and ages out by TTL instead). */
+  readonly barPrefix: string | null;
+  /** The bar time the id names (0 when `barPrefix` is null). */
+  readonly barTs: number;
+}
+
+/**
+ * Per symbol prefix of the ids (see `symbolPrefix`), the bar time up to which a durable
+ * checkpoint has made every decision final: bars at or before it are never decided again.
+ */
+export type Watermark = ReadonlyMap<string, number>;
+
+/** No durable checkpoint: every bar may be decided again. */
+export const NO_WATERMARK: Watermark = new Map();
+
+/**
+ * The watermark of a checkpoint's newest bar time per symbol: per id prefix, the oldest of
+ * the symbols that share it (so no symbol's undecided bar is covered by another's).
+ */
+export function watermarkOf(lastTs: Readonly<Record<string, number>>): Watermark {
+  const watermark = new Map<string, number>();
+  for (const [symbol, ts] of Object.entries(lastTs)) {
+    const prefix = symbolPrefix(symbol);
+    watermark.set(prefix, Math.min(ts, watermark.get(prefix) ?? ts));
+  }
+  return watermark;
+}
+
+/** A reservation of `id`, with the bar its id names (parsed once, here). */
+export function newReservation(id: string, state: ReservationState, bornMonoMs: number, fromJournal: boolean): Reservation {
+  const parts = parseClientOrderId(id);
+  return { id, state, bornMonoMs, fromJournal, barPrefix: parts?.symbolPrefix ?? null, barTs: parts?.barTime ?? 0 };
 }
 
 /** Every live id, immutable: each change returns a new table. */
@@ -56,9 +92,17 @@ export function reservationAgeMs(reservation: Reservation, nowMonoMs: number): n
   return nowMonoMs - reservation.bornMonoMs;
 }
 
-/** A settled id expires at exactly `ttlMs`; an unsettled one never does. */
-export function isExpired(reservation: Reservation, nowMonoMs: number, ttlMs: number): boolean {
-  return !isUnsettled(reservation.state) && reservationAgeMs(reservation, nowMonoMs) >= ttlMs;
+/**
+ * Whether a reservation may be forgotten: never while unsettled; an id naming a bar once the
+ * watermark covers that bar (whatever its age); any other id at exactly `ttlMs` of age.
+ */
+export function isExpired(reservation: Reservation, nowMonoMs: number, ttlMs: number, watermark: Watermark = NO_WATERMARK): boolean {
+  if (isUnsettled(reservation.state)) return false;
+  if (reservation.barPrefix !== null) {
+    const covered = watermark.get(reservation.barPrefix);
+    return covered !== undefined && reservation.barTs <= covered;
+  }
+  return reservationAgeMs(reservation, nowMonoMs) >= ttlMs;
 }
 
 /** Whether an id would be handed out now, without reserving it. */
@@ -69,9 +113,15 @@ export type ReservationCheck =
 const FREE: ReservationCheck = { status: 'free' };
 
 /** The in-memory duplicate check (no allocation when the id is free). */
-export function checkReservation(table: ReservationTable, id: string, nowMonoMs: number, ttlMs: number): ReservationCheck {
+export function checkReservation(
+  table: ReservationTable,
+  id: string,
+  nowMonoMs: number,
+  ttlMs: number,
+  watermark: Watermark = NO_WATERMARK,
+): ReservationCheck {
   const reservation = indexGet(table, id);
-  if (reservation === undefined || isExpired(reservation, nowMonoMs, ttlMs)) return FREE;
+  if (reservation === undefined || isExpired(reservation, nowMonoMs, ttlMs, watermark)) return FREE;
   return { status: 'held', state: reservation.state, ageMs: reservationAgeMs(reservation, nowMonoMs) };
 }
 
@@ -110,17 +160,18 @@ export function reserveIds(
   ids: readonly string[],
   now: ClockReading,
   ttlMs: number,
+  watermark: Watermark = NO_WATERMARK,
 ): TableChange<{ verdicts: ReserveVerdict[] }> {
   const verdicts: ReserveVerdict[] = [];
   const records: JournalEntryRecord[] = [];
   const next = editIndex(table, (draft) => {
     for (const id of ids) {
       const existing = draft.get(id);
-      if (existing !== undefined && !isExpired(existing, now.monoMs, ttlMs)) {
+      if (existing !== undefined && !isExpired(existing, now.monoMs, ttlMs, watermark)) {
         verdicts.push({ status: 'duplicate', id, state: existing.state, ageMs: reservationAgeMs(existing, now.monoMs) });
         continue;
       }
-      draft.put({ id, state: 'reserved', bornMonoMs: now.monoMs, fromJournal: false });
+      draft.put(newReservation(id, 'reserved', now.monoMs, false));
       verdicts.push({ status: 'new', id });
       records.push({ id, state: 'reserved', at: now.wallMs });
     }
@@ -143,7 +194,7 @@ export function markIds(
     for (const { id, state } of marks) {
       const existing = draft.get(id);
       const bornMonoMs = existing?.bornMonoMs ?? now.monoMs;
-      draft.put({ id, state, bornMonoMs, fromJournal: existing?.fromJournal ?? false });
+      draft.put(existing === undefined ? newReservation(id, state, bornMonoMs, false) : { ...existing, state });
       records.push(entryRecord(id, state, now.monoMs - bornMonoMs, now));
     }
   });
@@ -164,9 +215,14 @@ export function releaseReservations(table: ReservationTable, ids: readonly strin
 }
 
 /** Drops every expired id. */
-export function pruneExpired(table: ReservationTable, nowMonoMs: number, ttlMs: number): { table: ReservationTable; pruned: number } {
+export function pruneExpired(
+  table: ReservationTable,
+  nowMonoMs: number,
+  ttlMs: number,
+  watermark: Watermark = NO_WATERMARK,
+): { table: ReservationTable; pruned: number } {
   const expired: string[] = [];
-  for (const reservation of indexValues(table)) if (isExpired(reservation, nowMonoMs, ttlMs)) expired.push(reservation.id);
+  for (const reservation of indexValues(table)) if (isExpired(reservation, nowMonoMs, ttlMs, watermark)) expired.push(reservation.id);
   if (expired.length === 0) return { table, pruned: 0 };
   return {
     table: editIndex(table, (draft) => {
@@ -182,7 +238,7 @@ export interface SettleSummary {
   readonly confirmed: number;
   /** Unsettled ids the broker never saw: free again. */
   readonly released: number;
-  /** Ids the broker knows that the table did not hold: added as `submitted`. */
+  /** Ids the broker knows that the table did not hold (and whose bar is not final): added as `submitted`. */
   readonly added: number;
 }
 
@@ -190,12 +246,14 @@ export interface SettleSummary {
  * Settles the table against the broker's known client order ids. `unknown` ids, and `reserved`
  * ids left by a previous process, become `submitted` if the broker knows them and are released
  * if not. `reserved` ids of this process are left alone: a live caller is about to mark them.
- * Every known id is held (as `submitted`, fresh from `now`), so nothing the broker has is resent.
+ * Every known id is held (as `submitted`, fresh from `now`), so nothing the broker has is resent —
+ * except ids whose bar the watermark covers: that bar is never decided again.
  */
 export function settleFromBroker(
   table: ReservationTable,
   knownIds: Iterable<string>,
   now: ClockReading,
+  watermark: Watermark = NO_WATERMARK,
 ): TableChange<SettleSummary> {
   const known = new Set(knownIds);
   const records: JournalEntryRecord[] = [];
@@ -209,12 +267,17 @@ export function settleFromBroker(
   }
   // Settling touches only ids the table holds, so the known ids to add are exactly those `table`
   // lacks: plain map lookups here, not lookups through the edit (the broker may know 100,000).
-  const unheld: string[] = [];
-  for (const id of known) if (indexGet(table, id) === undefined) unheld.push(id);
+  const unheld: Reservation[] = [];
+  for (const id of known) {
+    if (indexGet(table, id) !== undefined) continue;
+    const reservation = newReservation(id, 'submitted', now.monoMs, false);
+    // The TTL does not apply here: an id that names no bar is held as of now.
+    if (!isExpired(reservation, now.monoMs, Number.POSITIVE_INFINITY, watermark)) unheld.push(reservation);
+  }
   const next = editIndex(table, (draft) => {
     for (const { id } of settleable) {
       if (known.has(id)) {
-        draft.put({ id, state: 'submitted', bornMonoMs: now.monoMs, fromJournal: false });
+        draft.put(newReservation(id, 'submitted', now.monoMs, false));
         records.push({ id, state: 'submitted', at: now.wallMs });
         confirmed += 1;
       } else {
@@ -223,9 +286,9 @@ export function settleFromBroker(
         released += 1;
       }
     }
-    for (const id of unheld) {
-      draft.put({ id, state: 'submitted', bornMonoMs: now.monoMs, fromJournal: false });
-      records.push({ id, state: 'submitted', at: now.wallMs });
+    for (const reservation of unheld) {
+      draft.put(reservation);
+      records.push({ id: reservation.id, state: 'submitted', at: now.wallMs });
       added += 1;
     }
   });
@@ -251,12 +314,13 @@ export function tableRecords(table: ReservationTable, now: ClockReading): Journa
  * old ids look older than they are. `graceMs` is taken off every wall age (steps under the
  * jump tolerance go unrecorded, so a wall age may overstate the real one by up to twice the
  * tolerance), and an age never goes below 0: a birth in the future (the clock went back
- * across the restart) is simply fresh. Settled ids already expired are left out and counted.
+ * across the restart) is simply fresh. Settled ids already expired (their bar under the
+ * watermark, or past the TTL for ids that name no bar) are left out and counted.
  */
 export function restoreTable(
   records: readonly JournalRecord[],
   now: ClockReading,
-  policy: { readonly ttlMs: number; readonly graceMs: number },
+  policy: { readonly ttlMs: number; readonly graceMs: number; readonly watermark?: Watermark },
 ): { table: ReservationTable; expired: number } {
   const live = new Map<string, Reservation>();
   // Ids whose last record released them or has expired: their older records are dead too.
@@ -276,8 +340,8 @@ export function restoreTable(
       continue;
     }
     const ageMs = Math.max(0, now.wallMs - (record.at + skewAheadMs) - policy.graceMs);
-    const reservation: Reservation = { id: record.id, state: record.state, bornMonoMs: now.monoMs - ageMs, fromJournal: true };
-    if (isExpired(reservation, now.monoMs, policy.ttlMs)) {
+    const reservation = newReservation(record.id, record.state, now.monoMs - ageMs, true);
+    if (isExpired(reservation, now.monoMs, policy.ttlMs, policy.watermark)) {
       dropped.add(record.id);
       expired += 1;
     } else {
@@ -339,10 +403,10 @@ export function planCompaction(
   journalLines: number,
   thresholdLines: number,
   nowMonoMs: number,
-  policy: { readonly ttlMs: number; readonly minLines: number },
+  policy: { readonly ttlMs: number; readonly minLines: number; readonly watermark?: Watermark },
 ): CompactionPlan {
   if (journalLines < thresholdLines) return { table, compact: false, thresholdLines };
-  const live = pruneExpired(table, nowMonoMs, policy.ttlMs).table;
+  const live = pruneExpired(table, nowMonoMs, policy.ttlMs, policy.watermark).table;
   if (2 * live.size <= journalLines) return { table: live, compact: true, thresholdLines };
   return { table: live, compact: false, thresholdLines: nextCompactionThreshold(live.size, policy.minLines) };
 }

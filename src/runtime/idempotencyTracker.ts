@@ -15,6 +15,7 @@ import { AistockError, describeError } from '../core/errors.js';
 import {
   checkReservation,
   observeClock,
+  watermarkOf,
   DEFAULT_JUMP_TOLERANCE_MS,
   DEFAULT_TTL_MS,
   type ClockJump,
@@ -39,8 +40,13 @@ export interface IdempotencyTrackerOptions {
   /** Holds `orders.journal` (and the lock, unless `lock: false`). */
   stateDir: string;
   clock?: Clock;
-  /** Default 300,000 ms. */
+  /** How long an id that names no bar is kept (default 300,000 ms); a session's ids follow the watermark instead. */
   ttlMs?: number;
+  /**
+   * The newest durable checkpoint's bar time per symbol: bars at or before it are never decided
+   * again, so ids of those bars need not be kept (default: none, keep every id).
+   */
+  watermark?: Readonly<Record<string, number>>;
   /** Default 1,000 ms. */
   jumpToleranceMs?: number;
   /** Default 10,000 lines. */
@@ -119,6 +125,11 @@ export interface IdempotencyTracker {
   reconcile(knownBrokerIds: Iterable<string>): Promise<ReconcileResult>;
   /** The in-memory duplicate check, without reserving. */
   check(id: string): ReservationCheck;
+  /**
+   * A checkpoint holding `lastTs` (newest bar time per symbol) is durable: ids of bars at or
+   * before it may be let go (at the next compaction). Call it only once the checkpoint is on disk.
+   */
+  advanceWatermark(lastTs: Readonly<Record<string, number>>): void;
   /** Reads the clock now; a jump beyond the tolerance is sent as `CLOCK_JUMPED` and returned. */
   checkClock(): ClockJump | null;
   snapshot(): IdempotencySnapshot;
@@ -156,6 +167,7 @@ function createIdempotencyActor(journal: OrderJournal, options: IdempotencyTrack
       ttlMs: options.ttlMs ?? DEFAULT_TTL_MS,
       jumpToleranceMs: options.jumpToleranceMs ?? DEFAULT_JUMP_TOLERANCE_MS,
       ...(options.compactMinLines === undefined ? {} : { compactMinLines: options.compactMinLines }),
+      ...(options.watermark === undefined ? {} : { watermark: watermarkOf(options.watermark) }),
     },
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
@@ -376,7 +388,13 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
         actor.send({ type: 'RECONCILED', ticket, knownIds, now: readClock().now });
       });
     },
-    check: (id) => checkReservation(actor.getSnapshot().context.table, id, clock.monoMs(), ttlMs),
+    check: (id) => {
+      const { table, watermark } = actor.getSnapshot().context;
+      return checkReservation(table, id, clock.monoMs(), ttlMs, watermark);
+    },
+    advanceWatermark: (lastTs) => {
+      if (failure === undefined) actor.send({ type: 'WATERMARK', watermark: watermarkOf(lastTs) });
+    },
     checkClock: () => {
       flushCommands();
       return readClock().jump;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidClientOrderIdError } from '../../src/core/clientOrderId.js';
+import { clientOrderId, InvalidClientOrderIdError } from '../../src/core/clientOrderId.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import {
   createIdempotencyTracker,
@@ -345,5 +345,67 @@ describe('crash safety', () => {
     const missing = resolved.filter((id) => restarted.check(id).status !== 'held');
     expect(missing).toEqual([]);
     expect(resolved.length).toBeGreaterThanOrEqual(550);
+  });
+});
+
+describe('ids that name their bar: kept until the checkpoint watermark covers it, whatever the downtime', () => {
+  const DAY = 24 * HOUR;
+  const barTs = WALL - 60_000;
+  const sessionId = (minute: number) =>
+    clientOrderId({ sessionId: 's', strategyId: 'x', symbol: 'AAPL', barTime: barTs + minute * 60_000, intentIndex: 0, quantity: '1' });
+
+  it.each([0, 6 * 60_000, DAY, 30 * DAY])('still blocks a sent id after a restart %i ms later, with no checkpoint', async (downtime) => {
+    const clock = new ManualClock({ wallMs: WALL, monoMs: 0 });
+    const first = tracker(clock);
+    await first.start();
+    expect(await first.reserve(sessionId(0))).toMatchObject({ status: 'new' });
+    await first.mark(sessionId(0), 'submitted');
+    await first.stop();
+
+    const second = tracker(restartedClock(clock, downtime));
+    await second.start();
+    expect(await second.reserve(sessionId(0))).toMatchObject({ status: 'duplicate', state: 'submitted' });
+  });
+
+  it('lets go at load of the ids whose bar the restored checkpoint covers, and only those', async () => {
+    const clock = new ManualClock({ wallMs: WALL, monoMs: 0 });
+    const first = tracker(clock);
+    await first.start();
+    for (const minute of [0, 1, 2]) {
+      await first.reserve(sessionId(minute));
+      await first.mark(sessionId(minute), 'submitted');
+    }
+    await first.stop();
+
+    const second = tracker(restartedClock(clock, DAY), { watermark: { AAPL: barTs + 60_000 } });
+    const report = await second.start();
+    expect(report.journal).toMatchObject({ status: 'loaded', liveIds: 1, expiredDropped: 2 });
+    expect(second.check(sessionId(2))).toMatchObject({ status: 'held', state: 'submitted' });
+    expect(second.check(sessionId(1))).toEqual({ status: 'free' });
+  });
+
+  it('compacts away ids once advanceWatermark says a checkpoint covering them is durable', async () => {
+    const clock = new ManualClock({ wallMs: WALL, monoMs: 0 });
+    const live = tracker(clock, { compactMinLines: 4 });
+    await live.start();
+    for (const minute of [0, 1, 2]) {
+      await live.reserve(sessionId(minute));
+      await live.mark(sessionId(minute), 'submitted');
+    }
+    await expect.poll(() => live.snapshot().stats.compactions).toBe(1);
+    // No age lets them go: the first compaction kept all three.
+    expect(live.snapshot().liveIds).toBe(3);
+    live.advanceWatermark({ AAPL: barTs + 2 * 60_000 });
+    expect(live.check(sessionId(1))).toEqual({ status: 'free' });
+    // The next commits reach the compaction threshold again: covered ids are pruned and rewritten away.
+    for (const minute of [3, 4]) {
+      await live.reserve(sessionId(minute));
+      await live.mark(sessionId(minute), 'submitted');
+    }
+    await expect.poll(() => live.snapshot().stats.compactions).toBe(2);
+    expect(live.snapshot().liveIds).toBe(2);
+    const text = await readFile(orderJournalPath(stateDir), 'utf8');
+    expect(text).not.toContain(sessionId(0));
+    expect(text).toContain(sessionId(4));
   });
 });

@@ -19,7 +19,10 @@ import {
   type OrderOutcome,
   type ReservationTable,
   type ReserveVerdict,
+  watermarkOf,
+  NO_WATERMARK,
 } from '../../src/core/idempotency.js';
+import { clientOrderId } from '../../src/core/clientOrderId.js';
 import { editIndex, emptyIndex, indexGet, indexOwning, indexValues } from '../../src/core/persistentIndex.js';
 
 const TTL = 300_000;
@@ -130,7 +133,7 @@ describe('restoring the table from the journal', () => {
       ],
       at(0),
     );
-    expect([...indexValues(table)]).toEqual([{ id: 'A', state: 'submitted', bornMonoMs: 0, fromJournal: true }]);
+    expect([...indexValues(table)]).toEqual([{ id: 'A', state: 'submitted', bornMonoMs: 0, fromJournal: true, barPrefix: null, barTs: 0 }]);
   });
 
   it('counts only the newest record of an id, whatever came before it', () => {
@@ -236,6 +239,15 @@ describe('reconciliation with the broker', () => {
     // A reservation of this process belongs to a live caller: reconciliation leaves it alone.
     expect(state('LIVE')).toMatchObject({ status: 'held', state: 'reserved' });
     expect(change.records).toContainEqual({ id: 'NEVER_SENT', state: 'released', at: WALL + 2 });
+  });
+
+  it('adds back a broker id whose bar may be decided again, and not one whose bar is final', () => {
+    const id = (minute: number) =>
+      clientOrderId({ sessionId: 's', strategyId: 'x', symbol: 'AAPL', barTime: WALL + minute * 60_000, intentIndex: 0, quantity: '1' });
+    const change = settleFromBroker(emptyReservationTable(), [id(0), id(1), id(2)], at(0), watermarkOf({ AAPL: WALL + 60_000 }));
+    expect(change.extra).toEqual({ confirmed: 0, released: 0, added: 1 });
+    expect(change.records).toEqual([{ id: id(2), state: 'submitted', at: WALL }]);
+    expect(checkReservation(change.table, id(2), 0, TTL)).toMatchObject({ status: 'held', state: 'submitted' });
   });
 });
 
@@ -469,6 +481,76 @@ describe('no id is handed out twice within its ttl', () => {
         }
       }),
       { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('retention of ids that name their bar (the watermark, not a clock)', () => {
+  const DAY = 86_400_000;
+  const barTs = Date.UTC(2025, 0, 2, 14, 30);
+  const sessionId = (symbol: string, ts = barTs) =>
+    clientOrderId({ sessionId: 's', strategyId: 'sma-cross', symbol, barTime: ts, intentIndex: 0, quantity: '1' });
+
+  it('keeps a submitted session id however old it is while no watermark covers its bar', () => {
+    const id = sessionId('AAPL');
+    const table = submitted(id, at(0));
+    for (const age of [TTL, 10 * 60_000, DAY, 30 * DAY]) {
+      expect(checkReservation(table, id, age, TTL), `after ${age} ms`).toMatchObject({ status: 'held', state: 'submitted' });
+      expect(checkReservation(table, id, age, TTL, watermarkOf({ AAPL: barTs - 1 }))).toMatchObject({ status: 'held' });
+    }
+  });
+
+  it('lets it go once a durable checkpoint covers its bar, at any age', () => {
+    const id = sessionId('AAPL');
+    const table = submitted(id, at(0));
+    expect(checkReservation(table, id, 0, TTL, watermarkOf({ AAPL: barTs }))).toEqual({ status: 'free' });
+    expect(pruneExpired(table, 0, TTL, watermarkOf({ AAPL: barTs })).pruned).toBe(1);
+    // Another symbol's watermark covers nothing of AAPL's.
+    expect(pruneExpired(table, 30 * DAY, TTL, watermarkOf({ MSFT: barTs + DAY })).pruned).toBe(0);
+  });
+
+  it('never lets go of an unsettled id, whatever the watermark', () => {
+    const id = sessionId('AAPL');
+    const table = reserveOne(emptyReservationTable(), id, at(0)).table;
+    expect(checkReservation(table, id, 30 * DAY, TTL, watermarkOf({ AAPL: barTs + DAY }))).toMatchObject({ status: 'held', state: 'reserved' });
+  });
+
+  it('still ages out an id that names no bar at the TTL', () => {
+    const table = submitted('USER-ORDER-1', at(0));
+    expect(checkReservation(table, 'USER-ORDER-1', TTL - 1, TTL, watermarkOf({ AAPL: barTs }))).toMatchObject({ status: 'held' });
+    expect(checkReservation(table, 'USER-ORDER-1', TTL, TTL, NO_WATERMARK)).toEqual({ status: 'free' });
+  });
+
+  it('restores session ids written 30 days ago as held, unless the checkpoint covers their bar', () => {
+    const kept = sessionId('AAPL', barTs + 60_000);
+    const covered = sessionId('AAPL', barTs);
+    const records: JournalRecord[] = [
+      { id: covered, state: 'submitted', at: WALL },
+      { id: kept, state: 'submitted', at: WALL },
+    ];
+    const { table, expired } = restoreTable(records, at(0, WALL + 30 * DAY), { ttlMs: TTL, graceMs: 0, watermark: watermarkOf({ AAPL: barTs }) });
+    expect(expired).toBe(1);
+    expect(checkReservation(table, kept, 0, TTL)).toMatchObject({ status: 'held', state: 'submitted' });
+    expect(checkReservation(table, covered, 0, TTL)).toEqual({ status: 'free' });
+  });
+
+  it('takes, per id prefix, the oldest bar of the symbols sharing it', () => {
+    // BRK.A and BRKA share the prefix BRKA: the watermark is the older of the two.
+    expect(watermarkOf({ 'BRK.A': 200, BRKA: 100, AAPL: 50 })).toEqual(new Map([['BRKA', 100], ['AAPL', 50]]));
+    expect(watermarkOf(Object.assign(Object.create(null), { toString: 7 }))).toEqual(new Map([['TOSTRI', 7]]));
+  });
+
+  it('never hands out again an id whose bar is after the watermark, for any downtime and any watermark before the bar (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 365 * DAY }), fc.integer({ min: 1, max: 10 * DAY }), (downtime, gap) => {
+        const id = sessionId('AAPL');
+        const { table } = restoreTable([{ id, state: 'submitted', at: WALL }], at(0, WALL + downtime), {
+          ttlMs: TTL,
+          graceMs: 0,
+          watermark: watermarkOf({ AAPL: barTs - gap }),
+        });
+        return reserveIds(table, [id], at(downtime), TTL, watermarkOf({ AAPL: barTs - gap })).extra.verdicts[0]?.status === 'duplicate';
+      }),
     );
   });
 });
