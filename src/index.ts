@@ -3,7 +3,7 @@
  * Everything a library user imports comes from here; machines from `aistock/machines`.
  */
 export { AistockError } from './core/errors.js';
-export { type Clock, systemClock, ManualClock } from './runtime/clock.js';
+export { type Clock, systemClock, ManualClock, offsetClock } from './runtime/clock.js';
 export {
   readStateFile,
   writeStateFile,
@@ -15,7 +15,16 @@ export {
   type StateFileFormat,
   type CorruptReason,
 } from './runtime/stateFile.js';
-export { lockStateDir, StateDirLockedError, type StateDirLock } from './runtime/stateDirLock.js';
+export {
+  lockStateDir,
+  StateDirLockedError,
+  StateDirLockedElsewhereError,
+  StateDirLockUnsupportedError,
+  LOCK_OWNER_FILE,
+  type StateDirLock,
+  type LockOwner,
+  type LockOptions,
+} from './runtime/stateDirLock.js';
 export { fileCheckpointStore, InvalidCheckpointKeyError, type CheckpointStore } from './runtime/checkpointStore.js';
 export {
   createCheckpointer,
@@ -76,9 +85,11 @@ export {
   SessionOptionsSchema,
   InvalidSessionOptionsError,
   SessionFaultedError,
+  LegacyOrderIdsError,
   type TradingSession,
   type TradingSessionOptions,
   type Summary,
+  type ReconcileCounts,
 } from './session/createTradingSession.js';
 export { SessionCheckpointSchema, type SessionCheckpoint } from './session/sessionCheckpoint.js';
 export { smaCross, SmaCrossOptionsSchema, type Strategy } from './core/strategy.js';
@@ -122,11 +133,16 @@ export {
   clientOrderId,
   assertClientOrderId,
   clientOrderIdSchema,
+  parseClientOrderId,
+  sessionTag,
+  symbolPrefix,
+  isLegacyClientOrderId,
   orderIntentKeySchema,
   CLIENT_ORDER_ID_MAX_LENGTH,
   InvalidOrderIntentError,
   InvalidClientOrderIdError,
   type OrderIntentKey,
+  type ClientOrderIdParts,
 } from './core/clientOrderId.js';
 export {
   FileOrderJournal,
@@ -250,6 +266,8 @@ export {
   reconcileReport,
   adoptionFills,
   netFills,
+  splitOwnFills,
+  type OwnOrder,
   type ReconcilePolicy,
   type ReconcileReport,
   type PositionDifference,

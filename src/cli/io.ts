@@ -10,4 +10,6 @@ export const EXIT = {
   failure: 1,
   badInput: 2,
   locked: 3,
+  /** The run finished, but at stop the portfolio and the broker disagree beyond the session's own pending orders. */
+  diverged: 4,
 } as const;

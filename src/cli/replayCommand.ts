@@ -6,6 +6,7 @@ import { TimeframeSchema, type Timeframe } from '../core/timeframe.js';
 import { isKnownZone } from '../core/zoneOffsets.js';
 import { BarInputError, readBars } from '../runtime/barReader.js';
 import { startInspector, type RunningInspector } from '../runtime/inspector.js';
+import { offsetClock } from '../runtime/clock.js';
 import { StateDirLockedError } from '../runtime/stateDirLock.js';
 import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
@@ -24,7 +25,9 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --json               print the summary as JSON on the last line of stdout
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
                        localhost:PORT (default 8080) and prints the URL on stderr
-Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process.
+Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
+4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation).
+Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
 `;
 
 interface ReplayOptions {
@@ -37,6 +40,8 @@ interface ReplayOptions {
   json: boolean;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
+  /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
+  clockOffsetMs: number;
 }
 
 class UsageError extends AistockError {
@@ -74,6 +79,16 @@ function takeInspectOption(argv: string[]): { rest: string[]; inspectPort: numbe
   return { rest, inspectPort };
 }
 
+/** `AISTOCK_CLOCK_OFFSET_MS`, for tests that restart "later" without waiting: an integer, or refused. */
+function clockOffsetFrom(env: NodeJS.ProcessEnv): number {
+  const text = env['AISTOCK_CLOCK_OFFSET_MS'];
+  if (text === undefined || text === '') return 0;
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`AISTOCK_CLOCK_OFFSET_MS: expected a whole number of milliseconds, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
 function parseOptions(argv: string[]): ReplayOptions | 'help' {
   const { rest, inspectPort } = takeInspectOption(argv);
   const { values, positionals } = parseArgs({
@@ -104,7 +119,17 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     if (!parsed.success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(text)}`);
     return parsed.data;
   });
-  return { file, stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, cash: values.cash, json: values.json, inspectPort };
+  return {
+    file,
+    stateDir: values['state-dir'],
+    tz: values.tz,
+    assumeTz,
+    timeframes,
+    cash: values.cash,
+    json: values.json,
+    inspectPort,
+    clockOffsetMs: clockOffsetFrom(process.env),
+  };
 }
 
 /**
@@ -150,6 +175,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       initialCash: options.cash,
       strategy: smaCross(),
       replay: true,
+      ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
       ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
     });
   } catch (error) {
@@ -194,7 +220,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     const summary = await session.stop();
     for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
     io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options.stateDir));
-    return summary.fault === null ? EXIT.ok : EXIT.failure;
+    if (summary.fault !== null) return EXIT.failure;
+    const atStop = summary.reconciliation.findLast((report) => report.at === 'stop');
+    if (atStop !== undefined && atStop.differences.length > 0) {
+      const detail = atStop.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
+      io.stderr.write(`aistock replay: the portfolio and the broker disagree at stop (${detail}); nothing the session sent explains it\n`);
+      return EXIT.diverged;
+    }
+    return EXIT.ok;
   } catch (error) {
     await session.stop().catch(() => undefined);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
@@ -224,6 +257,10 @@ export function formatSummary(summary: Summary, stateDir: string): string {
     `equity    ${summary.portfolio.equity}, realized P&L ${summary.portfolio.realizedPnl}`,
     `positions ${positions.length === 0 ? 'none' : positions.map(([s, p]) => `${s} ${p.qty} @ ${p.avgPrice}`).join(', ')}`,
     `risk      ${summary.risk.state}${summary.risk.haltReasons.length > 0 ? ` (${summary.risk.haltReasons.join('; ')})` : ''}`,
+    `reconcile ${summary.reconciled.checks} checks, ${summary.reconciled.differences} differences` +
+      (summary.reconciled.adoptedFills > 0 ? `, ${summary.reconciled.adoptedFills} positions adopted` : '') +
+      (summary.reconciled.recoveredFills > 0 ? `, ${summary.reconciled.recoveredFills} own fills recovered` : '') +
+      (summary.reconciled.failed > 0 ? `, ${summary.reconciled.failed} failed` : ''),
     `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)`,
   ];
   return `${lines.join('\n')}\n`;

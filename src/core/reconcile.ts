@@ -111,3 +111,37 @@ export function adoptionFills(differences: readonly PositionDifference[], priceO
   }
   return fills;
 }
+
+/** One of the session's own orders (its id carries the session's tag) as the broker knows it. */
+export interface OwnOrder {
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  /** The bar that decided it, read from its id. */
+  readonly barTs: number;
+  readonly fills: readonly Fill[];
+}
+
+/**
+ * The broker's fills of the session's own orders that the portfolio does not hold yet
+ * (`applied`: fills held per order), split by whether their bar will be decided again:
+ * - `final`: the bar is at or before `decidedTo` (the newest bar decided per symbol), so it
+ *   is never decided again; these fills are applied now, as the session's own, at their price.
+ * - `pending`: the bar lies after it; deciding that bar again yields the same id, and the
+ *   fills are applied then, in the order a run without the restart applied them.
+ */
+export function splitOwnFills(
+  own: readonly OwnOrder[],
+  applied: Readonly<Record<string, number>>,
+  decidedTo: Readonly<Record<string, number>>,
+): { final: Fill[]; pending: Fill[] } {
+  const final: Fill[] = [];
+  const pending: Fill[] = [];
+  for (const order of own) {
+    // Own keys only: a symbol may be named like an Object.prototype member.
+    const unapplied = order.fills.slice(Object.hasOwn(applied, order.clientOrderId) ? applied[order.clientOrderId] : 0);
+    if (unapplied.length === 0) continue;
+    const decided = Object.hasOwn(decidedTo, order.symbol) ? decidedTo[order.symbol] : undefined;
+    (decided !== undefined && order.barTs <= decided ? final : pending).push(...unapplied);
+  }
+  return { final, pending };
+}

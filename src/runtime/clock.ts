@@ -49,3 +49,11 @@ export class ManualClock implements Clock {
     this.#wall += ms;
   }
 }
+
+/**
+ * `base` with its wall clock `offsetMs` ahead (behind, if negative): a machine whose clock
+ * reads differently, or a restart that many ms later. The monotonic clock is `base`'s.
+ */
+export function offsetClock(offsetMs: number, base: Clock = systemClock): Clock {
+  return { wallMs: () => base.wallMs() + offsetMs, monoMs: () => base.monoMs() };
+}

@@ -6,36 +6,38 @@ import type { Bar } from '../core/bar.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
 import { accountView, addHaltReason, createRiskState, tradingState, updateAccount } from '../core/risk.js';
-import { parseQty } from '../core/money.js';
-import type { Fill } from '../core/order.js';
+import { parseQty, type Qty } from '../core/money.js';
 import type { Portfolio } from '../core/portfolio.js';
+import { isLegacyClientOrderId, parseClientOrderId, sessionTag } from '../core/clientOrderId.js';
 import {
   adoptionFills,
   netFills,
   positionDifferences,
   ReconcilePolicySchema,
   reconcileReport,
+  splitOwnFills,
+  type OwnOrder,
   type ReconcileReport,
 } from '../core/reconcile.js';
 import { compileRiskRules, parseRiskLimits, type RiskLimitsInput } from '../core/riskLimits.js';
-import { applyNewFills, createPipeline } from '../core/sessionPipeline.js';
+import { applyNewFills, createPipeline, unappliedFills } from '../core/sessionPipeline.js';
 import type { DataGuardConfigInput } from '../core/dataGuard.js';
 import { smaCross, type Strategy } from '../core/strategy.js';
 import { TimeframeSchema, TIMEFRAME_MS } from '../core/timeframe.js';
 import { isKnownZone } from '../core/zoneOffsets.js';
 import type { Broker } from '../runtime/broker.js';
 import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
-import { fileCheckpointStore } from '../runtime/checkpointStore.js';
+import { fileCheckpointStore, type CheckpointStore } from '../runtime/checkpointStore.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { createIdempotencyTracker, type IdempotencyTracker } from '../runtime/idempotencyTracker.js';
 import { PaperBroker } from '../runtime/paperBroker.js';
 import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
 import { executeOrders, feedBroker, settleUnknown, type ExecutionDeps } from './orderExecution.js';
-import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, sessionCheckpoint } from './sessionCheckpoint.js';
+import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, sessionCheckpoint, type SessionCheckpoint } from './sessionCheckpoint.js';
 
 /** Options of {@link createTradingSession}; validated with zod (see {@link SessionOptionsSchema}). */
 export const SessionOptionsSchema = z.object({
-  /** Holds `checkpoint.json`, `orders.journal`, `broker/` and `lock`. */
+  /** Holds `checkpoint.json`, `orders.journal`, `broker/` and `lock.owner.json`. */
   stateDir: z.string().min(1),
   /** Part of every client order id: keep it stable across restarts of one session. */
   sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('aistock'),
@@ -48,7 +50,6 @@ export const SessionOptionsSchema = z.object({
   initialCash: z.union([z.string(), z.number()]).default('100000'),
   /** Risk limits (AIStock's names and defaults). */
   risk: z.record(z.string(), z.unknown()).default({}),
-  idempotency: z.object({ ttlMs: z.number().int().positive().default(300_000) }).default({ ttlMs: 300_000 }),
   /** Replay: time follows the bars (rate limits, trading day); no staleness check. */
   replay: z.boolean().default(false),
   /** Longest wait for one broker call before its outcome counts as unknown. */
@@ -95,9 +96,40 @@ export interface Summary {
   checkpoints: { written: number; failed: number };
   risk: { state: string; haltReasons: string[] };
   clockJumps: number;
-  /** Broker vs portfolio positions, checked at start and at stop. */
+  /** Broker vs portfolio positions, checked at start, on schedule (live) and at stop. */
   reconciliation: ReconcileReport[];
+  /** What the checks found, counted: see {@link ReconcileCounts}. */
+  reconciled: ReconcileCounts;
   fault: string | null;
+}
+
+/** Counts over every reconciliation of the session. */
+export interface ReconcileCounts {
+  checks: number;
+  /** Checks that could not ask the broker (logged as `RECONCILIATION_FAILED`). */
+  failed: number;
+  /** Symbols whose positions differed beyond what the session's own pending orders explain, over all checks. */
+  differences: number;
+  /** `RECON-` fills booked under the `adopt` policy. */
+  adoptedFills: number;
+  /** Broker fills of the session's own orders that the checkpoint had not seen, applied at start at their own price. */
+  recoveredFills: number;
+  /** Client order ids the broker holds that the journal had lost (emptied, deleted, damaged): added back at start. */
+  journalRebuilt: number;
+}
+
+/** The state dir's orders carry ids of aistock 0.1's scheme, which name neither their bar nor their session. */
+export class LegacyOrderIdsError extends AistockError {
+  readonly stateDir: string;
+
+  constructor(stateDir: string, ids: readonly string[]) {
+    super(
+      'LEGACY_ORDER_IDS',
+      `the broker holds ${ids.length} order(s) with client order ids of aistock 0.1 (e.g. ${ids[0] ?? ''}), ` +
+        `which this version cannot tell apart from other sessions' orders; resume ${stateDir} with aistock 0.1, or start a new state dir`,
+    );
+    this.stateDir = stateDir;
+  }
 }
 
 /** The session was given options it cannot run with. */
@@ -143,6 +175,7 @@ interface Resources {
   checkpointReport?: CheckpointerReport;
   startError?: unknown;
   reconciliation: ReconcileReport[];
+  reconciled: ReconcileCounts;
   flushCheckpoint?: (timeoutMs: number) => Promise<boolean>;
 }
 
@@ -179,37 +212,55 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   // in replay, this process's monotonic clock live — so a replay resumes with the same window.
   const riskClockOf = (lastTs: Readonly<Record<string, number>>): number =>
     config.replay ? Math.max(0, ...Object.values(lastTs)) : clock.monoMs();
-  let ownIds = new Set<string>();
+  // The session's own orders are the broker's ids that carry its tag, whatever the journal holds.
+  const tag = sessionTag(config.sessionId, strategy.id);
   // The newest broker fill price per symbol: what an adopted position is booked at without a bar.
   const brokerPrices = new Map<string, number>();
+  const { reconciled } = resources;
 
-  /** Broker vs portfolio positions, allowing for broker fills not yet applied; `knownIds` if the caller just asked for them. */
-  const positionReport = async (
-    at: ReconcileReport['at'],
-    portfolio: Portfolio,
-    appliedFills: Record<string, number>,
-    knownIds?: readonly string[],
-  ): Promise<ReconcileReport> => {
+  /** What the broker holds: its positions, and the session's own orders with their fills. */
+  const readBroker = async (knownIds?: readonly string[]): Promise<{ positions: Map<string, Qty>; own: OwnOrder[] }> => {
     const { broker } = executionDeps();
-    const brokerPositions = new Map(Object.entries(await broker.positions()).map(([symbol, qty]) => [symbol, parseQty(qty)]));
-    // Fills of our own orders not applied yet will be, when those orders are re-decided.
-    const pendingFills: Fill[] = [];
+    const positions = new Map(Object.entries(await broker.positions()).map(([symbol, qty]) => [symbol, parseQty(qty)]));
+    const own: OwnOrder[] = [];
     for (const id of knownIds ?? (await broker.knownClientOrderIds())) {
       const state = await broker.orderByClientId(id);
       if (state === undefined) continue;
       for (const fill of state.fills) brokerPrices.set(fill.symbol, Number(fill.price));
-      if (ownIds.has(id)) pendingFills.push(...state.fills.slice(appliedFills[id] ?? 0));
+      const parts = parseClientOrderId(id);
+      if (parts?.tag === tag) own.push({ clientOrderId: id, symbol: state.order.symbol, barTs: parts.barTime, fills: state.fills });
     }
-    const local = new Map([...portfolio.positions].map(([symbol, position]) => [symbol, position.qty]));
-    return reconcileReport(at, positionDifferences(local, brokerPositions, netFills(pendingFills)), config.reconcile);
+    return { positions, own };
+  };
+  /**
+   * Broker vs portfolio positions. Fills of own orders whose bar lies after `decidedTo` are
+   * pending (deciding that bar again applies them); anything else is a difference.
+   */
+  const positionReport = (
+    at: ReconcileReport['at'],
+    view: { positions: Map<string, Qty>; own: readonly OwnOrder[] },
+    state: { portfolio: Portfolio; appliedFills: Record<string, number>; decidedTo: Readonly<Record<string, number>> },
+    /** Orders whose fills are about to be applied anyway (settled at start): pending too. */
+    settling: ReadonlySet<string> = new Set(),
+  ): ReconcileReport => {
+    const split = splitOwnFills(view.own, state.appliedFills, state.decidedTo);
+    const pending = [...split.pending, ...split.final.filter((fill) => settling.has(fill.clientOrderId))];
+    const local = new Map([...state.portfolio.positions].map(([symbol, position]) => [symbol, position.qty]));
+    return reconcileReport(at, positionDifferences(local, view.positions, netFills(pending)), config.reconcile);
+  };
+  /** Counts and logs a report: every difference is visible in the summary and the log. */
+  const recordReport = (report: ReconcileReport): ReconcileReport => {
+    resources.reconciliation.push(report);
+    reconciled.checks += 1;
+    reconciled.differences += report.differences.length;
+    if (report.differences.length > 0) log({ event: 'RECONCILIATION_DIFFERENCES', ...report });
+    return report;
   };
   const attemptReconcile = async (at: ReconcileReport['at'], run: () => Promise<ReconcileReport>): Promise<ReconcileReport | undefined> => {
     try {
-      const report = await run();
-      resources.reconciliation.push(report);
-      if (report.differences.length > 0) log({ event: 'RECONCILIATION_DIFFERENCES', ...report });
-      return report;
+      return recordReport(await run());
     } catch (error) {
+      reconciled.failed += 1;
       log({ event: 'RECONCILIATION_FAILED', at, error: describeError(error) });
       return undefined;
     }
@@ -223,16 +274,42 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
       return { halt: { code: 'RECONCILIATION_MISMATCH', detail, at }, adoptionFills: [] };
     }
     if (config.reconcile.policy !== 'adopt') return { halt: null, adoptionFills: [] };
-    return { halt: null, adoptionFills: adoptionFills(report.differences, (symbol) => lastClose[symbol] ?? brokerPrices.get(symbol), at) };
+    const fills = adoptionFills(report.differences, (symbol) => (Object.hasOwn(lastClose, symbol) ? lastClose[symbol] : brokerPrices.get(symbol)), at);
+    reconciled.adoptedFills += fills.length;
+    return { halt: null, adoptionFills: fills };
   };
-  /** At start: report differences and apply the policy to the restored state. */
-  const reconcileAtStart = async (state: SessionStart, knownIds: readonly string[]): Promise<SessionStart> => {
-    const report = await attemptReconcile('start', () => positionReport('start', state.portfolio, state.appliedFills, knownIds));
+  /**
+   * At start: first the broker's fills of own orders whose bar is final (the checkpoint had not
+   * seen them: a resting order filled while the session was down), as the session's own; then
+   * the differences, and the policy applied to the restored state.
+   */
+  const reconcileAtStart = async (restored: SessionStart, knownIds: readonly string[]): Promise<SessionStart> => {
+    let state = restored;
+    const report = await attemptReconcile('start', async () => {
+      const view = await readBroker(knownIds);
+      const decidedTo = state.pipeline.resumeAfter;
+      // Orders settled at start have their fills applied with the settled outcome, not here.
+      const settling = new Set(state.settled.map((outcome) => outcome.order.clientOrderId));
+      const final = splitOwnFills(view.own, state.appliedFills, decidedTo).final.filter((fill) => !settling.has(fill.clientOrderId));
+      const { fresh, appliedFills } = unappliedFills(final, state.appliedFills);
+      if (fresh.length > 0) {
+        const recovered = applyNewFills({ ...state, appliedFills }, fresh);
+        state = { ...state, pipeline: recovered.pipeline, portfolio: recovered.portfolio, appliedFills };
+        reconciled.recoveredFills += fresh.length;
+        log({ event: 'OWN_FILLS_RECOVERED', fills: fresh.length, clientOrderIds: [...new Set(fresh.map((f) => f.clientOrderId))] });
+      }
+      return positionReport('start', view, { portfolio: state.portfolio, appliedFills: state.appliedFills, decidedTo }, settling);
+    });
     const outcome = policyOutcome(report, state.pipeline.lastClose);
     if (outcome.halt !== null) return { ...state, risk: addHaltReason(state.risk, outcome.halt) };
     if (outcome.adoptionFills.length === 0) return state;
     const adopted = applyNewFills(state, outcome.adoptionFills);
     return { ...state, pipeline: adopted.pipeline, portfolio: adopted.portfolio };
+  };
+  /** While running and at stop: bars up to each symbol's newest are decided, so only later ones are pending. */
+  const reconcileNow = async (at: 'scheduled' | 'stop', portfolio: Portfolio, appliedFills: Record<string, number>): Promise<ReconcileReport> => {
+    const decidedTo = actor.getSnapshot().context.pipeline?.lastTs ?? {};
+    return positionReport(at, await readBroker(), { portfolio, appliedFills, decidedTo });
   };
   const executionDeps = (): ExecutionDeps => {
     const { broker, tracker } = resources;
@@ -245,15 +322,27 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
       startSession: fromPromise(async () => {
         try {
           resources.lock = await lockStateDir(stateDir);
-          const store = fileCheckpointStore({ dir: stateDir, clock });
-          const checkpoint = await store.read(CHECKPOINT_KEY, SessionCheckpointSchema);
+          const files = fileCheckpointStore({ dir: stateDir, clock });
+          const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
           if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
+          // Once a checkpoint is on disk its bars are final: the journal may let go of their ids.
+          const store: CheckpointStore = {
+            read: (key, schema) => files.read(key, schema),
+            write: async (writes) => {
+              await files.write(writes);
+              for (const { key, snapshot } of writes) {
+                if (key === CHECKPOINT_KEY) resources.tracker?.advanceWatermark((snapshot as SessionCheckpoint).pipeline.lastTs);
+              }
+            },
+          };
           resources.checkpointer = createCheckpointer({ store, ...inspect });
           resources.unsubscribe.push(
             resources.checkpointer.on('CHECKPOINT_DEGRADED', (e) => actor.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
             resources.checkpointer.on('CHECKPOINT_RECOVERED', () => actor.send({ type: 'CHECKPOINT_RECOVERED' })),
           );
-          resources.tracker = createIdempotencyTracker({ stateDir, clock, ttlMs: config.idempotency.ttlMs, lock: false, ...inspect });
+          // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
+          const watermark = checkpoint.status === 'ok' ? { watermark: checkpoint.data.pipeline.lastTs } : {};
+          resources.tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...inspect });
           // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
           const supervise = (child: string) => ({
             error: (error: unknown) => actor.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
@@ -264,12 +353,18 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
           resources.broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
           resources.unsubscribe.push(resources.broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
           const knownIds = await resources.broker.knownClientOrderIds();
-          // Ours: the journal wrote them ahead of sending. Asked before `reconcile` adopts every broker id.
-          const tracker = resources.tracker;
-          ownIds = new Set(knownIds.filter((id) => tracker.check(id).status === 'held'));
-          // Settle ids a previous run left reserved or unknown against what the broker holds.
+          const legacy = knownIds.filter(isLegacyClientOrderId);
+          if (legacy.length > 0) throw new LegacyOrderIdsError(stateDir, legacy);
+          // The broker is the source of truth for what was sent: every id it holds is held here
+          // (a lost or damaged journal is rebuilt from it), and ids a previous run left reserved
+          // or unknown are settled against it.
           const settled = await resources.tracker.reconcile(knownIds);
-          if (journal.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal.state, settled });
+          if (settled.status === 'reconciled' && settled.added > 0) {
+            // The journal lacked orders the broker has (lost, emptied, damaged): now rebuilt from it.
+            const found = journal.journal.status === 'corrupt' ? 'corrupt' : journal.journal.created ? 'missing' : 'incomplete';
+            reconciled.journalRebuilt += settled.added;
+            log({ event: 'JOURNAL_REBUILT', journal: found, fromBroker: settled.added });
+          } else if (journal.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal.state, settled });
           resources.checkpointer.start();
           if (checkpoint.status === 'ok') {
             if (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId) {
@@ -306,16 +401,15 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
       reconcilePositions: fromPromise(async ({ input }) => {
         const { portfolio } = input;
         if (portfolio === null) return { halt: null, adoptionFills: [] };
-        const report = await positionReport('scheduled', portfolio, input.appliedFills);
-        resources.reconciliation.push(report);
-        if (report.differences.length > 0) log({ event: 'RECONCILIATION_DIFFERENCES', ...report });
+        // A failed check is the machine's onError (skipped until the next interval).
+        const report = recordReport(await reconcileNow('scheduled', portfolio, input.appliedFills));
         return policyOutcome(report, lastCloses());
       }),
       drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];
         if (input.portfolio !== null && resources.broker !== undefined) {
           const { portfolio } = input;
-          await attemptReconcile('stop', () => positionReport('stop', portfolio, input.appliedFills));
+          await attemptReconcile('stop', () => reconcileNow('stop', portfolio, input.appliedFills));
         }
         const attempt = async (what: string, step: () => Promise<unknown>): Promise<void> => {
           try {
@@ -393,7 +487,11 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
 
 /** Creates a trading session over `options.stateDir`; call `start()`, then `ingest` bars. */
 export function createTradingSession(options: TradingSessionOptions): TradingSession {
-  const resources: Resources = { unsubscribe: [], reconciliation: [] };
+  const resources: Resources = {
+    unsubscribe: [],
+    reconciliation: [],
+    reconciled: { checks: 0, failed: 0, differences: 0, adoptedFills: 0, recoveredFills: 0, journalRebuilt: 0 },
+  };
   const actor = createSessionActor(options, resources);
   const clock = options.clock ?? systemClock;
   const replay = options.replay ?? false;
@@ -431,6 +529,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       risk: { state: tradingState(context.risk), haltReasons: context.risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
       clockJumps: tracker?.stats.clockJumps ?? 0,
       reconciliation: resources.reconciliation,
+      reconciled: { ...resources.reconciled },
       fault: context.fault,
     };
   };

@@ -2,6 +2,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../src/core/clientOrderId.js';
+import { smaCross } from '../../src/core/strategy.js';
+import { systemClock } from '../../src/runtime/clock.js';
+import { PaperBroker } from '../../src/runtime/paperBroker.js';
 import { lockStateDir } from '../../src/runtime/stateDirLock.js';
 import { ledgerBook, readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
 
@@ -58,6 +62,23 @@ describe('aistock replay', () => {
     await lock.release();
     expect(run.code).toBe(3);
     expect(run.stderr).toContain(`pid ${process.pid}`);
+  });
+
+  it('exits 4 naming the symbol when at stop the broker holds what nothing the session sent explains', async () => {
+    const stateDir = join(dir, 'diverged');
+    // An order with this session's tag, on the file's first bar, that the strategy never asks for.
+    const broker = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock: systemClock });
+    const firstBar = Date.parse('2025-10-20T09:30:00-04:00');
+    broker.observeBar({ symbol: 'AAPL', ts: firstBar, open: 251.45, high: 251.49, low: 250.94, close: 250.99 });
+    const id = clientOrderId({ sessionId: 'aistock', strategyId: smaCross().id, symbol: 'AAPL', barTime: firstBar, intentIndex: 0, quantity: '1' });
+    await broker.submit({ clientOrderId: id, symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    await broker.close();
+
+    const run = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toMatch(/disagree at stop \(AAPL local \S+ broker \S+\)/);
+    const summary = lastJson(run.stdout);
+    expect(summary.reconciliation.at(-1)).toMatchObject({ at: 'stop', differences: [expect.objectContaining({ symbol: 'AAPL', unexplained: '1' })] });
   });
 
   it('exits 2 naming the file for a missing bar file', async () => {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { ActorRefLike } from 'xstate';
 import { createTradingSession, SessionFaultedError } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/runtime/paperBroker.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { z } from 'zod';
+import { clientOrderId } from '../../src/core/clientOrderId.js';
+import type { Strategy } from '../../src/core/strategy.js';
 import { join } from 'node:path';
 import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
 import { readLedger } from '../support/replayFixture.js';
@@ -240,6 +243,84 @@ describe('reconciliation with the broker', () => {
     expect(summary.reconciliation[0]).toMatchObject({ at: 'start', halt: false, differences: [expect.objectContaining({ symbol: 'AAPL', local: '0', broker: '4' })] });
     expect(summary.portfolio.positions).toEqual({ AAPL: expect.objectContaining({ qty: '4' }) });
     expect(summary.reconciliation[1]).toMatchObject({ at: 'stop', differences: [] });
+    // Counted, not only listed: one difference found, one position adopted.
+    expect(summary.reconciled).toMatchObject({ checks: 2, differences: 1, adoptedFills: 1, recoveredFills: 0 });
+  });
+
+  it('books the broker fills of its own orders as its own, at their price, after journal and checkpoint are lost and a month has passed', async () => {
+    const deps = await sessionDeps();
+    const first = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
+    await first.start();
+    await first.ingest(minuteBars(5));
+    const before = await first.stop();
+    await rm(join(deps.stateDir, 'orders.journal'));
+    await rm(join(deps.stateDir, 'checkpoint.json'));
+    deps.clock.advance(30 * 24 * 3_600_000);
+
+    const again = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([3]), replay: true, log: deps.log, clock: deps.clock });
+    await again.start();
+    await again.ingest(minuteBars(5));
+    const summary = await again.stop();
+    // The broker's id carries this session's tag: its fill is the order's own, not an adopted position.
+    expect(summary.reconciled).toMatchObject({ differences: 0, adoptedFills: 0, journalRebuilt: 1 });
+    expect(summary.orders).toMatchObject({ submitted: 0, duplicatesBlocked: 1 });
+    expect(summary.portfolio).toEqual(before.portfolio);
+    expect((await readLedger(deps.stateDir)).orders).toHaveLength(1);
+  });
+
+  it('recovers, at its own price, the fill of its resting order that the broker made while the session was down', async () => {
+    const deps = await sessionDeps();
+    const bidLow: Strategy<number> = {
+      id: 'bid-low',
+      stateSchema: z.number().int(),
+      initialState: () => 0,
+      onBar: (seen, bar) => ({
+        state: seen + 1,
+        intents: seen === 1 ? [{ symbol: bar.symbol, side: 'buy', qty: '2', type: 'limit', limitPrice: '95' }] : [],
+      }),
+    };
+    const first = createTradingSession({ ...deps, strategy: bidLow, replay: true });
+    await first.start();
+    await first.ingest(minuteBars(4));
+    expect((await first.stop()).portfolio.positions).toEqual({});
+
+    // While no session runs, the market trades through the limit.
+    const market = await PaperBroker.open({ dir: join(deps.stateDir, 'broker'), clock: deps.clock });
+    const [dip] = minuteBars(1, 'AAPL', 94);
+    if (dip === undefined) throw new Error('no bar');
+    await market.observeBar({ ...dip, ts: dip.ts + 10 * 60_000 });
+    await market.close();
+
+    const again = createTradingSession({ stateDir: deps.stateDir, strategy: bidLow, replay: true, log: deps.log, clock: deps.clock });
+    await again.start();
+    await again.ingest(minuteBars(4));
+    const summary = await again.stop();
+    expect(summary.reconciled).toMatchObject({ recoveredFills: 1, differences: 0, adoptedFills: 0 });
+    expect(summary.portfolio.positions).toEqual({ AAPL: { qty: '2', avgPrice: '95' } });
+  });
+
+  it('refuses to resume a state dir whose broker holds ids of the first scheme, naming the way out', async () => {
+    const deps = await sessionDeps();
+    for (const bar of minuteBars(1)) deps.broker.observeBar(bar);
+    await deps.broker.submit({ clientOrderId: 'AAPL-6e0d4e7adcc08379c97f4608', symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await expect(session.start()).rejects.toMatchObject({ code: 'LEGACY_ORDER_IDS', message: expect.stringContaining('start a new state dir') });
+    await session.stop().catch(() => undefined);
+  });
+
+  it('reports at stop a fill of its own order on a bar it already decided that it never applied', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await session.start();
+    await session.ingest(minuteBars(3));
+    // An order carrying this session's tag for a decided bar, placed behind the session's back.
+    const [bar] = minuteBars(1);
+    if (bar === undefined) throw new Error('no bar');
+    const id = clientOrderId({ sessionId: 'aistock', strategyId: 'cue', symbol: 'AAPL', barTime: bar.ts, intentIndex: 0, quantity: '1' });
+    await deps.broker.submit({ clientOrderId: id, symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    const summary = await session.stop();
+    expect(summary.reconciliation.at(-1)).toMatchObject({ at: 'stop', differences: [expect.objectContaining({ symbol: 'AAPL', local: '0', broker: '1', unexplained: '1' })] });
+    expect(summary.reconciled.differences).toBe(1);
   });
 
   it('halts trading under the halt policy when the difference exceeds the tolerance', async () => {

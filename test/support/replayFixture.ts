@@ -16,10 +16,13 @@ export async function sampleSlice(dir: string, rows: number): Promise<string> {
   return path;
 }
 
-/** Runs `aistock …` to completion; never throws for a non-zero exit. */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `aistock …` to completion (with `env` added to the environment); never throws for a non-zero exit. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -33,9 +36,9 @@ export async function completeLines(file: string): Promise<number> {
   return text.split('\n').length - 1;
 }
 
-/** Starts `aistock …` in the background. */
-export function startCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `aistock …` in the background (with `env` added to the environment). */
+export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 const orderLineSchema = z.object({ clientOrderId: z.string(), symbol: z.string(), side: z.enum(['buy', 'sell']), qty: z.string() });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseQty } from '../../src/core/money.js';
-import { adoptionFills, netFills, positionDifferences, reconcileReport } from '../../src/core/reconcile.js';
+import { adoptionFills, netFills, positionDifferences, reconcileReport, splitOwnFills, type OwnOrder } from '../../src/core/reconcile.js';
+import type { Fill } from '../../src/core/order.js';
 
 const qty = (entries: Record<string, string>) => new Map(Object.entries(entries).map(([s, q]) => [s, parseQty(q)]));
 
@@ -39,5 +40,28 @@ describe('position reconciliation', () => {
   it('cannot adopt a symbol without a known price, and says so by leaving it out', () => {
     const differences = positionDifferences(new Map(), qty({ XYZ: '1' }), new Map());
     expect(adoptionFills(differences, () => undefined, 1)).toEqual([]);
+  });
+
+  describe('the broker fills of the session\'s own orders', () => {
+    const fill = (clientOrderId: string, qty: string): Fill => ({ clientOrderId, symbol: 'AAPL', side: 'buy', qty, price: '100', commission: '0', filledAt: 1 });
+    const order = (clientOrderId: string, barTs: number, fills: Fill[]): OwnOrder => ({ clientOrderId, symbol: 'AAPL', barTs, fills });
+
+    it('are final when their bar is decided (applied now), pending when it lies after (applied when decided again)', () => {
+      const own = [order('OLD', 100, [fill('OLD', '1')]), order('NEW', 200, [fill('NEW', '2')])];
+      expect(splitOwnFills(own, {}, { AAPL: 150 })).toEqual({ final: [fill('OLD', '1')], pending: [fill('NEW', '2')] });
+      expect(splitOwnFills(own, {}, { AAPL: 200 }).pending).toEqual([]);
+    });
+
+    it('leave out the fills the portfolio already holds, counted per order', () => {
+      const own = [order('PART', 100, [fill('PART', '1'), fill('PART', '2')])];
+      expect(splitOwnFills(own, { PART: 1 }, { AAPL: 100 })).toEqual({ final: [fill('PART', '2')], pending: [] });
+      expect(splitOwnFills(own, { PART: 2 }, { AAPL: 100 })).toEqual({ final: [], pending: [] });
+    });
+
+    it('are all pending for a symbol no checkpoint has decided, even one named like an Object member', () => {
+      const own = [{ ...order('X', 100, [fill('X', '1')]), symbol: 'constructor' }];
+      expect(splitOwnFills(own, {}, {}).pending).toHaveLength(1);
+      expect(splitOwnFills(own, {}, { AAPL: 500 }).pending).toHaveLength(1);
+    });
   });
 });
