@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/testing/seededRandom.js';
 import { completeLines, ledgerBook, readLedger, runCli, sampleSlice, startCli } from '../support/replayFixture.js';
@@ -104,6 +106,33 @@ describe('exactly once after any restart', () => {
     },
     240_000,
   );
+
+  it('lets exactly one of four replays restarted together after a SIGKILL run; the others exit 3 naming it', async () => {
+    const stateDir = join(dir, 'racing');
+    await killedRun(stateDir, 20, 0, 0);
+    // The bars come through a FIFO that gets a writer only once the losers are out, so the
+    // winner still holds the state dir while the others try it, however the four are scheduled.
+    const fifo = join(dir, 'racing-bars.csv');
+    await promisify(execFile)('mkfifo', [fifo]);
+    const children = Array.from({ length: 4 }, () => startCli(['replay', fifo, '--state-dir', stateDir, '--json']));
+    const stderr = children.map((child) => {
+      let text = '';
+      child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stdout?.resume();
+      return () => text;
+    });
+    const exits = children.map((child) => once(child, 'exit').then(([code]) => code as number | null));
+    const finished: (number | null | undefined)[] = children.map(() => undefined);
+    exits.forEach((exit, i) => void exit.then((code) => (finished[i] = code)));
+    await expect.poll(() => finished.filter((code) => code === 3).length, { timeout: 30_000 }).toBe(3);
+    await writeFile(fifo, await readFile(bars));
+    const codes = await Promise.all(exits);
+    expect([...codes].sort()).toEqual([0, 3, 3, 3]);
+    for (const [i, code] of codes.entries()) {
+      if (code === 3) expect(stderr[i]?.()).toMatch(/locked by another process \(pid \d+ on /);
+    }
+    await expectCleanResult(stateDir, 0);
+  }, 60_000);
 
   describe('with the journal or checkpoint lost or damaged after a SIGKILL', () => {
     let crashed: string;
