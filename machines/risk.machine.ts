@@ -1,6 +1,7 @@
 import { assign, emit, enqueueActions, setup } from 'xstate';
 import {
   addHaltReason,
+  breachHalts,
   breachReason,
   checkOrders,
   createRiskState,
@@ -121,13 +122,10 @@ const riskSetup = setup({
       const { state, newBreaches } = updateAccount(context.risk, context.rules, event.account);
       enqueue.assign({ risk: state, stats: { ...context.stats, breaches: context.stats.breaches + newBreaches.length } });
       const halts = context.rules.limits.killSwitchEnabled;
-      for (const code of state.breaches) {
-        const reason = breachReason(state, context.rules, code, event.at.wallMs);
-        if (newBreaches.includes(code)) enqueue.emit({ type: 'LIMIT_BREACHED', reason, halts });
-        // Raised even while halted for another reason, and again after a RESUME that left the breach standing.
-        if (halts && !state.haltReasons.some((held) => held.code === code)) {
-          enqueue.raise({ type: 'HALT', reason: { code, detail: reason.detail }, at: event.at });
-        }
+      for (const code of newBreaches) enqueue.emit({ type: 'LIMIT_BREACHED', reason: breachReason(state, context.rules, code, event.at.wallMs), halts });
+      // The rule (kill switch, standing breaches after a RESUME) is breachHalts'; the transition is HALT's.
+      for (const reason of breachHalts(state, context.rules, event.at.wallMs)) {
+        enqueue.raise({ type: 'HALT', reason: { code: reason.code, detail: reason.detail }, at: event.at });
       }
     }),
     checkOrderBatch: enqueueActions(({ context, event, enqueue }) => {

@@ -9,7 +9,6 @@ import {
   applyNewFills,
   applyOutcomes,
   decide,
-  settleBatch,
   unappliedFills,
   type OrderOutcome,
   type PipelineState,
@@ -28,8 +27,9 @@ import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './life
  * - `running` takes one batch at a time, in `ready`: the batch is admitted (guard + aggregation)
  *   and decided (strategy + risk, bar by bar) until a bar yields approved orders, which go to
  *   `executing` (`executeOrders`: reserve the id durably, submit, mark, fills); back in `ready` the
- *   rest of the batch is decided the same way. A batch decided to its end is closed at once: the
- *   portfolio marked, risk settled, a checkpoint saved. So a bar that asks for no order costs one
+ *   rest of the batch is decided the same way. Each bar is settled in its own time as it is
+ *   decided (trading day, mark, breaches), so batching never changes a result. A batch decided to
+ *   its end is closed at once and a checkpoint saved. So a bar that asks for no order costs one
  *   step of the machine, and `ready` at rest never holds a batch.
  * - A `STOP` during `executing` waits for the orders in flight (each broker call has its own
  *   deadline), then drains; elsewhere it drains at once. Bars not yet processed are dropped and
@@ -253,7 +253,8 @@ const sessionSetup = setup({
     })),
     decideRest: assign(({ context }) => {
       const { batch, pipeline } = context;
-      return batch === null || pipeline === null ? { marketFeed: [] } : decideAndClose(context, batch, pipeline, context.stats);
+      // Only ever after an execution: the bar whose orders were executed is settled first.
+      return batch === null || pipeline === null ? { marketFeed: [] } : decideAndClose(context, batch, pipeline, context.stats, true);
     }),
     applyLateFills: assign(({ context, event }) => {
       if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
@@ -329,7 +330,7 @@ function takeBatch(context: SessionContext, item: InboxItem, inbox: SessionConte
   const live = !context.replay;
   const admitted = admitBatch(context.pipeline, item.bars, live ? item.receivedAtMs : null);
   const batch = { bars: admitted.bars, monoMs: live ? item.monoMs : null, next: 0, fed: 0 };
-  const taken = decideAndClose(context, batch, admitted.pipeline, counted(stats, { batches: 1 }));
+  const taken = decideAndClose(context, batch, admitted.pipeline, counted(stats, { batches: 1 }), false);
   // Completed in place, not spread (a fresh object of ours): this runs for every bar.
   taken.inbox = inbox;
   taken.lastMonoMs = live ? item.monoMs : context.lastMonoMs;
@@ -338,31 +339,36 @@ function takeBatch(context: SessionContext, item: InboxItem, inbox: SessionConte
 }
 
 /**
- * Decides `batch` from its next bar up to the first bar with approved orders (`planned`).
- * A batch decided to its end is closed: the portfolio marked, risk settled, `batch` cleared and
- * its bars not yet shown to the market put in `marketFeed` for `feedMarket`.
+ * Decides `batch` from its next bar up to the first bar with approved orders (`planned`); each
+ * bar decided is also settled in its own time (trading day, mark, breaches), so a result never
+ * depends on how bars were batched. `settleFirst`: the bar before `next` had orders, now
+ * executed, and is settled first. A batch decided to its end is cleared, and its bars not yet
+ * shown to the market are put in `marketFeed` for `feedMarket`.
  */
-function decideAndClose(context: SessionContext, batch: Batch, pipeline: PipelineState, stats: SessionContext['stats']): Partial<SessionContext> {
-  const decision = decide(pipeline, context.risk, batch.bars, batch.next, {
+function decideAndClose(
+  context: SessionContext,
+  batch: Batch,
+  pipeline: PipelineState,
+  stats: SessionContext['stats'],
+  settleFirst: boolean,
+): Partial<SessionContext> {
+  if (context.portfolio === null) return { pipeline, batch: null, marketFeed: [], stats };
+  const decision = decide({ pipeline, portfolio: context.portfolio, risk: context.risk }, batch.bars, batch.next, {
     strategy: context.strategy,
     rules: context.rules,
     sessionId: context.sessionId,
     // Live, rate limits count in the process's monotonic time; in replay (null), in market time.
     monoMs: batch.monoMs,
-  });
+  }, settleFirst);
   const statsNow = decision.denied.length === 0 ? stats : counted(stats, { ordersDenied: decision.denied.length });
-  if (decision.orders.length > 0 || decision.next < batch.bars.length) {
-    return { pipeline: decision.pipeline, risk: decision.risk, planned: decision.orders, batch: { ...batch, next: decision.next }, marketFeed: [], stats: statsNow };
-  }
-  const settled =
-    context.portfolio === null ? { portfolio: null, risk: decision.risk } : settleBatch({ pipeline: decision.pipeline, portfolio: context.portfolio, risk: decision.risk }, context.rules, batch.bars);
+  const done = decision.orders.length === 0 && decision.next >= batch.bars.length;
   return {
     pipeline: decision.pipeline,
-    portfolio: settled.portfolio,
-    risk: settled.risk,
-    planned: [],
-    batch: null,
-    marketFeed: batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed),
+    portfolio: decision.portfolio,
+    risk: decision.risk,
+    planned: decision.orders,
+    batch: done ? null : { ...batch, next: decision.next },
+    marketFeed: !done ? [] : batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed),
     stats: statsNow,
   };
 }

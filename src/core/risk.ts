@@ -442,6 +442,35 @@ export function updateAccount(state: RiskState, rules: RiskRules, account: Accou
   };
 }
 
+/**
+ * The halts the breaches in force call for — the one place this rule lives (the risk machine
+ * and the session both take it from here). With the kill switch on, every standing breach whose
+ * code is not already a halt reason: a breach that is still there after a `RESUME` halts again
+ * at the next account update. With the kill switch off, none: a breach is only reported.
+ */
+export function breachHalts(state: RiskState, rules: RiskRules, at: number): Reason[] {
+  if (!rules.limits.killSwitchEnabled || state.breaches.length === 0) return [];
+  const halts: Reason[] = [];
+  for (const code of state.breaches) {
+    if (!state.haltReasons.some((held) => held.code === code)) halts.push(breachReason(state, rules, code, at));
+  }
+  return halts;
+}
+
+/** {@link updateAccount}, then {@link breachHalts} applied: the account's effect on trading. */
+export function takeAccount(
+  state: RiskState,
+  rules: RiskRules,
+  account: AccountView,
+  at: number,
+): { state: RiskState; newBreaches: BreachCode[]; halts: Reason[] } {
+  const updated = updateAccount(state, rules, account);
+  const halts = breachHalts(updated.state, rules, at);
+  let next = updated.state;
+  for (const reason of halts) next = addHaltReason(next, reason);
+  return { state: next, newBreaches: updated.newBreaches, halts };
+}
+
 function sameAccount(state: RiskState, account: AccountView): boolean {
   const known = state.account;
   return (

@@ -3,7 +3,7 @@ import type { Bar } from './bar.js';
 import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
 import { clientOrderId } from './clientOrderId.js';
 import { createDataGuard, GuardStateSchema, screenBars, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
-import { formatQty, parsePrice, type Price } from './money.js';
+import { formatQty, parsePrice } from './money.js';
 import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
 import {
   applyFills,
@@ -12,13 +12,11 @@ import {
 } from './portfolio.js';
 import {
   accountView,
-  addHaltReason,
-  breachReason,
   checkOrders,
   releaseHeldOrder,
   reserveOrder,
   startTradingDayIfDue,
-  updateAccount,
+  takeAccount,
   type DenyReason,
   type RiskState,
 } from './risk.js';
@@ -158,9 +156,14 @@ export interface DecideContext {
   readonly monoMs: number | null;
 }
 
-export interface Decision {
+/** What deciding works on: the pipeline, the portfolio (marked bar by bar) and the risk state. */
+export interface DecideState {
   readonly pipeline: PipelineState;
+  readonly portfolio: Portfolio;
   readonly risk: RiskState;
+}
+
+export interface Decision extends DecideState {
   readonly orders: PlannedOrder[];
   readonly denied: DeniedIntent[];
   /** Index of the next bar to decide; equals `bars.length` when the batch is done. */
@@ -168,47 +171,70 @@ export interface Decision {
 }
 
 /**
- * Runs the strategy over `bars` from `from`, stopping after the first bar whose intents
- * include an approved order. Approved orders hold a rate-limit slot until their id is reserved.
+ * Runs the strategy over `bars` from `from`, bar by bar and in each bar's own time: before a
+ * bar is decided, the trading day starts if it is due at the bar's time; once it is decided
+ * (and its orders' fills applied, when it had any), its symbol is marked to its close and the
+ * account's breaches are checked ({@link settleBar}). Stops after the first bar whose intents
+ * include an approved order, so those orders are executed and filled before the next bar is
+ * decided; called again with `settleFirst`, it settles that bar and goes on. Nothing depends on
+ * where one `ingest` ends and the next begins. Approved orders hold a rate-limit slot until
+ * their id is reserved.
  */
-export function decide(pipeline: PipelineState, risk: RiskState, bars: readonly Bar[], from: number, ctx: DecideContext): Decision {
+export function decide(state: DecideState, bars: readonly Bar[], from: number, ctx: DecideContext, settleFirst = false): Decision {
+  const { pipeline } = state;
   let strategyState = pipeline.strategy;
-  let riskState = risk;
+  let riskState = state.risk;
+  let portfolio = state.portfolio;
   const denied: DeniedIntent[] = [];
+  const previous = bars[from - 1];
+  if (settleFirst && previous !== undefined) ({ portfolio, risk: riskState } = settleBar(portfolio, riskState, ctx.rules, previous));
   for (let index = from; index < bars.length; index += 1) {
     const bar = bars[index];
     if (bar === undefined) break;
+    riskState = startTradingDayIfDue(riskState, ctx.rules, bar.ts).state;
     const step = ctx.strategy.onBar(strategyState, bar, pipeline.positions[bar.symbol] ?? '0');
     strategyState = step.state;
-    if (step.intents.length === 0) continue;
-    const requests = step.intents.map((intent, intentIndex) => ({
-      orderId: clientOrderId({
-        sessionId: ctx.sessionId,
-        strategyId: ctx.strategy.id,
-        symbol: intent.symbol,
-        barTime: bar.ts,
-        intentIndex,
-        quantity: intent.qty,
-      }),
-      intent,
-      price: intent.type === 'limit' ? intent.limitPrice : bar.close,
-    }));
-    const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoMs ?? bar.ts);
-    riskState = checked.state;
-    const orders: PlannedOrder[] = [];
-    requests.forEach((request, i) => {
-      const verdict = checked.verdicts[i];
-      if (verdict?.verdict === 'approve') {
-        orders.push({ clientOrderId: request.orderId, intent: request.intent, barTs: bar.ts, price: bar.close });
-      } else {
-        denied.push({ clientOrderId: request.orderId, intent: request.intent, reasons: verdict?.reasons ?? [] });
+    if (step.intents.length > 0) {
+      const requests = step.intents.map((intent, intentIndex) => ({
+        orderId: clientOrderId({
+          sessionId: ctx.sessionId,
+          strategyId: ctx.strategy.id,
+          symbol: intent.symbol,
+          barTime: bar.ts,
+          intentIndex,
+          quantity: intent.qty,
+        }),
+        intent,
+        price: intent.type === 'limit' ? intent.limitPrice : bar.close,
+      }));
+      const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoMs ?? bar.ts);
+      riskState = checked.state;
+      const orders: PlannedOrder[] = [];
+      requests.forEach((request, i) => {
+        const verdict = checked.verdicts[i];
+        if (verdict?.verdict === 'approve') {
+          orders.push({ clientOrderId: request.orderId, intent: request.intent, barTs: bar.ts, price: bar.close });
+        } else {
+          denied.push({ clientOrderId: request.orderId, intent: request.intent, reasons: verdict?.reasons ?? [] });
+        }
+      });
+      if (orders.length > 0) {
+        return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders, denied, next: index + 1 };
       }
-    });
-    if (orders.length > 0) {
-      return { pipeline: { ...pipeline, strategy: strategyState }, risk: riskState, orders, denied, next: index + 1 };
     }
+    ({ portfolio, risk: riskState } = settleBar(portfolio, riskState, ctx.rules, bar));
   }
-  return { pipeline: { ...pipeline, strategy: strategyState }, risk: riskState, orders: [], denied, next: bars.length };
+  return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: bars.length };
+}
+
+/**
+ * After a bar is decided: its symbol, if held, is marked to its close, and risk takes the
+ * account as it now is — a new daily-loss or drawdown breach halts (kill switch on; see
+ * `breachHalts`, the risk engine's own rule).
+ */
+export function settleBar(portfolio: Portfolio, risk: RiskState, rules: RiskRules, bar: Bar): { portfolio: Portfolio; risk: RiskState } {
+  const marked = portfolio.positions.has(bar.symbol) ? markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]) : portfolio;
+  return { portfolio: marked, risk: takeAccount(risk, rules, accountView(marked), bar.ts).state };
 }
 
 export const PlannedOrderSchema = z.object({
@@ -276,34 +302,6 @@ export function applyNewFills(
     else positions[fill.symbol] = formatQty(qty);
   }
   return { pipeline: { ...state.pipeline, positions }, portfolio, risk: state.risk, appliedFills: state.appliedFills, newFills: fills.length };
-}
-
-/**
- * End of a batch: marks each held position the batch carried a bar of to its newest close
- * (others keep their mark: a quiet symbol's price did not move, and a symbol not held has no
- * value to mark), rolls the trading day at the batch's last bar, and halts on a new daily-loss
- * or drawdown breach.
- */
-export function settleBatch(
-  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState },
-  rules: RiskRules,
-  bars: readonly Bar[],
-): { portfolio: Portfolio; risk: RiskState } {
-  const lastBar = bars.at(-1);
-  if (lastBar === undefined) return { portfolio: state.portfolio, risk: state.risk };
-  const { lastClose } = state.pipeline;
-  const held = state.portfolio.positions;
-  const prices = new Map<string, Price>();
-  for (const { symbol } of bars) {
-    const close = lastClose[symbol];
-    if (held.has(symbol) && close !== undefined && !prices.has(symbol)) prices.set(symbol, parsePrice(close));
-  }
-  const portfolio = markToMarket(state.portfolio, prices);
-  let risk = startTradingDayIfDue(state.risk, rules, lastBar.ts).state;
-  const updated = updateAccount(risk, rules, accountView(portfolio));
-  risk = updated.state;
-  for (const code of updated.newBreaches) risk = addHaltReason(risk, breachReason(risk, rules, code, lastBar.ts));
-  return { portfolio, risk };
 }
 
 /**

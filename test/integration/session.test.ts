@@ -225,6 +225,33 @@ describe('trading session', () => {
   });
 });
 
+describe('risk through the public API', () => {
+  /** Buys 100 at 100, then the price halves: a 5 % daily loss against a 1 % limit. */
+  async function crash(killSwitchEnabled: boolean) {
+    const deps = await sessionDeps();
+    const risk = { maxDailyLossPct: 0.01, maxDrawdownPct: 0.9, perTradeRiskPct: 0.5, maxPositionFraction: 0.5, killSwitchEnabled };
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([1, 4], '100'), replay: true, risk });
+    await session.start();
+    const bars = minuteBars(5).map((bar, i) => (i < 2 ? bar : { ...bar, open: 50, high: 50.05, low: 49.95, close: 50 }));
+    await session.ingest(bars);
+    return session.stop();
+  }
+
+  it('never halts on a breach with the kill switch off: it is only reported', async () => {
+    const summary = await crash(false);
+    expect(summary.risk).toEqual({ state: 'active', haltReasons: [] });
+    // The second buy (bar 4, after the loss) is still sent.
+    expect(summary.orders.submitted).toBe(2);
+  });
+
+  it('halts on the same breach with the kill switch on, and sends nothing after it', async () => {
+    const summary = await crash(true);
+    expect(summary.risk.state).toBe('halted');
+    expect(summary.risk.haltReasons[0]).toMatch(/^DAILY_LOSS_LIMIT/);
+    expect(summary.orders).toMatchObject({ submitted: 1, denied: 1 });
+  });
+});
+
 describe('reconciliation with the broker', () => {
   async function brokerWithForeignPosition() {
     const deps = await sessionDeps();
