@@ -486,6 +486,25 @@ function sameAccount(state: RiskState, account: AccountView): boolean {
 }
 
 /**
+ * {@link takeAccount} of `portfolio`'s view, without building the view when risk already holds
+ * exactly it (the common case: a bar of a symbol not held) — this runs for every bar.
+ */
+export function takePortfolio(state: RiskState, rules: RiskRules, portfolio: Portfolio, at: number): RiskState {
+  const known = state.account;
+  const current =
+    state.dayStartEquity !== null &&
+    state.peakEquity !== null &&
+    known.positions === portfolio.positions &&
+    known.contractMultipliers === portfolio.contractMultipliers &&
+    known.equity === portfolio.cash + portfolio.marketValue &&
+    known.grossExposure === portfolio.grossExposure &&
+    known.netExposure === portfolio.marketValue &&
+    known.netDeposits === portfolio.netDeposits;
+  if (current && state.breaches.length === 0) return state;
+  return takeAccount(state, rules, accountView(portfolio), at).state;
+}
+
+/**
  * The daily reset, due when `wallMs` reaches the end of the current trading day (midnight in
  * the exchange zone). It re-bases the daily loss on the current equity, restarts the daily
  * order count and drops day-scoped halt reasons (`DAILY_LOSS_LIMIT`); other halt reasons stay.

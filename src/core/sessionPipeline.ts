@@ -11,12 +11,11 @@ import {
   type Portfolio,
 } from './portfolio.js';
 import {
-  accountView,
   checkOrders,
   releaseHeldOrder,
   reserveOrder,
   startTradingDayIfDue,
-  takeAccount,
+  takePortfolio,
   type DenyReason,
   type RiskState,
 } from './risk.js';
@@ -234,7 +233,7 @@ export function decide(state: DecideState, bars: readonly Bar[], from: number, c
  */
 export function settleBar(portfolio: Portfolio, risk: RiskState, rules: RiskRules, bar: Bar): { portfolio: Portfolio; risk: RiskState } {
   const marked = portfolio.positions.has(bar.symbol) ? markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]) : portfolio;
-  return { portfolio: marked, risk: takeAccount(risk, rules, accountView(marked), bar.ts).state };
+  return { portfolio: marked, risk: takePortfolio(risk, rules, marked, bar.ts) };
 }
 
 export const PlannedOrderSchema = z.object({
