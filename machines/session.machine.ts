@@ -11,6 +11,7 @@ import {
   decide,
   unappliedFills,
   type OrderOutcome,
+  type OrderRefusal,
   type PipelineState,
   type PlannedOrder,
 } from '../src/core/sessionPipeline.js';
@@ -21,8 +22,10 @@ import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './life
  * The trading session (AIStock's TradingCoordinator): `idle → starting → running → draining →
  * shutdown`, plus `faulted`.
  *
- * - `starting` runs `startSession` (lock, checkpoint, journal, broker, reconcile); only then are
- *   bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
+ * - `starting` is the start sequence, one substate per step — `locking` (the state dir),
+ *   `restoring` (the checkpoint), `loadingJournal`, `openingBroker`, `settling` (ids and orders
+ *   an earlier run left unsettled, against the broker) and `reconciling` (positions) — so a
+ *   failure names its step in the fault, the log and the inspector. Only then are bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
  *   honoured once started, so a start in flight is never abandoned holding the lock.
  * - `running` takes one batch at a time, in `ready`: the batch is admitted (guard + aggregation)
  *   and decided (strategy + risk, bar by bar) until a bar yields approved orders, which go to
@@ -56,7 +59,7 @@ export type SessionEvent =
 export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
 
 /**
- * What `startSession` hands over: the restored (or fresh) state of every component. Fills of
+ * What the start sequence hands over (`reconcileAtStart`'s output): the restored (or fresh) state of every component. Fills of
  * orders sent after the checkpoint are not applied here: re-deciding the same bars yields the
  * same client order ids, and their fills are applied at that point, in the original order.
  */
@@ -123,8 +126,33 @@ export interface SessionContext extends SessionInput {
   marketFeed: readonly Bar[];
   stopRequested: boolean;
   persistenceDegraded: string | null;
-  fault: string | null;
+  fault: SessionFault | null;
   stats: SessionStats;
+}
+
+/** The steps of the start sequence, in order (the substates of `starting`). */
+export const START_STEPS = ['locking', 'restoring', 'loadingJournal', 'openingBroker', 'settling', 'reconciling'] as const;
+/** One of {@link START_STEPS}. */
+export type StartStep = (typeof START_STEPS)[number];
+
+/** Why a session faulted, by what failed: a closed set. */
+export type SessionFaultCode = 'START_FAILED' | 'EXECUTION_FAILED' | 'CHILD_FAILED' | 'DRAIN_FAILED' | 'RELEASE_FAILED';
+
+/** A session's fault as a value: the code, the child that died (`CHILD_FAILED`), the error's own code, what happened. */
+export interface SessionFault {
+  readonly code: SessionFaultCode;
+  /** The start step that failed (`START_FAILED`). */
+  readonly step?: StartStep;
+  readonly child?: string;
+  /** The `code` of the error behind it (e.g. `STATE_DIR_LOCKED`), when it had one. */
+  readonly cause?: string;
+  readonly detail: string;
+}
+
+/** One line for logs and error messages (never parsed back: the fault itself is the value). */
+export function describeFault(fault: SessionFault): string {
+  const where = fault.step ?? fault.child;
+  return `${fault.code}${where === undefined ? '' : ` (${where})`}: ${fault.detail}`;
 }
 
 /** What the session counted. */
@@ -176,7 +204,12 @@ function counted(stats: SessionStats, add: Partial<SessionStats>): SessionStats 
   };
 }
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+/** The fault an error event makes: its message as the detail, its own code (if any) as the cause. */
+function faultOf(code: SessionFaultCode, error: unknown, step?: StartStep): SessionFault {
+  const detail = error instanceof Error ? error.message : String(error);
+  const cause = (error as { code?: unknown } | null)?.code;
+  return { code, ...(step === undefined ? {} : { step }), ...(typeof cause === 'string' ? { cause } : {}), detail };
+}
 
 const sessionSetup = setup({
   types: {
@@ -186,14 +219,36 @@ const sessionSetup = setup({
     emitted: {} as SessionEmitted,
   },
   actors: {
-    /** Lock, restore, load the journal, open the broker, reconcile: supplied by the runtime. */
-    startSession: fromPromise<SessionStart>(async () => {
-      throw new Error('startSession is not provided');
+    // The start sequence, one actor per step, supplied by the runtime (which carries what one
+    // step finds to the next); only the last one hands the restored state to the machine.
+    /** Takes the state-dir lock. */
+    lockStateDir: fromPromise<void>(async () => {
+      throw new Error('lockStateDir is not provided');
+    }),
+    /** Reads the checkpoint (a corrupt one is set aside) and creates the checkpointer. */
+    restoreCheckpoint: fromPromise<void>(async () => {
+      throw new Error('restoreCheckpoint is not provided');
+    }),
+    /** Loads the idempotency journal. */
+    loadJournal: fromPromise<void>(async () => {
+      throw new Error('loadJournal is not provided');
+    }),
+    /** Opens the broker and asks it for every client order id it holds. */
+    openBroker: fromPromise<void>(async () => {
+      throw new Error('openBroker is not provided');
+    }),
+    /** Settles the journal's unsettled ids and the checkpoint's unknown orders against the broker. */
+    settleOrders: fromPromise<void>(async () => {
+      throw new Error('settleOrders is not provided');
+    }),
+    /** Broker vs restored positions; hands over the state to run with. */
+    reconcileAtStart: fromPromise<SessionStart>(async () => {
+      throw new Error('reconcileAtStart is not provided');
     }),
     /** Reserve (fsync), submit, mark, collect fills: supplied by the runtime. */
     executeOrders: fromPromise<
       Execution,
-      { orders: PlannedOrder[]; marketBars: Bar[]; refuse: string | null; unsettled: PlannedOrder[] }
+      { orders: PlannedOrder[]; marketBars: Bar[]; refuse: OrderRefusal | null; unsettled: PlannedOrder[] }
     >(async () => {
       throw new Error('executeOrders is not provided');
     }),
@@ -274,13 +329,15 @@ const sessionSetup = setup({
     skipReconciliation: assign(({ context }) => ({ lastReconciledMonoMs: context.lastMonoMs })),
     markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
     markRecovered: assign({ persistenceDegraded: null }),
-    recordFault: assign(({ event }) => ({ fault: errorText((event as { error?: unknown }).error) })),
+    recordFault: assign(({ event }, params: { code: SessionFaultCode; step?: StartStep }) => ({
+      fault: faultOf(params.code, (event as { error?: unknown }).error, params.step),
+    })),
     /** A later failure (of the cleanup that follows a fault) is noted only if nothing was before. */
-    noteFault: assign(({ context, event }) => ({ fault: context.fault ?? errorText((event as { error?: unknown }).error) })),
+    noteFault: assign(({ context, event }) => ({ fault: context.fault ?? faultOf('RELEASE_FAILED', (event as { error?: unknown }).error) })),
     /** The first failure is the cause; later ones (of the stop that follows) are consequences. */
     recordChildFailure: assign(({ context, event }) => {
       if (event.type !== 'CHILD_FAILED') return {};
-      return { fault: context.fault ?? `CHILD_FAILED: ${event.child}: ${event.error}` };
+      return { fault: context.fault ?? { code: 'CHILD_FAILED', child: event.child, detail: event.error } };
     }),
   },
   guards: {
@@ -422,11 +479,33 @@ function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): P
   };
 }
 
+/** Nothing is sent while the session cannot persist what it sends. */
+function persistenceRefusal(context: SessionContext): OrderRefusal | null {
+  return context.persistenceDegraded === null ? null : { code: 'PERSISTENCE_DEGRADED', detail: context.persistenceDegraded };
+}
+
 /** After a step that may have closed a batch: show its bars to the market, save a checkpoint (between batches only). */
 const showAndSave = [
   { type: 'feedMarket', params: ({ context }: { context: SessionContext }) => ({ bars: context.marketFeed }) },
   { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: false }) },
 ] as const;
+
+/** A step of the start sequence: its actor runs, then the next step; its failure faults the session, naming the step. */
+function startStep<const Src extends 'lockStateDir' | 'restoreCheckpoint' | 'loadJournal' | 'openBroker' | 'settleOrders'>(
+  id: string,
+  src: Src,
+  step: StartStep,
+  next: StartStep,
+) {
+  return {
+    invoke: {
+      id,
+      src,
+      onDone: next,
+      onError: { target: `#session.${LIFECYCLE.faulted}`, actions: { type: 'recordFault', params: { code: 'START_FAILED', step } } },
+    },
+  } as const;
+}
 
 /** The session machine (see the module comment); its I/O actors are supplied by `createTradingSession`. */
 export const sessionMachine = sessionSetup.createMachine({
@@ -506,15 +585,17 @@ export const sessionMachine = sessionSetup.createMachine({
               input: ({ context }: { context: SessionContext }) => ({
                 orders: context.planned,
                 marketBars: context.batch?.bars.slice(context.batch.fed, context.batch.next) ?? [],
-                // Nothing is sent while the session cannot persist what it sends.
-                refuse: context.persistenceDegraded === null ? null : `PERSISTENCE_DEGRADED: ${context.persistenceDegraded}`,
+                refuse: persistenceRefusal(context),
                 unsettled: Object.values(context.unsettled),
               }),
               onDone: {
                 target: 'ready',
                 actions: ['applyExecution', 'reportOutcomes', 'decideRest', ...showAndSave],
               },
-              onError: { target: `#session.${LIFECYCLE.faulted}`, actions: ['recordFault', 'holdPlannedAsUnsettled'] },
+              onError: {
+                target: `#session.${LIFECYCLE.faulted}`,
+                actions: [{ type: 'recordFault', params: { code: 'EXECUTION_FAILED' } }, 'holdPlannedAsUnsettled'],
+              },
             },
           },
         },
@@ -527,7 +608,7 @@ export const sessionMachine = sessionSetup.createMachine({
           src: 'drainSession',
           input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
           onDone: LIFECYCLE.shutdown,
-          onError: { target: LIFECYCLE.shutdown, actions: 'recordFault' },
+          onError: { target: LIFECYCLE.shutdown, actions: { type: 'recordFault', params: { code: 'DRAIN_FAILED' } } },
         },
       },
       shutdown: {
@@ -567,14 +648,24 @@ export const sessionMachine = sessionSetup.createMachine({
         // Kept until the start completes: faulting now would clean up beside a start still opening files.
         CHILD_FAILED: { actions: 'recordChildFailure' },
       },
-      invoke: {
-        id: 'starter',
-        src: 'startSession',
-        onDone: [
-          { guard: 'childFailed', target: LIFECYCLE.faulted },
-          { target: LIFECYCLE.running, actions: 'restore' },
-        ],
-        onError: { target: LIFECYCLE.faulted, actions: 'recordFault' },
+      initial: 'locking',
+      states: {
+        locking: startStep('locker', 'lockStateDir', 'locking', 'restoring'),
+        restoring: startStep('restorer', 'restoreCheckpoint', 'restoring', 'loadingJournal'),
+        loadingJournal: startStep('journalLoader', 'loadJournal', 'loadingJournal', 'openingBroker'),
+        openingBroker: startStep('brokerOpener', 'openBroker', 'openingBroker', 'settling'),
+        settling: startStep('settler', 'settleOrders', 'settling', 'reconciling'),
+        reconciling: {
+          invoke: {
+            id: 'starter',
+            src: 'reconcileAtStart',
+            onDone: [
+              { guard: 'childFailed', target: `#session.${LIFECYCLE.faulted}` },
+              { target: `#session.${LIFECYCLE.running}`, actions: 'restore' },
+            ],
+            onError: { target: `#session.${LIFECYCLE.faulted}`, actions: { type: 'recordFault', params: { code: 'START_FAILED', step: 'reconciling' } } },
+          },
+        },
       },
     },
   },

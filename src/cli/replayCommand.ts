@@ -6,6 +6,7 @@ import { TimeframeSchema, type Timeframe } from '../core/timeframe.js';
 import { isKnownZone } from '../core/zoneOffsets.js';
 import { BarInputError, readBars } from '../runtime/barReader.js';
 import { startInspector, type RunningInspector } from '../runtime/inspector.js';
+import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../runtime/clock.js';
 import { StateDirLockedError } from '../runtime/stateDirLock.js';
 import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
@@ -262,6 +263,7 @@ export function formatSummary(summary: Summary, stateDir: string): string {
       (summary.reconciled.recoveredFills > 0 ? `, ${summary.reconciled.recoveredFills} own fills recovered` : '') +
       (summary.reconciled.failed > 0 ? `, ${summary.reconciled.failed} failed` : ''),
     `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)`,
+    ...(summary.fault === null ? [] : [`fault     ${describeFault(summary.fault)}`]),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -21,6 +21,7 @@ import {
 } from './risk.js';
 import type { RiskRules } from './riskLimits.js';
 import type { Strategy } from './strategy.js';
+import type { BrokerErrorCode, BrokerRejectReason } from '../runtime/broker.js';
 
 /**
  * The session's hot path as plain functions: a batch of bars is admitted (resume filter,
@@ -243,14 +244,45 @@ export const PlannedOrderSchema = z.object({
   price: z.number(),
 });
 
+/**
+ * Why the session did not send an order: its own refusals (the broker cannot settle earlier
+ * orders, checkpoints cannot be written, the journal could not record the id) and the journal's
+ * (`IdempotencyRefusal`). A closed set.
+ */
+export const ORDER_REFUSAL_CODES = [
+  'BROKER_UNREACHABLE',
+  'PERSISTENCE_DEGRADED',
+  'JOURNAL_UNAVAILABLE',
+  'NOT_STARTED',
+  'JOURNAL_RECOVERING',
+  'STOPPING',
+  'SHUT_DOWN',
+  'FAULTED',
+] as const;
+/** One of {@link ORDER_REFUSAL_CODES}. */
+export type OrderRefusalCode = (typeof ORDER_REFUSAL_CODES)[number];
+
+/** A refusal as a value: its code, what happened, and (`BROKER_UNREACHABLE`) the orders it waits for. */
+export interface OrderRefusal {
+  readonly code: OrderRefusalCode;
+  readonly detail: string;
+  readonly ids?: readonly string[];
+}
+
+/** Why the broker said no, or why its answer is not known: its code (`BrokerRejectReason`, `BrokerErrorCode`) and detail. */
+export interface BrokerReason {
+  readonly code: BrokerRejectReason | BrokerErrorCode | 'BROKER_ERROR';
+  readonly detail: string;
+}
+
 /** What happened to one planned order. */
 export type OrderOutcome =
   | { readonly kind: 'submitted'; readonly order: PlannedOrder; readonly fills: Fill[] }
-  | { readonly kind: 'rejected'; readonly order: PlannedOrder; readonly reason: string }
-  | { readonly kind: 'unknown'; readonly order: PlannedOrder; readonly reason: string }
+  | { readonly kind: 'rejected'; readonly order: PlannedOrder; readonly reason: BrokerReason }
+  | { readonly kind: 'unknown'; readonly order: PlannedOrder; readonly reason: BrokerReason | OrderRefusal }
   /** Already sent by an earlier run: `fills` are the broker's fills for it. */
   | { readonly kind: 'duplicate'; readonly order: PlannedOrder; readonly fills: Fill[] }
-  | { readonly kind: 'refused'; readonly order: PlannedOrder; readonly reason: string }
+  | { readonly kind: 'refused'; readonly order: PlannedOrder; readonly reason: OrderRefusal }
   /** An earlier `unknown` order the broker now confirms: `fills` are its fills. */
   | { readonly kind: 'settled'; readonly order: PlannedOrder; readonly fills: Fill[] };
 

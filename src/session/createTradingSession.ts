@@ -1,7 +1,14 @@
 import { join } from 'node:path';
 import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { z } from 'zod';
-import { sessionMachine, type Reconciliation, type SessionContext, type SessionStart } from '../../machines/session.machine.js';
+import {
+  describeFault,
+  sessionMachine,
+  type Reconciliation,
+  type SessionContext,
+  type SessionFault,
+  type SessionStart,
+} from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
@@ -29,10 +36,10 @@ import type { Broker } from '../runtime/broker.js';
 import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
 import { fileCheckpointStore, type CheckpointStore } from '../runtime/checkpointStore.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
-import { createIdempotencyTracker, type IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } from '../runtime/idempotencyTracker.js';
 import { PaperBroker } from '../runtime/paperBroker.js';
 import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
-import { executeOrders, feedBroker, settleUnknown, type ExecutionDeps } from './orderExecution.js';
+import { executeOrders, feedBroker, settleUnknown, type DeadlineTimers, type ExecutionDeps } from './orderExecution.js';
 import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, sessionCheckpoint, type SessionCheckpoint } from './sessionCheckpoint.js';
 
 /** Options of {@link createTradingSession}; validated with zod (see {@link SessionOptionsSchema}). */
@@ -73,6 +80,8 @@ export interface TradingSessionOptions extends Partial<Omit<z.input<typeof Sessi
   /** The broker (default a `PaperBroker` in `<stateDir>/broker`). The session closes it on stop. */
   broker?: Broker;
   clock?: Clock;
+  /** What times broker-call deadlines (`brokerTimeoutMs`): Node's timers by default; xstate's `SimulatedClock` in tests. */
+  timers?: DeadlineTimers;
   /** An XState inspector (e.g. `@statelyai/inspect`), passed to every actor of the session. */
   inspect?: ActorOptions<AnyActorLogic>['inspect'];
   /** Structured log lines (default: JSON on stderr). */
@@ -100,7 +109,8 @@ export interface Summary {
   reconciliation: ReconcileReport[];
   /** What the checks found, counted: see {@link ReconcileCounts}. */
   reconciled: ReconcileCounts;
-  fault: string | null;
+  /** Why the session faulted (null: it did not): a typed value with a closed code. */
+  fault: SessionFault | null;
 }
 
 /** Counts over every reconciliation of the session. */
@@ -190,7 +200,7 @@ const logToStderr = (entry: Record<string, unknown>): void => {
 };
 
 function createSessionActor(options: TradingSessionOptions, resources: Resources) {
-  const { strategy: _s, broker: _b, clock: _c, inspect: _i, log: _l, guard: _g, ...plain } = options;
+  const { strategy: _s, broker: _b, clock: _c, inspect: _i, log: _l, guard: _g, timers: _t, ...plain } = options;
   const parsed = SessionOptionsSchema.safeParse(plain);
   if (!parsed.success) throw new InvalidSessionOptionsError(z.prettifyError(parsed.error));
   const config = parsed.data;
@@ -314,72 +324,99 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
   const executionDeps = (): ExecutionDeps => {
     const { broker, tracker } = resources;
     if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
-    return { broker, tracker, brokerTimeoutMs: config.brokerTimeoutMs, log };
+    return { broker, tracker, brokerTimeoutMs: config.brokerTimeoutMs, log, ...(options.timers === undefined ? {} : { timers: options.timers }) };
   };
+  /** A part an earlier start step made; a step that runs before it is a bug, not a state. */
+  const made = <T,>(part: T | undefined, name: string): T => {
+    if (part === undefined) throw new Error(`start step ran before the ${name} was made`);
+    return part;
+  };
+  /** What one start step finds for the next. */
+  const found: { checkpoint: SessionCheckpoint | null; journal: StartReport | null; knownIds: string[]; restored: SessionStart | null } = {
+    checkpoint: null,
+    journal: null,
+    knownIds: [],
+    restored: null,
+  };
+  /** A start step; its error is also kept, so `start()` rejects with the error itself. */
+  const startStep = (run: () => Promise<void>) =>
+    fromPromise<void>(async () => {
+      try {
+        await run();
+      } catch (error) {
+        resources.startError = error;
+        throw error;
+      }
+    });
 
   const machine = sessionMachine.provide({
     actors: {
-      startSession: fromPromise(async () => {
-        try {
-          resources.lock = await lockStateDir(stateDir);
-          const files = fileCheckpointStore({ dir: stateDir, clock });
-          const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
-          if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
-          // Once a checkpoint is on disk its bars are final: the journal may let go of their ids.
-          const store: CheckpointStore = {
-            read: (key, schema) => files.read(key, schema),
-            write: async (writes) => {
-              await files.write(writes);
-              for (const { key, snapshot } of writes) {
-                if (key === CHECKPOINT_KEY) resources.tracker?.advanceWatermark((snapshot as SessionCheckpoint).pipeline.lastTs);
-              }
-            },
-          };
-          resources.checkpointer = createCheckpointer({ store, ...inspect });
-          resources.unsubscribe.push(
-            resources.checkpointer.on('CHECKPOINT_DEGRADED', (e) => actor.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
-            resources.checkpointer.on('CHECKPOINT_RECOVERED', () => actor.send({ type: 'CHECKPOINT_RECOVERED' })),
+      lockStateDir: startStep(async () => {
+        resources.lock = await lockStateDir(stateDir);
+      }),
+      restoreCheckpoint: startStep(async () => {
+        const files = fileCheckpointStore({ dir: stateDir, clock });
+        const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
+        if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
+        if (checkpoint.status === 'ok' && (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId)) {
+          throw new InvalidSessionOptionsError(
+            `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
           );
-          // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
-          const watermark = checkpoint.status === 'ok' ? { watermark: checkpoint.data.pipeline.lastTs } : {};
-          resources.tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...inspect });
-          // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
-          const supervise = (child: string) => ({
-            error: (error: unknown) => actor.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
-          });
-          const watched = [resources.checkpointer.actor.subscribe(supervise('checkpointer')), resources.tracker.actor.subscribe(supervise('idempotency'))];
-          resources.unsubscribe.push(...watched.map((subscription) => () => subscription.unsubscribe()));
-          const journal = await resources.tracker.start();
-          resources.broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
-          resources.unsubscribe.push(resources.broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
-          const knownIds = await resources.broker.knownClientOrderIds();
-          const legacy = knownIds.filter(isLegacyClientOrderId);
-          if (legacy.length > 0) throw new LegacyOrderIdsError(stateDir, legacy);
-          // The broker is the source of truth for what was sent: every id it holds is held here
-          // (a lost or damaged journal is rebuilt from it), and ids a previous run left reserved
-          // or unknown are settled against it.
-          const settled = await resources.tracker.reconcile(knownIds);
-          if (settled.status === 'reconciled' && settled.added > 0) {
-            // The journal lacked orders the broker has (lost, emptied, damaged): now rebuilt from it.
-            const found = journal.journal.status === 'corrupt' ? 'corrupt' : journal.journal.created ? 'missing' : 'incomplete';
-            reconciled.journalRebuilt += settled.added;
-            log({ event: 'JOURNAL_REBUILT', journal: found, fromBroker: settled.added });
-          } else if (journal.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal.state, settled });
-          resources.checkpointer.start();
-          if (checkpoint.status === 'ok') {
-            if (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId) {
-              throw new InvalidSessionOptionsError(
-                `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
-              );
+        }
+        found.checkpoint = checkpoint.status === 'ok' ? checkpoint.data : null;
+        // Once a checkpoint is on disk its bars are final: the journal may let go of their ids.
+        const store: CheckpointStore = {
+          read: (key, schema) => files.read(key, schema),
+          write: async (writes) => {
+            await files.write(writes);
+            for (const { key, snapshot } of writes) {
+              if (key === CHECKPOINT_KEY) resources.tracker?.advanceWatermark((snapshot as SessionCheckpoint).pipeline.lastTs);
             }
-            const restored = restoreSession(checkpoint.data, { strategy, rules }, riskClockOf(checkpoint.data.pipeline.lastTs));
-            // Orders an earlier run could not settle: the broker decides now whether they were placed.
-            const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
-            const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
-            return reconcileAtStart({ ...restored, unsettled, settled: settling.outcomes }, knownIds);
-          }
+          },
+        };
+        resources.checkpointer = createCheckpointer({ store, ...inspect });
+        resources.unsubscribe.push(
+          resources.checkpointer.on('CHECKPOINT_DEGRADED', (e) => actor.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
+          resources.checkpointer.on('CHECKPOINT_RECOVERED', () => actor.send({ type: 'CHECKPOINT_RECOVERED' })),
+        );
+        // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
+        const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
+        resources.tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...inspect });
+        // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
+        const supervise = (child: string) => ({
+          error: (error: unknown) => actor.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
+        });
+        const watched = [resources.checkpointer.actor.subscribe(supervise('checkpointer')), resources.tracker.actor.subscribe(supervise('idempotency'))];
+        resources.unsubscribe.push(...watched.map((subscription) => () => subscription.unsubscribe()));
+      }),
+      loadJournal: startStep(async () => {
+        found.journal = await made(resources.tracker, 'journal tracker').start();
+      }),
+      openBroker: startStep(async () => {
+        const broker = options.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
+        resources.broker = broker;
+        resources.unsubscribe.push(broker.onFill((fill) => actor.send({ type: 'FILLS', fills: [fill] })));
+        found.knownIds = await broker.knownClientOrderIds();
+        const legacy = found.knownIds.filter(isLegacyClientOrderId);
+        if (legacy.length > 0) throw new LegacyOrderIdsError(stateDir, legacy);
+      }),
+      settleOrders: startStep(async () => {
+        const { tracker } = executionDeps();
+        // The broker is the source of truth for what was sent: every id it holds is held here
+        // (a lost or damaged journal is rebuilt from it), and ids a previous run left reserved
+        // or unknown are settled against it.
+        const settled = await tracker.reconcile(found.knownIds);
+        const journal = found.journal;
+        if (settled.status === 'reconciled' && settled.added > 0) {
+          // The journal lacked orders the broker has (lost, emptied, damaged): now rebuilt from it.
+          const was = journal?.journal.status === 'corrupt' ? 'corrupt' : journal?.journal.created === true ? 'missing' : 'incomplete';
+          reconciled.journalRebuilt += settled.added;
+          log({ event: 'JOURNAL_REBUILT', journal: was, fromBroker: settled.added });
+        } else if (journal?.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal?.state, settled });
+        made(resources.checkpointer, 'checkpointer').start();
+        if (found.checkpoint === null) {
           const portfolio = createPortfolio({ initialCash: config.initialCash });
-          return reconcileAtStart({
+          found.restored = {
             pipeline: createPipeline(strategy, pipelineOptions),
             portfolio,
             // Risk sees the account from the first bar on, not only after the first batch.
@@ -387,7 +424,20 @@ function createSessionActor(options: TradingSessionOptions, resources: Resources
             appliedFills: {},
             unsettled: {},
             settled: [],
-          }, knownIds);
+          };
+          return;
+        }
+        const restored = restoreSession(found.checkpoint, { strategy, rules }, riskClockOf(found.checkpoint.pipeline.lastTs));
+        // Orders an earlier run could not settle: the broker decides now whether they were placed.
+        const settling = await settleUnknown(executionDeps(), Object.values(restored.unsettled));
+        const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
+        found.restored = { ...restored, unsettled, settled: settling.outcomes };
+      }),
+      reconcileAtStart: fromPromise(async () => {
+        const { restored } = found;
+        if (restored === null) throw new Error('reconcileAtStart ran before settleOrders');
+        try {
+          return await reconcileAtStart(restored, found.knownIds);
         } catch (error) {
           resources.startError = error;
           throw error;
@@ -544,7 +594,8 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         actor.send({ type: 'START' });
         const s = await waitFor(actor, (snap) => !snap.matches('idle') && !snap.matches('starting'), { timeout: Infinity });
         if (s.matches('faulted')) {
-          throw resources.startError ?? new SessionFaultedError(`session failed to start: ${s.context.fault ?? 'unknown'}`, s.context.fault);
+          const { fault } = s.context;
+          throw resources.startError ?? new SessionFaultedError(`session failed to start: ${fault === null ? 'unknown' : describeFault(fault)}`, fault);
         }
       })();
       return started;
@@ -555,7 +606,10 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       else actor.send({ type: 'BARS', bars, receivedAtMs: clock.wallMs(), monoMs: clock.monoMs() });
       const now = actor.getSnapshot();
       const s = idle(now) ? now : await waitFor(actor, idle, { timeout: Infinity });
-      if (s.matches('faulted')) throw new SessionFaultedError(`session faulted: ${s.context.fault ?? 'unknown'}`, s.context.fault);
+      if (s.matches('faulted')) {
+        const { fault } = s.context;
+        throw new SessionFaultedError(`session faulted: ${fault === null ? 'unknown' : describeFault(fault)}`, fault);
+      }
       // A replay can outrun the event loop; let checkpoint writes and timers run between batches.
       if (replay) await new Promise((resolve) => setImmediate(resolve));
     },

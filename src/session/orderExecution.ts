@@ -1,6 +1,7 @@
 import type { Bar } from '../core/bar.js';
 import { describeError } from '../core/errors.js';
-import type { OrderOutcome, PlannedOrder } from '../core/sessionPipeline.js';
+import type { IdempotencyRefusal } from '../../machines/idempotency.machine.js';
+import type { OrderOutcome, OrderRefusal, OrderRefusalCode, PlannedOrder } from '../core/sessionPipeline.js';
 import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../runtime/broker.js';
 import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
 
@@ -10,11 +11,25 @@ import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
  * already holds is never sent again unless the broker says it never arrived.
  */
 
+/** Where broker-call deadlines are timed: Node's timers, or xstate's `SimulatedClock` in tests. */
+export interface DeadlineTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** Node's own timers. */
+export const realTimers: DeadlineTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as Parameters<typeof clearTimeout>[0]),
+};
+
 export interface ExecutionDeps {
   tracker: IdempotencyTracker;
   broker: Broker;
   /** Longest wait for one broker call; past it the outcome is `unknown`. */
   brokerTimeoutMs: number;
+  /** What times that wait (default {@link realTimers}). */
+  timers?: DeadlineTimers;
   log: (entry: Record<string, unknown>) => void;
 }
 
@@ -23,15 +38,15 @@ function timeoutError(what: string, ms: number, clientOrderId?: string): BrokerE
   return new BrokerError('BROKER_TIMEOUT', `${what} did not answer within ${ms} ms`, { clientOrderId });
 }
 
-async function withDeadline<T>(call: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+async function withDeadline<T>(timers: DeadlineTimers, call: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: unknown;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer = timers.setTimeout(() => reject(onTimeout()), ms);
   });
   try {
     return await Promise.race([call, deadline]);
   } finally {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
   }
 }
 
@@ -82,7 +97,7 @@ export async function settleUnknown(
 export async function executeOrders(
   deps: ExecutionDeps,
   orders: readonly PlannedOrder[],
-  options: { refuse: string | null; unsettled: readonly PlannedOrder[] },
+  options: { refuse: OrderRefusal | null; unsettled: readonly PlannedOrder[] },
 ): Promise<OrderOutcome[]> {
   const settling = await settleUnknown(deps, options.unsettled);
   let refuse = options.refuse ?? unreachableReason(settling.stillUnknown);
@@ -96,10 +111,14 @@ export async function executeOrders(
   return outcomes;
 }
 
-function unreachableReason(unknown: readonly PlannedOrder[]): string | null {
+function unreachableReason(unknown: readonly PlannedOrder[]): OrderRefusal | null {
   if (unknown.length === 0) return null;
-  return `BROKER_UNREACHABLE: no new order until the broker settles ${unknown.map((order) => order.clientOrderId).join(', ')}`;
+  const ids = unknown.map((order) => order.clientOrderId);
+  return { code: 'BROKER_UNREACHABLE', detail: `no new order until the broker settles ${ids.join(', ')}`, ids };
 }
+
+// Every refusal of the journal is one of the session's refusal codes (checked by the compiler).
+const journalRefusal = (code: IdempotencyRefusal): OrderRefusalCode => code;
 
 async function executeOne(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOutcome> {
   const id = order.clientOrderId;
@@ -108,14 +127,18 @@ async function executeOne(deps: ExecutionDeps, order: PlannedOrder): Promise<Ord
     reservation = await deps.tracker.reserve(id);
   } catch (error) {
     // Not durably reserved, so not sent: the write-ahead rule holds even when the disk fails.
-    return { kind: 'refused', order, reason: `JOURNAL_UNAVAILABLE: ${describeError(error)}` };
+    return { kind: 'refused', order, reason: { code: 'JOURNAL_UNAVAILABLE', detail: describeError(error) } };
   }
-  if (reservation.status === 'refused') return { kind: 'refused', order, reason: `${reservation.reason}: ${reservation.detail}` };
+  if (reservation.status === 'refused') {
+    return { kind: 'refused', order, reason: { code: journalRefusal(reservation.reason), detail: reservation.detail } };
+  }
   if (reservation.status === 'duplicate') {
     if (reservation.state === 'rejected') return { kind: 'duplicate', order, fills: [] };
     // Sent (or maybe sent) by an earlier run: the broker says whether it arrived.
     const known = await lookUp(deps, id);
-    if (known === 'unreachable') return { kind: 'unknown', order, reason: 'BROKER_UNREACHABLE: cannot settle an earlier send' };
+    if (known === 'unreachable') {
+      return { kind: 'unknown', order, reason: { code: 'BROKER_UNREACHABLE', detail: 'cannot settle an earlier send', ids: [id] } };
+    }
     if (known !== undefined) {
       if (reservation.state !== 'submitted') record(deps, id, 'submitted');
       return { kind: 'duplicate', order, fills: [...known.fills] };
@@ -130,7 +153,7 @@ async function submit(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOu
   const id = order.clientOrderId;
   let result;
   try {
-    result = await withDeadline(deps.broker.submit(toBrokerOrder(order)), deps.brokerTimeoutMs, () =>
+    result = await withDeadline(deps.timers ?? realTimers, deps.broker.submit(toBrokerOrder(order)), deps.brokerTimeoutMs, () =>
       timeoutError(`submit ${id}`, deps.brokerTimeoutMs, id),
     );
   } catch (error) {
@@ -147,7 +170,7 @@ async function submit(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOu
     return { kind: 'duplicate', order, fills: known === undefined || known === 'unreachable' ? [] : [...known.fills] };
   }
   record(deps, id, 'rejected');
-  return { kind: 'rejected', order, reason: `${result.reason}: ${result.detail}` };
+  return { kind: 'rejected', order, reason: { code: result.reason, detail: result.detail } };
 }
 
 /** A submit that threw: not placed (disconnected) or maybe placed (timeout, lost ack). Ask. */
@@ -161,12 +184,12 @@ async function settleFailedSubmit(deps: ExecutionDeps, order: PlannedOrder, erro
   }
   record(deps, id, 'unknown');
   const code = error instanceof BrokerError ? error.code : 'BROKER_ERROR';
-  return { kind: 'unknown', order, reason: `${code}: ${describeError(error)}` };
+  return { kind: 'unknown', order, reason: { code, detail: error instanceof Error ? error.message : String(error) } };
 }
 
 async function lookUp(deps: ExecutionDeps, id: string): Promise<BrokerOrderState | undefined | 'unreachable'> {
   try {
-    return await withDeadline(deps.broker.orderByClientId(id), deps.brokerTimeoutMs, () =>
+    return await withDeadline(deps.timers ?? realTimers, deps.broker.orderByClientId(id), deps.brokerTimeoutMs, () =>
       timeoutError(`orderByClientId ${id}`, deps.brokerTimeoutMs, id),
     );
   } catch (error) {

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
+import { START_STEPS } from '../../machines/session.machine.js';
 import { InspectorPortInUseError, startInspector } from '../../src/runtime/inspector.js';
 import { createTradingSession } from '../../src/session/createTradingSession.js';
 import { sampleSlice, startCli } from '../support/replayFixture.js';
@@ -75,7 +76,13 @@ describe('startInspector', () => {
     expect(registration(viewer.messages, 'checkpointer')).toBeDefined();
     expect(registration(viewer.messages, 'idempotency')).toBeDefined();
     expect(statesOf(viewer.messages, session.actor.sessionId)).toEqual(
-      expect.arrayContaining(['"starting"', '{"running":"ready"}', '"draining"', '"shutdown"']),
+      // Every step of the start sequence is visible, in order, then running and the stop.
+      expect.arrayContaining([
+        ...START_STEPS.map((step) => JSON.stringify({ starting: step })),
+        '{"running":"ready"}',
+        '"draining"',
+        '"shutdown"',
+      ]),
     );
     expect(eventsTo(viewer.messages, session.actor.sessionId)).toEqual(expect.arrayContaining(['START', 'BARS', 'STOP']));
     expect(statesOf(viewer.messages, session.actor.sessionId).at(-1)).toBe('"shutdown"');

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ActorRefLike } from 'xstate';
+import { SimulatedClock, type ActorRefLike } from 'xstate';
 import { createTradingSession, SessionFaultedError } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/runtime/paperBroker.js';
+import { lockStateDir, StateDirLockedError } from '../../src/runtime/stateDirLock.js';
+import { smaCross } from '../../src/core/strategy.js';
 import { readFile, rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { clientOrderId } from '../../src/core/clientOrderId.js';
@@ -39,7 +41,7 @@ describe('trading session', () => {
     const session = createTradingSession({ ...deps, strategy: buyOnBars([]) });
     const started = session.start();
     const stopped = session.stop();
-    expect(session.actor.getSnapshot().value).toBe('starting');
+    expect(session.actor.getSnapshot().value).toEqual({ starting: 'locking' });
     await started;
     await stopped;
     expect(session.actor.getSnapshot().value).toBe('shutdown');
@@ -61,7 +63,7 @@ describe('trading session', () => {
 
   it('holds every new order, of any symbol, while the broker is unreachable, says why, and resumes once it answers', async () => {
     const deps = await sessionDeps();
-    const outcomes: { kind: string; symbol: string; reason?: string }[] = [];
+    const outcomes: { kind: string; symbol: string; reason?: { code: string; detail: string; ids?: readonly string[] } }[] = [];
     // The cue counts bars over all symbols: the 2nd (AAPL), 5th (MSFT) and 8th (NVDA) bar buy.
     const session = createTradingSession({ ...deps, strategy: buyOnBars([2, 5, 8]), replay: true });
     session.actor.on('ORDER_OUTCOMES', (event) => {
@@ -75,8 +77,9 @@ describe('trading session', () => {
     await session.ingest(minuteBars(3, 'NVDA'));
     const summary = await session.stop();
     expect(outcomes).toEqual([
-      { kind: 'unknown', symbol: 'AAPL', reason: expect.stringContaining('BROKER_DISCONNECTED') },
-      { kind: 'refused', symbol: 'MSFT', reason: expect.stringMatching(/^BROKER_UNREACHABLE: .*AAPL-/) },
+      { kind: 'unknown', symbol: 'AAPL', reason: { code: 'BROKER_DISCONNECTED', detail: expect.any(String) } },
+      // A typed refusal: its code, and the order it waits for.
+      { kind: 'refused', symbol: 'MSFT', reason: { code: 'BROKER_UNREACHABLE', detail: expect.stringMatching(/AAPL-/), ids: [expect.stringMatching(/^AAPL-/)] } },
       // Reconnected: the unknown AAPL order is settled first (it never arrived), then NVDA goes out.
       { kind: 'settled', symbol: 'AAPL' },
       { kind: 'submitted', symbol: 'NVDA' },
@@ -117,10 +120,18 @@ describe('trading session', () => {
     // This test's broker stalls on command; the default one must not keep the ledger open beside it.
     await deps.broker.close();
     const slowBroker = await PaperBroker.open({ dir: join(deps.stateDir, 'broker'), clock: deps.clock, latencyMs: 1, sleep: () => gate });
-    const first = createTradingSession({ ...deps, broker: slowBroker, strategy: buyOnBars([3]), replay: true, brokerTimeoutMs: 50 });
+    // The deadline is timed on a simulated clock: the test moves it a minute; no real minute passes.
+    const timers = new SimulatedClock();
+    const first = createTradingSession({ ...deps, broker: slowBroker, strategy: buyOnBars([3]), replay: true, brokerTimeoutMs: 60_000, timers });
     await first.start();
     gate = new Promise<void>((resolve) => (openGate = resolve));
-    await first.ingest(minuteBars(5));
+    let ingested = false;
+    const ingesting = first.ingest(minuteBars(5)).then(() => (ingested = true));
+    await expect.poll(() => {
+      timers.increment(60_000);
+      return ingested;
+    }).toBe(true);
+    await ingesting;
     expect(first.snapshot().orders).toMatchObject({ submitted: 0, unknown: 1 });
     openGate();
     // The stalled submit reaches the market after the session gave up waiting.
@@ -208,7 +219,7 @@ describe('trading session', () => {
     await expect(session.ingest(minuteBars(3).slice(2))).rejects.toBeInstanceOf(SessionFaultedError);
     expect(session.actor.getSnapshot().matches('faulted')).toBe(true);
     const summary = await session.stop();
-    expect(summary.fault).toMatch(/^CHILD_FAILED: idempotency: /);
+    expect(summary.fault).toEqual({ code: 'CHILD_FAILED', child: 'idempotency', detail: expect.any(String) });
     // Everything was released: another session takes the state dir.
     const next = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([]), replay: true, log: deps.log, clock: deps.clock });
     await next.start();
@@ -222,6 +233,40 @@ describe('trading session', () => {
     await session.stop();
     await session.ingest(minuteBars(3));
     expect(session.snapshot().bars.dropped).toBe(3);
+  });
+});
+
+describe('a start that fails names its step', () => {
+  it('locking: another process holds the state dir', async () => {
+    const deps = await sessionDeps();
+    const holder = await lockStateDir(deps.stateDir);
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await expect(session.start()).rejects.toBeInstanceOf(StateDirLockedError);
+    expect(session.snapshot().fault).toEqual({ code: 'START_FAILED', step: 'locking', cause: 'STATE_DIR_LOCKED', detail: expect.stringContaining('locked') });
+    await session.stop().catch(() => undefined);
+    await holder.release();
+  });
+
+  it('restoring: the state dir belongs to another strategy', async () => {
+    const deps = await sessionDeps();
+    const first = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await first.start();
+    await first.ingest(minuteBars(2));
+    await first.stop();
+    const other = createTradingSession({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log, strategy: smaCross(), replay: true });
+    await expect(other.start()).rejects.toMatchObject({ code: 'INVALID_SESSION_OPTIONS' });
+    expect(other.snapshot().fault).toMatchObject({ code: 'START_FAILED', step: 'restoring', cause: 'INVALID_SESSION_OPTIONS' });
+    await other.stop().catch(() => undefined);
+  });
+
+  it('openingBroker: the broker holds ids of the first scheme', async () => {
+    const deps = await sessionDeps();
+    for (const bar of minuteBars(1)) deps.broker.observeBar(bar);
+    await deps.broker.submit({ clientOrderId: 'AAPL-6e0d4e7adcc08379c97f4608', symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await expect(session.start()).rejects.toMatchObject({ code: 'LEGACY_ORDER_IDS' });
+    expect(session.snapshot().fault).toMatchObject({ code: 'START_FAILED', step: 'openingBroker', cause: 'LEGACY_ORDER_IDS' });
+    await session.stop().catch(() => undefined);
   });
 });
 

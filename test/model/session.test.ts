@@ -34,8 +34,13 @@ const events = [
   { type: 'BARS', bars: minuteBars(3, 'AAPL', 101), monoMs: 1_000 },
   { type: 'xstate.done.actor.reconciler', output: { halt: null, adoptionFills: [] } },
   { type: 'xstate.error.actor.reconciler', error: new Error('broker unreachable') },
+  // The start sequence: each step can finish or fail; the last one hands over the state.
+  ...['locker', 'restorer', 'journalLoader', 'brokerOpener', 'settler'].flatMap((id) => [
+    { type: `xstate.done.actor.${id}` },
+    { type: `xstate.error.actor.${id}`, error: new Error(`${id} failed`) },
+  ]),
   { type: 'xstate.done.actor.starter', output: fresh() },
-  { type: 'xstate.error.actor.starter', error: new Error('state dir locked') },
+  { type: 'xstate.error.actor.starter', error: new Error('broker unreachable at start') },
   { type: 'xstate.done.actor.executor', output: noOutcomes },
   { type: 'xstate.error.actor.executor', error: new Error('executor bug') },
   { type: 'xstate.done.actor.drainer' },
@@ -72,7 +77,12 @@ function liveSession() {
     );
   const machine = sessionMachine.provide({
     actors: {
-      startSession: held('starter') as never,
+      lockStateDir: held('locker') as never,
+      restoreCheckpoint: held('restorer') as never,
+      loadJournal: held('journalLoader') as never,
+      openBroker: held('brokerOpener') as never,
+      settleOrders: held('settler') as never,
+      reconcileAtStart: held('starter') as never,
       executeOrders: held('executor') as never,
       drainSession: held('drainer') as never,
       reconcilePositions: held('reconciler') as never,
@@ -93,7 +103,7 @@ function liveSession() {
 
 describe('session model', () => {
   it('has the expected number of shortest paths', () => {
-    expect(paths).toHaveLength(94);
+    expect(paths).toHaveLength(134);
   });
 
   it('reaches every state of the machine', () => {
@@ -121,13 +131,15 @@ describe('session model', () => {
         if (s.matches('draining') || s.matches('shutdown') || s.matches('faulted')) expect(s.context.planned).toEqual([]);
         // No session trades on after a fault (a start failure, a crashed execution, a dead child).
         if (s.matches('running')) expect(s.context.fault).toBeNull();
+        // A failed start names the step that failed.
+        if (s.matches('faulted') && s.context.fault?.code === 'START_FAILED') expect(s.context.fault.step).toBeDefined();
         // Shut down means released: no drain or cleanup still holds the lock, the journal, the broker.
         if (s.matches('shutdown')) expect(live.pending.has('drainer')).toBe(false);
       },
     });
     // Whatever happened, a STOP (and the I/O finishing) ends in shutdown.
     live.actor.send({ type: 'STOP' });
-    for (let i = 0; i < 5 && !live.actor.getSnapshot().hasTag('stopped'); i += 1) {
+    for (let i = 0; i < 12 && !live.actor.getSnapshot().hasTag('stopped'); i += 1) {
       await new Promise((resolve) => setImmediate(resolve));
       for (const id of [...live.pending.keys()]) {
         const output = id === 'starter' ? fresh() : id === 'executor' ? noOutcomes : id === 'reconciler' ? { halt: null, adoptionFills: [] } : undefined;
