@@ -1,0 +1,90 @@
+import type { SessionContext } from '../../machines/session.machine.js';
+import type { Checkpointer } from '../runtime/checkpointer.js';
+import type { CheckpointStore } from '../runtime/checkpointStore.js';
+import type { Clock } from '../runtime/clock.js';
+import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+import { CHECKPOINT_KEY, sessionCheckpoint, type SessionCheckpoint } from './sessionCheckpoint.js';
+
+/**
+ * When the session checkpoints, and what a durable checkpoint lets go of:
+ * - only between batches (mid-batch the pipeline has admitted bars it has not decided yet, and
+ *   a resume from that state would skip them; a fault mid-batch keeps the previous one);
+ * - at most one unforced save per `intervalMs` of monotonic time, the skipped one kept so
+ *   `flush` can still write the newest state (a second Ctrl-C);
+ * - once a checkpoint is on disk its bars are final, so the journal's watermark advances.
+ */
+
+/** Not stopped, and not dead (a dead one is the session's CHILD_FAILED, not a save to drop). */
+export function checkpointerTakesSaves(checkpointer: Checkpointer): boolean {
+  const snapshot = checkpointer.actor.getSnapshot();
+  return snapshot.status === 'active' && !snapshot.hasTag('stopped');
+}
+
+/** `files`, telling the journal each session checkpoint it has made durable (the watermark). */
+export function watermarkingStore(files: CheckpointStore, tracker: () => IdempotencyTracker | undefined): CheckpointStore {
+  return {
+    read: (key, schema) => files.read(key, schema),
+    write: async (writes) => {
+      await files.write(writes);
+      for (const { key, snapshot } of writes) {
+        if (key === CHECKPOINT_KEY) tracker()?.advanceWatermark((snapshot as SessionCheckpoint).pipeline.lastTs);
+      }
+    },
+  };
+}
+
+/** What the policy needs: the checkpointer (once made), the session's identity, the clocks. */
+export interface CheckpointPolicyDeps {
+  checkpointer: () => Checkpointer | undefined;
+  ids: { sessionId: string; strategyId: string };
+  intervalMs: number;
+  clock: Clock;
+  /** The monotonic time risk windows are saved against (market time in replay). */
+  riskClockOf: (lastTs: Readonly<Record<string, number>>) => number;
+}
+
+/** The session's checkpoint policy: `save` is the machine's `saveCheckpoint` action. */
+export interface CheckpointPolicy {
+  save(context: SessionContext, force: boolean): void;
+  /** Writes the newest state a throttled save skipped, then waits until every checkpoint offered is on disk (false after `timeoutMs`). */
+  flush(timeoutMs: number): Promise<boolean>;
+}
+
+/** Creates the policy. */
+export function createCheckpointPolicy(deps: CheckpointPolicyDeps): CheckpointPolicy {
+  let lastCheckpointAt = Number.NEGATIVE_INFINITY;
+  let unsaved: SessionContext | null = null;
+  const write = (checkpointer: Checkpointer, context: SessionContext): void => {
+    const { pipeline, portfolio } = context;
+    if (pipeline === null || portfolio === null) return;
+    const snapshot = sessionCheckpoint(
+      { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
+      deps.ids,
+      deps.riskClockOf(pipeline.lastTs),
+    );
+    checkpointer.save(CHECKPOINT_KEY, snapshot);
+  };
+  return {
+    save: (context, force) => {
+      const checkpointer = deps.checkpointer();
+      if (checkpointer === undefined || !checkpointerTakesSaves(checkpointer)) return;
+      if (context.batch !== null) return;
+      const now = deps.clock.monoMs();
+      if (!force && now - lastCheckpointAt < deps.intervalMs) {
+        // Kept (a reference) so flush() can still write the newest state.
+        unsaved = context;
+        return;
+      }
+      lastCheckpointAt = now;
+      unsaved = null;
+      write(checkpointer, context);
+    },
+    flush: async (timeoutMs) => {
+      const checkpointer = deps.checkpointer();
+      if (checkpointer === undefined) return true;
+      if (unsaved !== null && checkpointerTakesSaves(checkpointer)) write(checkpointer, unsaved);
+      unsaved = null;
+      return checkpointer.settled(timeoutMs);
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import { join } from 'node:path';
+import { fromPromise } from 'xstate';
+import type { SessionEvent, SessionStart } from '../../machines/session.machine.js';
+import { isLegacyClientOrderId } from '../core/clientOrderId.js';
+import { AistockError, describeError } from '../core/errors.js';
+import { createPortfolio } from '../core/portfolio.js';
+import { accountView, createRiskState, updateAccount } from '../core/risk.js';
+import type { RiskRules } from '../core/riskLimits.js';
+import { createPipeline, type PipelineOptions } from '../core/sessionPipeline.js';
+import type { Strategy } from '../core/strategy.js';
+import type { Broker } from '../runtime/broker.js';
+import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
+import { fileCheckpointStore } from '../runtime/checkpointStore.js';
+import type { Clock } from '../runtime/clock.js';
+import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } from '../runtime/idempotencyTracker.js';
+import { PaperBroker } from '../runtime/paperBroker.js';
+import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
+import { watermarkingStore } from './checkpointPolicy.js';
+import { settleUnknown, type ExecutionDeps } from './orderExecution.js';
+import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint } from './sessionCheckpoint.js';
+import { InvalidSessionOptionsError, type SessionConfig } from './sessionOptions.js';
+import type { SessionReconciler } from './sessionReconciler.js';
+
+/**
+ * The session's start sequence, one actor per step of `starting` (machines/session.machine.ts):
+ * lock the state dir, restore the checkpoint, load the journal, open the broker, settle what an
+ * earlier run left unsettled, reconcile. Each step leaves what it found for the next in
+ * `found`, and what it opened in `parts`, which the drain releases whatever step failed.
+ */
+
+/** What the session opened; the drain (or the release after a fault) closes each one there is. */
+export interface SessionParts {
+  lock?: StateDirLock;
+  checkpointer?: Checkpointer;
+  tracker?: IdempotencyTracker;
+  broker?: Broker;
+  unsubscribe: (() => void)[];
+  checkpointReport?: CheckpointerReport;
+  /** The error a start step failed with, so `start()` rejects with it. */
+  startError?: unknown;
+}
+
+/** The state dir's orders carry ids of aistock 0.1's scheme, which name neither their bar nor their session. */
+export class LegacyOrderIdsError extends AistockError {
+  readonly stateDir: string;
+
+  constructor(stateDir: string, ids: readonly string[]) {
+    super(
+      'LEGACY_ORDER_IDS',
+      `the broker holds ${ids.length} order(s) with client order ids of aistock 0.1 (e.g. ${ids[0] ?? ''}), ` +
+        `which this version cannot tell apart from other sessions' orders; resume ${stateDir} with aistock 0.1, or start a new state dir`,
+    );
+    this.stateDir = stateDir;
+  }
+}
+
+/** What the start steps need. */
+export interface StartStepsDeps {
+  config: SessionConfig;
+  clock: Clock;
+  strategy: Strategy;
+  rules: RiskRules;
+  pipelineOptions: PipelineOptions;
+  /** The user's broker; a PaperBroker in `<stateDir>/broker` without one. */
+  broker: Broker | undefined;
+  inspect: object;
+  log: (entry: Record<string, unknown>) => void;
+  parts: SessionParts;
+  reconciler: SessionReconciler;
+  /** Sends to the session actor (supervision, fills, checkpointer health). */
+  send: (event: SessionEvent) => void;
+  riskClockOf: (lastTs: Readonly<Record<string, number>>) => number;
+  executionDeps: () => ExecutionDeps;
+}
+
+/** A part an earlier start step made; a step that runs before it is a bug, not a state. */
+function made<T>(part: T | undefined, name: string): T {
+  if (part === undefined) throw new Error(`start step ran before the ${name} was made`);
+  return part;
+}
+
+/** The start steps, as the actors `sessionMachine.provide` takes. */
+export function startSteps(deps: StartStepsDeps) {
+  const { config, clock, strategy, rules, log, parts } = deps;
+  const { stateDir } = config;
+  const found: { checkpoint: SessionCheckpoint | null; journal: StartReport | null; knownIds: string[]; restored: SessionStart | null } = {
+    checkpoint: null,
+    journal: null,
+    knownIds: [],
+    restored: null,
+  };
+  /** A step; its error is also kept, so `start()` rejects with the error itself. */
+  const step = <T>(run: () => Promise<T>) =>
+    fromPromise<T>(async () => {
+      try {
+        return await run();
+      } catch (error) {
+        parts.startError = error;
+        throw error;
+      }
+    });
+
+  return {
+    lockStateDir: step(async () => {
+      parts.lock = await lockStateDir(stateDir);
+    }),
+    restoreCheckpoint: step(async () => {
+      const files = fileCheckpointStore({ dir: stateDir, clock });
+      const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
+      if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
+      if (checkpoint.status === 'ok' && (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId)) {
+        throw new InvalidSessionOptionsError(
+          `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
+        );
+      }
+      found.checkpoint = checkpoint.status === 'ok' ? checkpoint.data : null;
+      const checkpointer = createCheckpointer({ store: watermarkingStore(files, () => parts.tracker), ...deps.inspect });
+      parts.checkpointer = checkpointer;
+      parts.unsubscribe.push(
+        checkpointer.on('CHECKPOINT_DEGRADED', (e) => deps.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
+        checkpointer.on('CHECKPOINT_RECOVERED', () => deps.send({ type: 'CHECKPOINT_RECOVERED' })),
+      );
+      // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
+      const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
+      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...deps.inspect });
+      parts.tracker = tracker;
+      // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
+      const supervise = (child: string) => ({
+        error: (error: unknown) => deps.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
+      });
+      const watched = [checkpointer.actor.subscribe(supervise('checkpointer')), tracker.actor.subscribe(supervise('idempotency'))];
+      parts.unsubscribe.push(...watched.map((subscription) => () => subscription.unsubscribe()));
+    }),
+    loadJournal: step(async () => {
+      found.journal = await made(parts.tracker, 'journal tracker').start();
+    }),
+    openBroker: step(async () => {
+      const broker = deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
+      parts.broker = broker;
+      parts.unsubscribe.push(broker.onFill((fill) => deps.send({ type: 'FILLS', fills: [fill] })));
+      found.knownIds = await broker.knownClientOrderIds();
+      const legacy = found.knownIds.filter(isLegacyClientOrderId);
+      if (legacy.length > 0) throw new LegacyOrderIdsError(stateDir, legacy);
+    }),
+    settleOrders: step(async () => {
+      const { tracker } = deps.executionDeps();
+      // The broker is the source of truth for what was sent: every id it holds is held here
+      // (a lost or damaged journal is rebuilt from it), and ids a previous run left reserved
+      // or unknown are settled against it.
+      const settled = await tracker.reconcile(found.knownIds);
+      const journal = found.journal;
+      if (settled.status === 'reconciled' && settled.added > 0) {
+        // The journal lacked orders the broker has (lost, emptied, damaged): now rebuilt from it.
+        const was = journal?.journal.status === 'corrupt' ? 'corrupt' : journal?.journal.created === true ? 'missing' : 'incomplete';
+        deps.reconciler.counts.journalRebuilt += settled.added;
+        log({ event: 'JOURNAL_REBUILT', journal: was, fromBroker: settled.added });
+      } else if (journal?.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal?.state, settled });
+      made(parts.checkpointer, 'checkpointer').start();
+      if (found.checkpoint === null) {
+        const portfolio = createPortfolio({ initialCash: config.initialCash });
+        found.restored = {
+          pipeline: createPipeline(strategy, deps.pipelineOptions),
+          portfolio,
+          // Risk sees the account from the first bar on, not only after the first batch.
+          risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
+          appliedFills: {},
+          unsettled: {},
+          settled: [],
+        };
+        return;
+      }
+      const restored = restoreSession(found.checkpoint, { strategy, rules }, deps.riskClockOf(found.checkpoint.pipeline.lastTs));
+      // Orders an earlier run could not settle: the broker decides now whether they were placed.
+      const settling = await settleUnknown(deps.executionDeps(), Object.values(restored.unsettled));
+      const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
+      found.restored = { ...restored, unsettled, settled: settling.outcomes };
+    }),
+    reconcileAtStart: step(async () => deps.reconciler.atStart(made(found.restored ?? undefined, 'restored state'), found.knownIds)),
+  };
+}
