@@ -1,6 +1,7 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
 import type { Fill } from '../src/core/order.js';
+import { keyed } from '../src/core/keyed.js';
 import type { Portfolio } from '../src/core/portfolio.js';
 import { addHaltReason, createRiskState, type RiskState } from '../src/core/risk.js';
 import type { RiskRules } from '../src/core/riskLimits.js';
@@ -317,7 +318,7 @@ const sessionSetup = setup({
     }),
     /** An execution that crashed may have sent any of its orders: the broker must settle them all. */
     holdPlannedAsUnsettled: assign(({ context }) => ({
-      unsettled: { ...context.unsettled, ...Object.fromEntries(context.planned.map((order) => [order.clientOrderId, order])) },
+      unsettled: keyed({ ...context.unsettled, ...Object.fromEntries(context.planned.map((order) => [order.clientOrderId, order])) }),
       planned: [],
     })),
     requestStop: assign({ stopRequested: true }),
@@ -438,7 +439,7 @@ function applyOutcomesToContext(context: SessionContext, outcomes: readonly Orde
     outcomes,
     monoNow,
   );
-  const unsettled = { ...context.unsettled };
+  const unsettled = keyed(context.unsettled);
   for (const outcome of outcomes) {
     if (outcome.kind === 'unknown') unsettled[outcome.order.clientOrderId] = outcome.order;
     if (outcome.kind === 'settled') delete unsettled[outcome.order.clientOrderId];
@@ -517,8 +518,8 @@ export const sessionMachine = sessionSetup.createMachine({
     pipeline: null,
     portfolio: null,
     risk: createRiskState(),
-    appliedFills: {},
-    unsettled: {},
+    appliedFills: keyed(),
+    unsettled: keyed(),
     inbox: [],
     batch: null,
     planned: [],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { own } from './keyed.js';
 import type { Bar } from './bar.js';
 import {
   SessionAnchorSchema,
@@ -133,13 +134,13 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
   let lateBars = state.lateBars;
 
   for (const bar of bars) {
-    let entry = symbols[bar.symbol];
+    let entry = own(symbols, bar.symbol);
     if (entry === undefined) {
       entry = { lastTs: bar.ts, buckets: timeframes.map(() => null) };
       symbols[bar.symbol] = entry;
     } else {
       // Copied once per call: an entry still identical to the input's is not copied yet.
-      if (entry === state.symbols[bar.symbol]) {
+      if (entry === own(state.symbols, bar.symbol)) {
         entry = { lastTs: entry.lastTs, buckets: entry.buckets.map(copyBucket) };
         symbols[bar.symbol] = entry;
       }

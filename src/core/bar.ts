@@ -1,6 +1,12 @@
 import { z } from 'zod';
+import { SYMBOL_PATTERN } from './order.js';
 
 const price = z.number().finite().positive();
+
+/** The first bar time accepted: 1900-01-01T00:00Z. */
+export const MIN_BAR_TS = Date.UTC(1900, 0, 1);
+/** The first bar time refused: 2200-01-01T00:00Z. (Epoch microseconds and nanoseconds land beyond it.) */
+export const MAX_BAR_TS = Date.UTC(2200, 0, 1);
 
 /** The shape of a bar, without the cross-field checks (see {@link BarSchema}). */
 const barShape = z.object({
@@ -21,7 +27,14 @@ const barShape = z.object({
 export type Bar = Readonly<z.infer<typeof barShape>>;
 
 /** Why a bar's numbers cannot be a bar: a closed set, shared by the reader and the data guard. */
-export type BarProblem = 'NOT_A_NUMBER' | 'NON_POSITIVE_PRICE' | 'HIGH_BELOW_LOW' | 'OUTSIDE_HIGH_LOW' | 'NEGATIVE_VOLUME';
+export type BarProblem =
+  | 'INVALID_SYMBOL'
+  | 'TIMESTAMP_OUT_OF_RANGE'
+  | 'NOT_A_NUMBER'
+  | 'NON_POSITIVE_PRICE'
+  | 'HIGH_BELOW_LOW'
+  | 'OUTSIDE_HIGH_LOW'
+  | 'NEGATIVE_VOLUME';
 
 /** A bar that is not sane, with the field to blame. */
 export interface BarDefect {
@@ -32,16 +45,41 @@ export interface BarDefect {
 
 const PRICE_FIELDS = ['open', 'high', 'low', 'close'] as const;
 
+// Symbols already found valid: a Set lookup instead of a regex for every bar of a known symbol.
+const validSymbols = new Set<string>();
+const VALID_SYMBOLS_KEPT = 10_000;
+
+function isValidSymbol(symbol: string): boolean {
+  if (validSymbols.has(symbol)) return true;
+  if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return false;
+  if (validSymbols.size >= VALID_SYMBOLS_KEPT) validSymbols.clear();
+  validSymbols.add(symbol);
+  return true;
+}
+
 /**
- * The first thing wrong with a bar's numbers, or `null` when it is a valid bar. Checks run in
- * a fixed order (finite, positive, `high ≥ low`, open/close inside the range, volume), so
- * the same bar always reports the same defect.
+ * The first thing wrong with a bar, or `null` when it is a valid bar. Checks run in a fixed
+ * order (symbol, time, finite, positive, `high ≥ low`, open/close inside the range, volume), so
+ * the same bar always reports the same defect. The symbol follows the one grammar orders use
+ * (`SYMBOL_PATTERN`), so a bar the session accepts can always be traded; the time lies in
+ * [{@link MIN_BAR_TS}, {@link MAX_BAR_TS}).
  */
 export function barDefect(bar: Bar): BarDefect | null {
-  const { open, high, low, close, volume } = bar;
+  const { open, high, low, close, volume, ts } = bar;
   // The common case in one expression: comparisons with NaN are false, so NaN falls through.
-  if (low > 0 && low <= open && low <= close && open <= high && close <= high && Number.isFinite(high) && volume >= 0 && Number.isFinite(volume) && Number.isSafeInteger(bar.ts)) {
+  if (
+    low > 0 && low <= open && low <= close && open <= high && close <= high && Number.isFinite(high) &&
+    volume >= 0 && Number.isFinite(volume) && Number.isSafeInteger(ts) && ts >= MIN_BAR_TS && ts < MAX_BAR_TS &&
+    isValidSymbol(bar.symbol)
+  ) {
     return null;
+  }
+  if (typeof bar.symbol !== 'string' || !SYMBOL_PATTERN.test(bar.symbol)) {
+    const shown = JSON.stringify(bar.symbol)?.slice(0, 40) ?? String(bar.symbol);
+    return { problem: 'INVALID_SYMBOL', field: 'symbol', detail: `symbol ${shown} is not 1-32 letters, digits or . _ : / = ^ - starting with a letter or digit` };
+  }
+  if (Number.isSafeInteger(ts) && (ts < MIN_BAR_TS || ts >= MAX_BAR_TS)) {
+    return { problem: 'TIMESTAMP_OUT_OF_RANGE', field: 'ts', detail: `ts ${ts} is outside 1900-01-01 .. 2200-01-01 UTC (epoch milliseconds expected)` };
   }
   for (const field of PRICE_FIELDS) {
     const price = bar[field];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { own } from './keyed.js';
 import { BarSchema } from './bar.js';
 import { TimeframeSchema, type Timeframe, type TimeframeBar } from './timeframe.js';
 
@@ -77,8 +78,8 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
 
   for (const bar of bars) {
     // Entries and rings are copied once per call: one still identical to the input's is not copied yet.
-    const original = state.symbols[bar.symbol];
-    let entry = symbols[bar.symbol];
+    const original = own(state.symbols, bar.symbol);
+    let entry = own(symbols, bar.symbol);
     if (entry === undefined) {
       entry = { status: config.warmUpBars === 0 ? 'ready' : 'warmingUp', barsSeen: 0, lastPrice: null, series: {} };
       symbols[bar.symbol] = entry;
@@ -115,7 +116,7 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
 
 /** The newest `count` bars (default: all kept) of a symbol's timeframe, oldest first. */
 export function recentBars(state: BarHistoryState, symbol: string, timeframe: Timeframe, count = Number.POSITIVE_INFINITY): TimeframeBar[] {
-  const ring = state.symbols[symbol]?.series[timeframe];
+  const ring = own(state.symbols, symbol)?.series[timeframe];
   if (ring === undefined) return [];
   const { items, next } = ring;
   const ordered = items.length < state.config.capacity ? items : [...items.slice(next), ...items.slice(0, next)];
@@ -124,10 +125,10 @@ export function recentBars(state: BarHistoryState, symbol: string, timeframe: Ti
 
 /** The close of the symbol's newest warm-up-timeframe bar, or null before its first one. */
 export function lastPrice(state: BarHistoryState, symbol: string): number | null {
-  return state.symbols[symbol]?.lastPrice ?? null;
+  return own(state.symbols, symbol)?.lastPrice ?? null;
 }
 
 /** The symbol's warm-up status (`warmingUp` for a symbol never seen). */
 export function warmUpStatus(state: BarHistoryState, symbol: string): WarmUpStatus {
-  return state.symbols[symbol]?.status ?? 'warmingUp';
+  return own(state.symbols, symbol)?.status ?? 'warmingUp';
 }

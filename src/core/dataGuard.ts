@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { own } from './keyed.js';
 import { barDefect, type Bar } from './bar.js';
 
 /**
@@ -6,7 +7,7 @@ import { barDefect, type Bar } from './bar.js';
  *
  * | reason | action | when |
  * |---|---|---|
- * | `NOT_A_NUMBER`, `NON_POSITIVE_PRICE`, `HIGH_BELOW_LOW`, `OUTSIDE_HIGH_LOW`, `NEGATIVE_VOLUME` | block | the numbers are not a bar ({@link barDefect}) |
+ * | `INVALID_SYMBOL`, `TIMESTAMP_OUT_OF_RANGE`, `NOT_A_NUMBER`, `NON_POSITIVE_PRICE`, `HIGH_BELOW_LOW`, `OUTSIDE_HIGH_LOW`, `NEGATIVE_VOLUME` | block | not a bar ({@link barDefect}) |
  * | `DUPLICATE_TIMESTAMP` | block | same `ts` as the symbol's last accepted bar |
  * | `OUT_OF_ORDER` | block | older than the symbol's last accepted bar |
  * | `STALE` | block | it ended more than `maxStalenessMs` before it was received (live only) |
@@ -24,6 +25,8 @@ import { barDefect, type Bar } from './bar.js';
 
 /** Every reason the guard can give, in check order. */
 export const GUARD_REASONS = [
+  'INVALID_SYMBOL',
+  'TIMESTAMP_OUT_OF_RANGE',
   'NOT_A_NUMBER',
   'NON_POSITIVE_PRICE',
   'HIGH_BELOW_LOW',
@@ -143,9 +146,9 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
   let accepted = state.accepted;
 
   for (const bar of bars) {
-    let entry = symbols[bar.symbol];
+    let entry = own(symbols, bar.symbol);
     // Each touched entry is copied once: one still identical to the input's is not copied yet.
-    if (entry !== undefined && entry === state.symbols[bar.symbol]) {
+    if (entry !== undefined && entry === own(state.symbols, bar.symbol)) {
       const { lastTs, recentVolumes, sizeFactor, accepted: entryAccepted, rejected: entryRejected } = entry;
       entry = { lastTs, recentVolumes: [...recentVolumes], sizeFactor, accepted: entryAccepted, rejected: entryRejected };
       symbols[bar.symbol] = entry;
@@ -206,7 +209,7 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
 
 /** The size multiplier the symbol's latest accepted bar implies (1 for a symbol never seen). */
 export function sizeFactorOf(state: GuardState, symbol: string): number {
-  return state.symbols[symbol]?.sizeFactor ?? 1;
+  return own(state.symbols, symbol)?.sizeFactor ?? 1;
 }
 
 /** Total bars rejected, over all reasons. */

@@ -28,6 +28,7 @@ import {
   type Fill,
   type Side,
 } from './order.js';
+import { keyed } from './keyed.js';
 
 /**
  * The portfolio (AIStock's Portfolio) as immutable data and pure functions: cash, signed
@@ -460,7 +461,7 @@ export function withdraw(portfolio: Portfolio, amount: Money): CashMovement {
 
 /** DESIGN.md's Summary `portfolio` part: money to the cent (half-even), quantities exact, average price to 1e-8. */
 export function portfolioSummary(portfolio: Portfolio): PortfolioSummary {
-  const positions: PortfolioSummary['positions'] = {};
+  const positions: PortfolioSummary['positions'] = keyed();
   for (const [symbol, position] of portfolio.positions) {
     positions[symbol] = { qty: formatQty(position.qty), avgPrice: formatPrice(averagePrice(position)) };
   }

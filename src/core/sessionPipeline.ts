@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { keyed, own } from './keyed.js';
 import type { Bar } from './bar.js';
 import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
 import { clientOrderId } from './clientOrderId.js';
@@ -103,7 +104,7 @@ export interface Admitted {
  */
 export function admitBatch(pipeline: PipelineState, bars: readonly Bar[], receivedAtMs: number | null): Admitted {
   const { resumeAfter } = pipeline;
-  const fresh = bars.filter((bar) => !(bar.ts <= (resumeAfter[bar.symbol] ?? Number.NEGATIVE_INFINITY)));
+  const fresh = bars.filter((bar) => !(bar.ts <= (own(resumeAfter, bar.symbol) ?? Number.NEGATIVE_INFINITY)));
   const screened = screenBars(pipeline.guard, fresh, receivedAtMs);
   const processed = processBars(pipeline.bars, screened.passed);
   const lastTs: Record<string, number> = { ...pipeline.lastTs };
@@ -192,7 +193,7 @@ export function decide(state: DecideState, bars: readonly Bar[], from: number, c
     const bar = bars[index];
     if (bar === undefined) break;
     riskState = startTradingDayIfDue(riskState, ctx.rules, bar.ts).state;
-    const step = ctx.strategy.onBar(strategyState, bar, pipeline.positions[bar.symbol] ?? '0');
+    const step = ctx.strategy.onBar(strategyState, bar, own(pipeline.positions, bar.symbol) ?? '0');
     strategyState = step.state;
     if (step.intents.length > 0) {
       const requests = step.intents.map((intent, intentIndex) => ({
@@ -343,12 +344,12 @@ export function unappliedFills(
   fills: readonly Fill[],
   applied: Readonly<Record<string, number>>,
 ): { fresh: Fill[]; appliedFills: Record<string, number> } {
-  const appliedFills: Record<string, number> = { ...applied };
+  const appliedFills = keyed(applied);
   const seen = new Map<string, number>();
   const fresh = fills.filter((fill) => {
     const index = (seen.get(fill.clientOrderId) ?? 0) + 1;
     seen.set(fill.clientOrderId, index);
-    if (index <= (applied[fill.clientOrderId] ?? 0)) return false;
+    if (index <= (own(applied, fill.clientOrderId) ?? 0)) return false;
     appliedFills[fill.clientOrderId] = index;
     return true;
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { own } from './keyed.js';
 import type { Bar } from './bar.js';
 import type { OrderIntent } from './order.js';
 
@@ -53,7 +54,7 @@ export function smaCross(options: z.input<typeof SmaCrossOptionsSchema> = {}): S
     stateSchema: closesSchema,
     initialState: () => ({}),
     onBar(state, bar, position) {
-      const previous = state[bar.symbol] ?? [];
+      const previous = own(state, bar.symbol) ?? [];
       // Keep slow + 1 closes: the averages now and one bar ago decide a cross.
       const closes = previous.length > slow ? [...previous.slice(previous.length - slow), bar.close] : [...previous, bar.close];
       const next = { ...state, [bar.symbol]: closes };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Bar } from './bar.js';
+import { MAX_BAR_TS, MIN_BAR_TS, type Bar } from './bar.js';
+import { AistockError } from './errors.js';
 import { zoneOffsets, type ZoneOffsetTable } from './zoneOffsets.js';
 
 /**
@@ -87,6 +88,22 @@ export function bucketStart(ts: number, timeframe: Timeframe, zone: string, anch
   return startOf(bucketRule(timeframe, zone, anchor), ts);
 }
 
+/**
+ * Instants the zone tables cover: the bar range (`MIN_BAR_TS` .. `MAX_BAR_TS`). Outside it, a
+ * zone's segments run out and a search would not end, so it is refused instead (bars outside
+ * it are refused by `barDefect` before they get here).
+ */
+function assertInRange(ts: number): void {
+  if (!(ts >= MIN_BAR_TS && ts < MAX_BAR_TS)) throw new TimestampOutOfRangeError(ts);
+}
+
+/** An instant outside 1900-01-01 .. 2200-01-01 UTC was given to a bucket computation (a caller's bug). */
+export class TimestampOutOfRangeError extends AistockError {
+  constructor(ts: number) {
+    super('TIMESTAMP_OUT_OF_RANGE', `${ts} is outside 1900-01-01 .. 2200-01-01 UTC`);
+  }
+}
+
 /** The UTC `[start, end)` of the bucket holding `ts`; `end` is the next bucket's start. */
 export function bucketBounds(rule: BucketRule, ts: number): { start: number; end: number } {
   const start = startOf(rule, ts);
@@ -105,6 +122,7 @@ export function bucketBounds(rule: BucketRule, ts: number): { start: number; end
 
 /** The UTC start of the bucket holding `ts`, for a compiled rule (the hot path). */
 export function startOf(rule: BucketRule, ts: number): number {
+  assertInRange(ts);
   let segment = rule.zone.segmentAt(ts);
   const wallStart = alignWall(rule, ts + segment.offsetMs);
   for (;;) {

@@ -35,6 +35,9 @@ export interface TimestampOptions {
 /** The smallest accepted epoch-milliseconds magnitude; below it the value looks like seconds. */
 export const MIN_EPOCH_MS = 100_000_000_000;
 
+/** The first epoch value refused: 2200-01-01T00:00Z in milliseconds. */
+const MAX_EPOCH_MS = Date.UTC(2200, 0, 1);
+
 const MS_PER_DAY = 86_400_000;
 
 /**
@@ -61,6 +64,10 @@ function epochMs(value: number, text: string): TimestampResult {
   if (!Number.isSafeInteger(value)) return refuse('TIMESTAMP_MALFORMED', `"${text}" is not an integer of epoch milliseconds`);
   if (Math.abs(value) < MIN_EPOCH_MS) {
     return refuse('TIMESTAMP_MALFORMED', `"${text}" looks like epoch seconds; epoch timestamps must be milliseconds`);
+  }
+  // Epoch microseconds and nanoseconds of any recent date are past the year 2200: never guessed.
+  if (value >= MAX_EPOCH_MS) {
+    return refuse('TIMESTAMP_MALFORMED', `"${text}" is after 2200-01-01 as epoch milliseconds (microseconds or nanoseconds?); epoch timestamps must be milliseconds`);
   }
   return { ok: true, ts: value };
 }

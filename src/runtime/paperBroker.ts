@@ -47,6 +47,7 @@ import {
   type OrderLine,
 } from './paperBrokerLedger.js';
 import { commissionFor, parseBps, splitQty, takerPrice } from './paperExecution.js';
+import { keyed } from '../core/keyed.js';
 
 /**
  * The embedded default {@link Broker}, standing in for the market. It keeps its own ledger in
@@ -372,7 +373,7 @@ export class PaperBroker implements Broker {
 
   async positions(): Promise<Record<string, string>> {
     await this.#call();
-    const positions: Record<string, string> = {};
+    const positions = keyed<string>();
     for (const [symbol, qty] of this.#positions) positions[symbol] = formatQty(qty);
     return positions;
   }

@@ -11,6 +11,7 @@ import {
   type PlannedOrder,
 } from '../core/sessionPipeline.js';
 import type { Strategy } from '../core/strategy.js';
+import { keyed, keyedRecord } from '../core/keyed.js';
 
 /**
  * The session's checkpoint: domain state under our own schema (not an XState persisted
@@ -24,9 +25,9 @@ export const SessionCheckpointSchema = z.object({
   portfolio: PortfolioSnapshotSchema,
   risk: RiskSnapshotSchema,
   /** How many of each order's broker fills the portfolio holds. */
-  appliedFills: z.record(z.string(), z.number().int().nonnegative()),
+  appliedFills: keyedRecord(z.number().int().nonnegative()),
   /** Orders whose submit ended `unknown`, to settle with the broker at the next start. */
-  unsettled: z.record(z.string(), PlannedOrderSchema),
+  unsettled: keyedRecord(PlannedOrderSchema),
 });
 /** The session's checkpoint (see {@link SessionCheckpointSchema}). */
 export type SessionCheckpoint = z.infer<typeof SessionCheckpointSchema>;
@@ -69,7 +70,7 @@ export function restoreSession(
     pipeline: restorePipeline(checkpoint.pipeline, deps.strategy),
     portfolio,
     risk: restoreRiskState(checkpoint.risk, deps.rules, nowMono, accountView(portfolio)),
-    appliedFills: { ...checkpoint.appliedFills },
-    unsettled: { ...checkpoint.unsettled },
+    appliedFills: keyed(checkpoint.appliedFills),
+    unsettled: keyed(checkpoint.unsettled),
   };
 }

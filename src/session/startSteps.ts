@@ -3,6 +3,7 @@ import { fromPromise } from 'xstate';
 import type { SessionEvent, SessionStart } from '../../machines/session.machine.js';
 import { isLegacyClientOrderId } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
+import { keyed } from '../core/keyed.js';
 import { createPortfolio } from '../core/portfolio.js';
 import { accountView, createRiskState, updateAccount } from '../core/risk.js';
 import type { RiskRules } from '../core/riskLimits.js';
@@ -163,8 +164,8 @@ export function startSteps(deps: StartStepsDeps) {
           portfolio,
           // Risk sees the account from the first bar on, not only after the first batch.
           risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
-          appliedFills: {},
-          unsettled: {},
+          appliedFills: keyed(),
+          unsettled: keyed(),
           settled: [],
         };
         return;
@@ -172,7 +173,7 @@ export function startSteps(deps: StartStepsDeps) {
       const restored = restoreSession(found.checkpoint, { strategy, rules }, deps.riskClockOf(found.checkpoint.pipeline.lastTs));
       // Orders an earlier run could not settle: the broker decides now whether they were placed.
       const settling = await settleUnknown(deps.executionDeps(), Object.values(restored.unsettled));
-      const unsettled = Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order]));
+      const unsettled = keyed(Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order])));
       found.restored = { ...restored, unsettled, settled: settling.outcomes };
     }),
     reconcileAtStart: step(async () => deps.reconciler.atStart(made(found.restored ?? undefined, 'restored state'), found.knownIds)),

@@ -31,11 +31,18 @@ describe('the data guard blocks', () => {
     ['OUTSIDE_HIGH_LOW', bar(0, { close: 101.5 })],
     ['NOT_A_NUMBER', bar(0, { close: Number.NaN })],
     ['NEGATIVE_VOLUME', bar(0, { volume: -1 })],
+    ['INVALID_SYMBOL', bar(0, { symbol: '__proto__' })],
+    ['INVALID_SYMBOL', bar(0, { symbol: 'HAS SPACE' })],
+    ['INVALID_SYMBOL', bar(0, { symbol: 'A,B' })],
+    ['INVALID_SYMBOL', bar(0, { symbol: 'x'.repeat(33) })],
+    ['TIMESTAMP_OUT_OF_RANGE', bar(0, { ts: 8_640_000_000_000_001 })],
+    ['TIMESTAMP_OUT_OF_RANGE', bar(0, { ts: Date.UTC(2200, 0, 1) })],
+    ['TIMESTAMP_OUT_OF_RANGE', bar(0, { ts: Date.UTC(1899, 11, 31) })],
   ])('%s bars', (reason, bad) => {
     const result = screenBars(createDataGuard(), [bad]);
 
     expect(result.passed).toEqual([]);
-    expect(result.findings).toMatchObject([{ symbol: 'AAPL', ts: bad.ts, action: 'block', reason }]);
+    expect(result.findings).toMatchObject([{ symbol: bad.symbol, ts: bad.ts, action: 'block', reason }]);
     expect(result.state.rejected).toEqual({ [reason]: 1 });
   });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { TIMEFRAMES, bucketBounds, bucketRule, bucketStart, divides, startOf, type Timeframe } from '../../src/core/timeframe.js';
+import { TIMEFRAMES, bucketBounds, bucketRule, bucketStart, divides, startOf, TimestampOutOfRangeError, type Timeframe } from '../../src/core/timeframe.js';
 import { formatInZone, zoneOffsets } from '../../src/core/zoneOffsets.js';
 
 const HOUR = 3_600_000;
@@ -157,4 +157,14 @@ describe('bucket bounds, for any instant, timeframe, zone and anchor', () => {
       { numRuns: 2000 },
     );
   });
+});
+
+describe('instants outside 1900 .. 2200', () => {
+  it.each([8_640_000_000_000_001, 9_007_199_254_740_991, Date.UTC(2200, 0, 1), -8_640_000_000_000_000, Number.NaN])(
+    'are refused with a typed error for %d, never searched for ever',
+    (ts) => {
+      expect(() => bucketStart(ts, '1h', 'America/New_York')).toThrow(TimestampOutOfRangeError);
+      expect(() => bucketBounds(bucketRule('1d', 'Europe/London'), ts)).toThrow(TimestampOutOfRangeError);
+    },
+  );
 });

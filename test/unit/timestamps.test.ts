@@ -40,6 +40,15 @@ describe('timestamps with an offset', () => {
     expect(result.ok ? '' : result.detail).toContain('looks like epoch seconds');
   });
 
+  it.each(['1762180200000000', '1762180200000000000', '8640000000000001', '9007199254740991'])(
+    'refuses %s (epoch microseconds, nanoseconds, past the Date range) instead of reading it as a far-future year',
+    (text) => {
+      const result = parseTimestamp(text);
+      expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_MALFORMED' });
+      expect(result.ok ? '' : result.detail).toMatch(/after 2200-01-01|not an integer/);
+    },
+  );
+
   it.each([
     ['not a date'],
     ['2025-13-01T00:00:00Z'],

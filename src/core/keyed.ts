@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/**
+ * Records keyed by user data — symbols, client order ids — have no prototype, so a symbol named
+ * `toString`, `constructor` or `hasOwnProperty` is just a key: reading an absent one gives
+ * `undefined`, not an `Object.prototype` member, and writing one changes nothing else.
+ */
+
+/** A new record with no prototype, holding `entries`' own keys. */
+export function keyed<T>(entries?: Readonly<Record<string, T>>): Record<string, T> {
+  const record = Object.create(null) as Record<string, T>;
+  if (entries !== undefined) for (const [key, value] of Object.entries(entries)) record[key] = value;
+  return record;
+}
+
+/** A zod record (string keys) parsed into a record with no prototype (checkpoints, state files). */
+export function keyedRecord<T extends z.ZodType>(value: T) {
+  return z.record(z.string(), value).transform((parsed) => keyed(parsed as Record<string, z.infer<T>>));
+}
+
+/**
+ * `record[key]` if it is the record's own key, else `undefined`: how the hot path reads its
+ * per-symbol records. Those stay plain objects, copied by spread — a null-prototype record is a
+ * dictionary-mode object that V8 copies ~70× slower (2 µs against 28 ns for five symbols, per
+ * bar) — and their keys pass the symbol grammar, which refuses `__proto__`; so the only way a
+ * symbol could collide with `Object.prototype` is a read of an absent key, which this closes.
+ */
+export function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
