@@ -137,13 +137,15 @@ export const START_STEPS = ['locking', 'restoring', 'loadingJournal', 'openingBr
 export type StartStep = (typeof START_STEPS)[number];
 
 /** Why a session faulted, by what failed: a closed set. */
-export type SessionFaultCode = 'START_FAILED' | 'EXECUTION_FAILED' | 'CHILD_FAILED' | 'DRAIN_FAILED' | 'RELEASE_FAILED';
+export type SessionFaultCode = 'START_FAILED' | 'STRATEGY_FAILED' | 'EXECUTION_FAILED' | 'CHILD_FAILED' | 'DRAIN_FAILED' | 'RELEASE_FAILED';
 
 /** A session's fault as a value: the code, the child that died (`CHILD_FAILED`), the error's own code, what happened. */
 export interface SessionFault {
   readonly code: SessionFaultCode;
   /** The start step that failed (`START_FAILED`). */
   readonly step?: StartStep;
+  /** The bar the strategy failed on (`STRATEGY_FAILED`). */
+  readonly bar?: { readonly symbol: string; readonly ts: number };
   readonly child?: string;
   /** The `code` of the error behind it (e.g. `STATE_DIR_LOCKED`), when it had one. */
   readonly cause?: string;
@@ -152,7 +154,7 @@ export interface SessionFault {
 
 /** One line for logs and error messages (never parsed back: the fault itself is the value). */
 export function describeFault(fault: SessionFault): string {
-  const where = fault.step ?? fault.child;
+  const where = fault.step ?? fault.child ?? (fault.bar === undefined ? undefined : `${fault.bar.symbol} ${new Date(fault.bar.ts).toISOString()}`);
   return `${fault.code}${where === undefined ? '' : ` (${where})`}: ${fault.detail}`;
 }
 
@@ -346,6 +348,7 @@ const sessionSetup = setup({
     hasPlannedOrders: ({ context }) => context.planned.length > 0,
     stopRequested: ({ context }) => context.stopRequested,
     childFailed: ({ context }) => context.fault !== null,
+    strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
     reconcileDue: ({ context }) =>
       context.reconcileEveryMs !== null &&
       context.lastMonoMs !== null &&
@@ -419,6 +422,12 @@ function decideAndClose(
     monoMs: batch.monoMs,
   }, settleFirst);
   const statsNow = decision.denied.length === 0 ? stats : counted(stats, { ordersDenied: decision.denied.length });
+  const failed = decision.strategyFailure;
+  if (failed !== null) {
+    // User code failed: nothing more is decided; the batch stays open, so no checkpoint covers it.
+    const fault: SessionFault = { code: 'STRATEGY_FAILED', bar: { symbol: failed.symbol, ts: failed.barTs }, detail: failed.detail };
+    return { pipeline: decision.pipeline, risk: decision.risk, planned: [], batch: { ...batch, next: decision.next }, marketFeed: [], stats: statsNow, fault };
+  }
   const done = decision.orders.length === 0 && decision.next >= batch.bars.length;
   return {
     pipeline: decision.pipeline,
@@ -561,6 +570,8 @@ export const sessionMachine = sessionSetup.createMachine({
               BARS: { actions: ['takeBars', ...showAndSave] },
             },
             always: [
+              // The strategy threw or returned a bad intent: the session faults; nothing more is decided.
+              { guard: 'strategyFailed', target: `#session.${LIFECYCLE.faulted}` },
               { guard: 'hasPlannedOrders', target: 'executing' },
               { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
               // Between batches, on the live feed's own clock: a quiet market is not reconciled.

@@ -169,6 +169,40 @@ export interface Decision extends DecideState {
   readonly denied: DeniedIntent[];
   /** Index of the next bar to decide; equals `bars.length` when the batch is done. */
   readonly next: number;
+  /** The strategy threw or returned an intent that is not one: deciding stopped at that bar. */
+  readonly strategyFailure: StrategyFailure | null;
+}
+
+/** A strategy that failed on a bar: which bar, and what went wrong (its error, or why its intent is not one). */
+export interface StrategyFailure {
+  readonly symbol: string;
+  readonly barTs: number;
+  readonly detail: string;
+}
+
+/** The strategy's step for `bar`, its intents checked (user code: it may throw or return anything). */
+function strategyStep(
+  strategy: Strategy,
+  state: unknown,
+  bar: Bar,
+  position: string,
+): { ok: true; state: unknown; intents: OrderIntent[] } | { ok: false; failure: StrategyFailure } {
+  const fail = (detail: string) => ({ ok: false as const, failure: { symbol: bar.symbol, barTs: bar.ts, detail } });
+  let step;
+  try {
+    step = strategy.onBar(state, bar, position);
+  } catch (error) {
+    return fail(`${strategy.id}.onBar threw: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof step !== 'object' || step === null || !Array.isArray(step.intents)) return fail(`${strategy.id}.onBar returned no { state, intents }`);
+  if (step.intents.length === 0) return { ok: true, state: step.state, intents: step.intents };
+  const intents: OrderIntent[] = [];
+  for (const [index, intent] of step.intents.entries()) {
+    const parsed = OrderIntentSchema.safeParse(intent);
+    if (!parsed.success) return fail(`${strategy.id}.onBar returned an invalid intent #${index}: ${z.prettifyError(parsed.error)}`);
+    intents.push(parsed.data);
+  }
+  return { ok: true, state: step.state, intents };
 }
 
 /**
@@ -193,7 +227,11 @@ export function decide(state: DecideState, bars: readonly Bar[], from: number, c
     const bar = bars[index];
     if (bar === undefined) break;
     riskState = startTradingDayIfDue(riskState, ctx.rules, bar.ts).state;
-    const step = ctx.strategy.onBar(strategyState, bar, own(pipeline.positions, bar.symbol) ?? '0');
+    const step = strategyStep(ctx.strategy, strategyState, bar, own(pipeline.positions, bar.symbol) ?? '0');
+    if (!step.ok) {
+      // Stopped at this bar, undecided: the session faults, and a resume decides it again.
+      return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: index, strategyFailure: step.failure };
+    }
     strategyState = step.state;
     if (step.intents.length > 0) {
       const requests = step.intents.map((intent, intentIndex) => ({
@@ -220,12 +258,12 @@ export function decide(state: DecideState, bars: readonly Bar[], from: number, c
         }
       });
       if (orders.length > 0) {
-        return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders, denied, next: index + 1 };
+        return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders, denied, next: index + 1, strategyFailure: null };
       }
     }
     ({ portfolio, risk: riskState } = settleBar(portfolio, riskState, ctx.rules, bar));
   }
-  return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: bars.length };
+  return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: bars.length, strategyFailure: null };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Bar } from '../core/bar.js';
-import { describeError } from '../core/errors.js';
+import { AistockError, describeError } from '../core/errors.js';
 import type { IdempotencyRefusal } from '../../machines/idempotency.machine.js';
 import type { OrderOutcome, OrderRefusal, OrderRefusalCode, PlannedOrder } from '../core/sessionPipeline.js';
 import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../runtime/broker.js';
@@ -31,6 +31,18 @@ export interface ExecutionDeps {
   /** What times that wait (default {@link realTimers}). */
   timers?: DeadlineTimers;
   log: (entry: Record<string, unknown>) => void;
+}
+
+/** A broker adapter threw something that is not a {@link BrokerError}: a bug in the adapter, not a state of the broker. */
+export class BrokerAdapterError extends AistockError {
+  readonly clientOrderId: string;
+
+  constructor(clientOrderId: string, cause: unknown) {
+    super('BROKER_ADAPTER_FAILED', `the broker adapter failed submitting ${clientOrderId} with an error that is not a BrokerError: ${describeError(cause)}`, {
+      cause,
+    });
+    this.clientOrderId = clientOrderId;
+  }
 }
 
 /** Thrown by {@link withDeadline} when a broker call takes too long: it may have happened. */
@@ -157,6 +169,12 @@ async function submit(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOu
       timeoutError(`submit ${id}`, deps.brokerTimeoutMs, id),
     );
   } catch (error) {
+    if (!(error instanceof BrokerError)) {
+      // Not a failure the Broker contract names: an adapter bug, and the order may be in the
+      // market. Recorded as unknown (a restart asks the broker), then the session faults.
+      record(deps, id, 'unknown');
+      throw new BrokerAdapterError(id, error);
+    }
     return settleFailedSubmit(deps, order, error);
   }
   if (result.status === 'accepted') {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock, type ActorRefLike } from 'xstate';
 import { createTradingSession, SessionFaultedError } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/runtime/paperBroker.js';
+import type { Broker } from '../../src/runtime/broker.js';
 import { lockStateDir, StateDirLockedError } from '../../src/runtime/stateDirLock.js';
 import { smaCross } from '../../src/core/strategy.js';
 import { readFile, rm } from 'node:fs/promises';
@@ -267,6 +268,72 @@ describe('a start that fails names its step', () => {
     await expect(session.start()).rejects.toMatchObject({ code: 'LEGACY_ORDER_IDS' });
     expect(session.snapshot().fault).toMatchObject({ code: 'START_FAILED', step: 'openingBroker', cause: 'LEGACY_ORDER_IDS' });
     await session.stop().catch(() => undefined);
+  });
+});
+
+describe('user code is contained', () => {
+  /** A strategy (id `cue`, as `buyOnBars`) that misbehaves from its third bar on. */
+  const misbehaving = (onThird: () => { state: number; intents: unknown[] }): Strategy<number> => ({
+    id: 'cue',
+    stateSchema: z.number().int(),
+    initialState: () => 0,
+    onBar: (seen) => (seen + 1 === 3 ? (onThird() as { state: number; intents: [] }) : { state: seen + 1, intents: [] }),
+  });
+
+  it.each([
+    ['throws', () => {
+      throw new Error('division by zero');
+    }, /cue\.onBar threw: division by zero/],
+    ['returns an intent with a number for its quantity', () => ({ state: 3, intents: [{ symbol: 'AAPL', side: 'buy', qty: 10, type: 'market' }] }), /invalid intent #0.*qty/s],
+    ['returns nothing', () => undefined as never, /returned no \{ state, intents \}/],
+  ])('a strategy that %s faults the session with STRATEGY_FAILED naming the bar; ingest rejects, stop settles, the dir resumes', async (_what, onThird, detail) => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: misbehaving(onThird), replay: true });
+    await session.start();
+    const bars = minuteBars(5);
+    await session.ingest(bars.slice(0, 2));
+    await expect(session.ingest(bars.slice(2))).rejects.toBeInstanceOf(SessionFaultedError);
+    const summary = await session.stop();
+    expect(summary.fault).toEqual({ code: 'STRATEGY_FAILED', bar: { symbol: 'AAPL', ts: bars[2]?.ts }, detail: expect.stringMatching(detail) });
+    // Everything released; the same dir resumes with a strategy that works, from before the failed bar.
+    const again = createTradingSession({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log, strategy: buyOnBars([]), replay: true });
+    await again.start();
+    await again.ingest(bars);
+    const resumed = await again.stop();
+    expect(resumed.fault).toBeNull();
+    expect(resumed.bars.accepted).toBe(5);
+  });
+});
+
+describe('a broker adapter that breaks its contract', () => {
+  it('faults the session when submit throws something that is not a BrokerError, and a restart settles the order with the broker', async () => {
+    const deps = await sessionDeps();
+    const paper = deps.broker;
+    // The PaperBroker in every way but submit, which has a bug.
+    const broken: Broker = {
+      submit: async () => {
+        throw new TypeError("cannot read properties of undefined (reading 'id')");
+      },
+      cancel: (id) => paper.cancel(id),
+      openOrders: () => paper.openOrders(),
+      positions: () => paper.positions(),
+      orderByClientId: (id) => paper.orderByClientId(id),
+      knownClientOrderIds: () => paper.knownClientOrderIds(),
+      onFill: (listener) => paper.onFill(listener),
+      observeBar: (bar) => paper.observeBar(bar),
+      close: () => paper.close(),
+    };
+    const session = createTradingSession({ ...deps, broker: broken, strategy: buyOnBars([2]), replay: true });
+    await session.start();
+    await expect(session.ingest(minuteBars(3))).rejects.toBeInstanceOf(SessionFaultedError);
+    const summary = await session.stop();
+    expect(summary.fault).toMatchObject({ code: 'EXECUTION_FAILED', cause: 'BROKER_ADAPTER_FAILED', detail: expect.stringContaining('not a BrokerError') });
+    // The broker never saw it: the restart releases the id and sends the order once.
+    const again = createTradingSession({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log, strategy: buyOnBars([2]), replay: true });
+    await again.start();
+    await again.ingest(minuteBars(3));
+    expect((await again.stop()).orders.submitted).toBe(1);
+    expect((await readLedger(deps.stateDir)).orders).toHaveLength(1);
   });
 });
 
