@@ -13,6 +13,7 @@ import {
   unappliedFills,
   type OrderOutcome,
   type OrderRefusal,
+  type OrderRefusalCode,
   type PipelineState,
   type PlannedOrder,
 } from '../src/core/sessionPipeline.js';
@@ -127,6 +128,8 @@ export interface SessionContext extends SessionInput {
   marketFeed: readonly Bar[];
   stopRequested: boolean;
   persistenceDegraded: string | null;
+  /** Orders refused, by refusal code. */
+  refusals: Partial<Record<OrderRefusalCode, number>>;
   fault: SessionFault | null;
   stats: SessionStats;
 }
@@ -454,7 +457,12 @@ function applyOutcomesToContext(context: SessionContext, outcomes: readonly Orde
     if (outcome.kind === 'settled') delete unsettled[outcome.order.clientOrderId];
   }
   const count = (kind: OrderOutcome['kind']): number => outcomes.filter((o) => o.kind === kind).length;
+  let refusals = context.refusals;
+  for (const outcome of outcomes) {
+    if (outcome.kind === 'refused') refusals = { ...refusals, [outcome.reason.code]: (refusals[outcome.reason.code] ?? 0) + 1 };
+  }
   return {
+    refusals,
     pipeline: applied.pipeline,
     portfolio: applied.portfolio,
     risk: applied.risk,
@@ -535,6 +543,7 @@ export const sessionMachine = sessionSetup.createMachine({
     marketFeed: [],
     stopRequested: false,
     persistenceDegraded: null,
+    refusals: {},
     fault: null,
     stats: NO_STATS,
   }),

@@ -12,4 +12,6 @@ export const EXIT = {
   locked: 3,
   /** The run finished, but at stop the portfolio and the broker disagree beyond the session's own pending orders. */
   diverged: 4,
+  /** The state dir could not be written (full disk, read-only): what did not persist is named; fix it and resume. */
+  notPersisted: 5,
 } as const;

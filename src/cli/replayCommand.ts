@@ -8,7 +8,7 @@ import { BarInputError, readBars } from '../runtime/barReader.js';
 import { startInspector, type RunningInspector } from '../runtime/inspector.js';
 import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../runtime/clock.js';
-import { StateDirLockedError } from '../runtime/stateDirLock.js';
+import { StateDirLockedError, StateDirUnwritableError } from '../runtime/stateDirLock.js';
 import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
 
@@ -27,7 +27,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
                        localhost:PORT (default 8080) and prints the URL on stderr
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
-4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation).
+4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
+5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
 Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
 `;
 
@@ -221,18 +222,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     const summary = await session.stop();
     for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
     io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options.stateDir));
-    if (summary.fault !== null) return EXIT.failure;
-    const atStop = summary.reconciliation.findLast((report) => report.at === 'stop');
-    if (atStop !== undefined && atStop.differences.length > 0) {
-      const detail = atStop.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
-      io.stderr.write(`aistock replay: the portfolio and the broker disagree at stop (${detail}); nothing the session sent explains it\n`);
-      return EXIT.diverged;
-    }
-    return EXIT.ok;
+    const outcome = replayOutcome(summary, options.stateDir);
+    if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
+    return outcome.code;
   } catch (error) {
     await session.stop().catch(() => undefined);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError) return EXIT.locked;
+    if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError) return EXIT.badInput;
     return EXIT.failure;
   } finally {
@@ -241,6 +238,30 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     // After the session has stopped, so its last events (STOP, shutdown) reach the inspector.
     await inspector?.stop();
   }
+}
+
+/**
+ * What a finished replay exits with, and the one line that says why when it is not 0: a fault
+ * (1); what the state dir could not keep (5: checkpoints that failed, orders refused because
+ * nothing could be made durable); a difference with the broker at stop (4).
+ */
+export function replayOutcome(summary: Summary, stateDir: string): { code: number; message: string | null } {
+  if (summary.fault !== null) return { code: EXIT.failure, message: null };
+  const refused = (summary.orders.refusedBy.JOURNAL_UNAVAILABLE ?? 0) + (summary.orders.refusedBy.PERSISTENCE_DEGRADED ?? 0);
+  if (summary.checkpoints.failed > 0 || refused > 0) {
+    return {
+      code: EXIT.notPersisted,
+      message:
+        `${stateDir} could not be written: ${summary.checkpoints.failed} checkpoint writes failed, ${refused} orders were refused ` +
+        `because they could not be recorded first (a full disk or a read-only file system?); fix it, then run the same command again to resume`,
+    };
+  }
+  const atStop = summary.reconciliation.findLast((report) => report.at === 'stop');
+  if (atStop !== undefined && atStop.differences.length > 0) {
+    const detail = atStop.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
+    return { code: EXIT.diverged, message: `the portfolio and the broker disagree at stop (${detail}); nothing the session sent explains it` };
+  }
+  return { code: EXIT.ok, message: null };
 }
 
 /** The summary for a person: a few lines, money to the cent. */

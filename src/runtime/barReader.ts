@@ -11,8 +11,8 @@ import { timestampParser, type TimestampProblem, type TimestampResult } from '..
  * handed out as batches of validated bars, so a 1 GB file is never held whole.
  *
  * CSV: a line without a `"` is split on commas directly (the common case, and the fast
- * one); a line with quotes, including a quoted field that spans lines, goes through
- * csv-parse, so quoting follows RFC 4180.
+ * one); a line with quotes goes through csv-parse, so quoting follows RFC 4180 — within the
+ * line: a quote left open is that line's `MALFORMED_ROW`, and the next line is the next row.
  *
  * A bad row is a {@link BarInputError} naming file, line and field. `onBadRow` decides:
  * - `'stop'` (default, what `aistock bars` uses: bad input → exit 2): the bars before it are
@@ -140,7 +140,7 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
         lineNumber += 1;
         rows.line(carry.endsWith('\r') ? carry.slice(0, -1) : carry, lineNumber, accept);
       }
-      rows.end(accept);
+      rows.end();
     }
   } finally {
     await handle.close();
@@ -243,28 +243,15 @@ class CsvRows {
   #columns: Column[] | null = null;
   /** Index of each column in a record. */
   #index: Record<Column, number> | null = null;
-  /** A quoted record still open at the end of a line, and where it started. */
-  #openRecord: { text: string; line: number } | null = null;
-
   constructor(file: string, assumeZone: string | null) {
     this.#validator = new RowValidator(file, assumeZone);
   }
 
   line(text: string, line: number, accept: Accept): void {
-    if (this.#openRecord !== null) {
-      this.#openRecord.text += `\n${text}`;
-      if (this.#openRecord.text.length > MAX_LINE_CHARS) {
-        throw this.#validator.error(this.#openRecord.line, null, 'MALFORMED_ROW', `a quoted field runs past ${MAX_LINE_CHARS} characters`);
-      }
-      if (countQuotes(this.#openRecord.text) % 2 === 0) {
-        const { text: record, line: start } = this.#openRecord;
-        this.#openRecord = null;
-        this.#quoted(record, start, accept);
-      }
-      return;
-    }
     if (text.includes('"')) {
-      if (countQuotes(text) % 2 === 1) this.#openRecord = { text, line };
+      // A quote left open ends with its line: no field of a bar can hold a newline (the symbol
+      // grammar refuses one), so the next line is the next row, in `bars` and `replay` alike.
+      if (countQuotes(text) % 2 === 1) accept(this.#validator.error(line, null, 'MALFORMED_ROW', 'a quoted field is not closed on its line'));
       else this.#quoted(text, line, accept);
       return;
     }
@@ -273,11 +260,7 @@ class CsvRows {
     this.#record(fields, line, accept);
   }
 
-  end(accept: Accept): void {
-    if (this.#openRecord !== null) {
-      accept(this.#validator.error(this.#openRecord.line, null, 'MALFORMED_ROW', 'a quoted field is never closed'));
-      this.#openRecord = null;
-    }
+  end(): void {
     if (this.#columns === null) throw this.#validator.error(1, null, 'BAD_HEADER', `the file is empty; expected the header ${BAR_COLUMNS.join(',')}`);
   }
 

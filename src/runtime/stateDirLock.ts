@@ -56,6 +56,17 @@ export class StateDirLockedElsewhereError extends StateDirLockedError {
   }
 }
 
+/** The state dir cannot be written (a read-only file system, a full disk): no process can hold it here. */
+export class StateDirUnwritableError extends AistockError {
+  readonly stateDir: string;
+
+  constructor(stateDir: string, cause: unknown) {
+    const errno = errnoCode(cause) ?? 'an I/O error';
+    super('STATE_DIR_UNWRITABLE', `state dir ${stateDir} cannot be written (${errno}): ${String(cause)}`, { cause });
+    this.stateDir = stateDir;
+  }
+}
+
 /** This platform has no abstract Unix sockets (not Linux): the state-dir lock cannot be taken. */
 export class StateDirLockUnsupportedError extends AistockError {
   constructor(cause: unknown) {
@@ -155,12 +166,19 @@ function askHolder(dir: string): Promise<LockOwner | undefined> {
 /** The owner file, created atomically (a complete file or none), or taken over from a dead holder. */
 async function claimOwnerFile(stateDir: string, ownerFile: string, me: LockOwner, wallMs: () => number): Promise<void> {
   const draft = `${ownerFile}.${process.pid}.tmp`;
-  const handle = await open(draft, 'w');
   try {
-    await handle.writeFile(`${JSON.stringify(me)}\n`);
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    const handle = await open(draft, 'w');
+    try {
+      await handle.writeFile(`${JSON.stringify(me)}\n`);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    // EROFS, ENOSPC, EACCES: the dir is not locked by anyone; it cannot be written at all.
+    // Best effort: a draft may not even exist; the error that matters is the one thrown.
+    await rm(draft, { force: true }).catch(() => undefined);
+    throw new StateDirUnwritableError(stateDir, error);
   }
   try {
     try {

@@ -5,6 +5,7 @@ import { sessionTag } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
 import type { ReconcileReport } from '../core/reconcile.js';
+import type { OrderRefusalCode } from '../core/sessionPipeline.js';
 import { tradingState } from '../core/risk.js';
 import { compileRiskRules, parseRiskLimits } from '../core/riskLimits.js';
 import { smaCross } from '../core/strategy.js';
@@ -37,6 +38,8 @@ export interface Summary {
     unknown: number;
     settled: number;
     refused: number;
+    /** Refused orders by code (`BROKER_UNREACHABLE`, `PERSISTENCE_DEGRADED`, `JOURNAL_UNAVAILABLE`, …). */
+    refusedBy: Partial<Record<OrderRefusalCode, number>>;
     denied: number;
   };
   fills: number;
@@ -226,6 +229,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         unknown: context.stats.ordersUnknown,
         settled: context.stats.ordersSettled,
         refused: context.stats.ordersRefused,
+        refusedBy: { ...context.refusals },
         denied: context.stats.ordersDenied,
       },
       fills: context.stats.fills,

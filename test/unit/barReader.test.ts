@@ -67,15 +67,29 @@ describe('reading CSV bars', () => {
     ]);
   });
 
-  it('reads quoted fields through csv-parse, and refuses symbols outside the one grammar (a newline, quotes), naming their lines', async () => {
+  it('reads quoted fields through csv-parse; a quote left open ends with its line; symbols follow the one grammar', async () => {
     const { bars, errors } = await readAll(fixture('quoted.csv'), { onBadRow: 'skip' });
 
     expect(bars.map((bar) => bar.symbol)).toEqual(['BRK.B']);
-    // The same symbol grammar as orders: a bar the session accepts can always be traded.
     expect(errors.map((error) => [error.line, error.field, error.reason])).toEqual([
-      [3, 'symbol', 'INVALID_SYMBOL'],
+      // "BRK<newline>B": no bar field can hold a newline, so each half is a bad row of its own.
+      [3, null, 'MALFORMED_ROW'],
+      [4, null, 'MALFORMED_ROW'],
+      // The same symbol grammar as orders: a bar the session accepts can always be traded.
       [5, 'symbol', 'INVALID_SYMBOL'],
     ]);
+  });
+
+  it('loses no row after an unterminated quote: it is that line\'s error, in bars (stop) and replay (skip) alike', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'open-quote.csv');
+    const rows = Array.from({ length: 20 }, (_, i) => `2025-11-03T14:${String(i).padStart(2, '0')}:00Z,${i === 5 ? '"AAPL' : 'AAPL'},1,1,1,1,10`);
+    await writeFile(file, `timestamp,symbol,open,high,low,close,volume\n${rows.join('\n')}\n`);
+
+    const skipped = await readAll(file, { onBadRow: 'skip' });
+    expect(skipped.bars).toHaveLength(19);
+    expect(skipped.errors.map((error) => [error.line, error.reason])).toEqual([[7, 'MALFORMED_ROW']]);
+    await expect(readAll(file)).rejects.toMatchObject({ line: 7, reason: 'MALFORMED_ROW' });
   });
 
   it('accepts the columns in any order', async () => {
