@@ -18,7 +18,8 @@ import { PaperBroker } from '../runtime/paperBroker.js';
 import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
 import { watermarkingStore } from './checkpointPolicy.js';
 import { settleUnknown, type ExecutionDeps } from './orderExecution.js';
-import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint } from './sessionCheckpoint.js';
+import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint, type SessionState } from './sessionCheckpoint.js';
+import { moveAside } from '../runtime/stateFile.js';
 import { InvalidSessionOptionsError, type SessionConfig } from './sessionOptions.js';
 import type { SessionReconciler } from './sessionReconciler.js';
 
@@ -84,8 +85,16 @@ function made<T>(part: T | undefined, name: string): T {
 export function startSteps(deps: StartStepsDeps) {
   const { config, clock, strategy, rules, log, parts } = deps;
   const { stateDir } = config;
-  const found: { checkpoint: SessionCheckpoint | null; journal: StartReport | null; knownIds: string[]; restored: SessionStart | null } = {
+  const found: {
+    checkpoint: SessionCheckpoint | null;
+    /** The checkpoint's state, restored (its invariants checked) while restoring. */
+    state: SessionState | null;
+    journal: StartReport | null;
+    knownIds: string[];
+    restored: SessionStart | null;
+  } = {
     checkpoint: null,
+    state: null,
     journal: null,
     knownIds: [],
     restored: null,
@@ -114,7 +123,17 @@ export function startSteps(deps: StartStepsDeps) {
           `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
         );
       }
-      found.checkpoint = checkpoint.status === 'ok' ? checkpoint.data : null;
+      if (checkpoint.status === 'ok') {
+        try {
+          found.state = restoreSession(checkpoint.data, { strategy, rules }, deps.riskClockOf(checkpoint.data.pipeline.lastTs));
+          found.checkpoint = checkpoint.data;
+        } catch (error) {
+          // It parses but breaks an invariant (an edited cash, a strategy state its schema refuses):
+          // set aside like any corrupt file; the session starts fresh and the broker rebuilds it.
+          const movedTo = await moveAside(join(stateDir, `${CHECKPOINT_KEY}.json`), clock);
+          log({ event: 'CHECKPOINT_INVALID', error: describeError(error), movedTo });
+        }
+      }
       const checkpointer = createCheckpointer({ store: watermarkingStore(files, () => parts.tracker), ...deps.inspect });
       parts.checkpointer = checkpointer;
       parts.unsubscribe.push(
@@ -157,7 +176,7 @@ export function startSteps(deps: StartStepsDeps) {
         log({ event: 'JOURNAL_REBUILT', journal: was, fromBroker: settled.added });
       } else if (journal?.state === 'recovering' || settled.status === 'refused') log({ event: 'JOURNAL_RECONCILED', journal: journal?.state, settled });
       made(parts.checkpointer, 'checkpointer').start();
-      if (found.checkpoint === null) {
+      if (found.state === null) {
         const portfolio = createPortfolio({ initialCash: config.initialCash });
         found.restored = {
           pipeline: createPipeline(strategy, deps.pipelineOptions),
@@ -170,7 +189,7 @@ export function startSteps(deps: StartStepsDeps) {
         };
         return;
       }
-      const restored = restoreSession(found.checkpoint, { strategy, rules }, deps.riskClockOf(found.checkpoint.pipeline.lastTs));
+      const restored = found.state;
       // Orders an earlier run could not settle: the broker decides now whether they were placed.
       const settling = await settleUnknown(deps.executionDeps(), Object.values(restored.unsettled));
       const unsettled = keyed(Object.fromEntries(settling.stillUnknown.map((order) => [order.clientOrderId, order])));

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -158,13 +158,24 @@ describe('exactly once after any restart', () => {
       ['a torn tail', async (d) => writeFile(join(d, 'orders.journal'), (await readFile(join(d, 'orders.journal'))).subarray(0, -9))],
       ['the checkpoint deleted', (d) => rm(join(d, 'checkpoint.json'))],
       ['journal and checkpoint deleted', async (d) => Promise.all([rm(join(d, 'orders.journal')), rm(join(d, 'checkpoint.json'))]).then(() => undefined)],
+      [
+        "the checkpoint's cash edited (it parses, but breaks an invariant)",
+        async (d) => {
+          const file = join(d, 'checkpoint.json');
+          const envelope = JSON.parse(await readFile(file, 'utf8'));
+          envelope.data.portfolio.cash = '1000000.00';
+          await writeFile(file, JSON.stringify(envelope));
+        },
+      ],
     ];
 
     it.each(damage)('recovers from %s, a day later, to the uninterrupted run', async (name, spoil) => {
-      const stateDir = join(dir, `damaged-${name.replaceAll(' ', '-')}`);
+      const stateDir = join(dir, `damaged-${name.replaceAll(/[^a-z]+/g, '-')}`);
       await cp(crashed, stateDir, { recursive: true });
       await spoil(stateDir);
       await expectCleanResult(stateDir, DAY);
+      // A damaged file is set aside, never overwritten or deleted.
+      if (name.includes('edited')) expect((await readdir(stateDir)).some((file) => file.startsWith('checkpoint.json.corrupt-'))).toBe(true);
     }, 60_000);
   });
 });
