@@ -1,4 +1,4 @@
-import { assign, emit, fromPromise, setup } from 'xstate';
+import { assign, emit, fromPromise, setup, type NonReducibleUnknown } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
 import type { Fill } from '../src/core/order.js';
 import { keyed } from '../src/core/keyed.js';
@@ -217,6 +217,13 @@ function faultOf(code: SessionFaultCode, error: unknown, step?: StartStep): Sess
   return { code, ...(step === undefined ? {} : { step }), ...(typeof cause === 'string' ? { cause } : {}), detail };
 }
 
+/** An I/O actor the runtime supplies with `.provide()`; until then it fails, saying so. */
+function provided<TOutput, TInput = NonReducibleUnknown>(name: string) {
+  return fromPromise<TOutput, TInput>(async () => {
+    throw new Error(`${name} is not provided: use sessionMachine.provide({ actors })`);
+  });
+}
+
 const sessionSetup = setup({
   types: {
     context: {} as SessionContext,
@@ -228,44 +235,25 @@ const sessionSetup = setup({
     // The start sequence, one actor per step, supplied by the runtime (which carries what one
     // step finds to the next); only the last one hands the restored state to the machine.
     /** Takes the state-dir lock. */
-    lockStateDir: fromPromise<void>(async () => {
-      throw new Error('lockStateDir is not provided');
-    }),
+    lockStateDir: provided<void>('lockStateDir'),
     /** Reads the checkpoint (a corrupt one is set aside) and creates the checkpointer. */
-    restoreCheckpoint: fromPromise<void>(async () => {
-      throw new Error('restoreCheckpoint is not provided');
-    }),
+    restoreCheckpoint: provided<void>('restoreCheckpoint'),
     /** Loads the idempotency journal. */
-    loadJournal: fromPromise<void>(async () => {
-      throw new Error('loadJournal is not provided');
-    }),
+    loadJournal: provided<void>('loadJournal'),
     /** Opens the broker and asks it for every client order id it holds. */
-    openBroker: fromPromise<void>(async () => {
-      throw new Error('openBroker is not provided');
-    }),
+    openBroker: provided<void>('openBroker'),
     /** Settles the journal's unsettled ids and the checkpoint's unknown orders against the broker. */
-    settleOrders: fromPromise<void>(async () => {
-      throw new Error('settleOrders is not provided');
-    }),
+    settleOrders: provided<void>('settleOrders'),
     /** Broker vs restored positions; hands over the state to run with. */
-    reconcileAtStart: fromPromise<SessionStart>(async () => {
-      throw new Error('reconcileAtStart is not provided');
-    }),
-    /** Reserve (fsync), submit, mark, collect fills: supplied by the runtime. */
-    executeOrders: fromPromise<
-      Execution,
-      { orders: PlannedOrder[]; marketBars: Bar[]; refuse: OrderRefusal | null; unsettled: PlannedOrder[] }
-    >(async () => {
-      throw new Error('executeOrders is not provided');
-    }),
-    /** Broker vs portfolio positions while running; supplied by the runtime. */
-    reconcilePositions: fromPromise<Reconciliation, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>(async () => {
-      throw new Error('reconcilePositions is not provided');
-    }),
+    reconcileAtStart: provided<SessionStart>('reconcileAtStart'),
+    /** Reserve (fsync), submit, mark, collect fills. */
+    executeOrders: provided<Execution, { orders: PlannedOrder[]; marketBars: Bar[]; refuse: OrderRefusal | null; unsettled: PlannedOrder[] }>(
+      'executeOrders',
+    ),
+    /** Broker vs portfolio positions while running. */
+    reconcilePositions: provided<Reconciliation, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>('reconcilePositions'),
     /** Reconcile one last time, stop the checkpointer and the journal, close the broker, release the lock. */
-    drainSession: fromPromise<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>(async () => {
-      throw new Error('drainSession is not provided');
-    }),
+    drainSession: provided<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>('drainSession'),
   },
   actions: {
     /** Shows bars to the broker (a simulated market needs every price); supplied by the runtime. */
