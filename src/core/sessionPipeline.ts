@@ -3,6 +3,7 @@ import { keyed, own } from './keyed.js';
 import type { Bar } from './bar.js';
 import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
 import { clientOrderId } from './clientOrderId.js';
+import { describeError } from './errors.js';
 import { createDataGuard, GuardStateSchema, screenBars, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
 import { formatQty, parsePrice } from './money.js';
 import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
@@ -192,7 +193,7 @@ function strategyStep(
   try {
     step = strategy.onBar(state, bar, position);
   } catch (error) {
-    return fail(`${strategy.id}.onBar threw: ${error instanceof Error ? error.message : String(error)}`);
+    return fail(`${strategy.id}.onBar threw: ${describeError(error)}`);
   }
   if (typeof step !== 'object' || step === null || !Array.isArray(step.intents)) return fail(`${strategy.id}.onBar returned no { state, intents }`);
   if (step.intents.length === 0) return { ok: true, state: step.state, intents: step.intents };

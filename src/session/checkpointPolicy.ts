@@ -15,7 +15,7 @@ import { CHECKPOINT_KEY, sessionCheckpoint, type SessionCheckpoint } from './ses
  */
 
 /** Not stopped, and not dead (a dead one is the session's CHILD_FAILED, not a save to drop). */
-export function checkpointerTakesSaves(checkpointer: Checkpointer): boolean {
+function checkpointerTakesSaves(checkpointer: Checkpointer): boolean {
   const snapshot = checkpointer.actor.getSnapshot();
   return snapshot.status === 'active' && !snapshot.hasTag('stopped');
 }
