@@ -148,7 +148,7 @@ function bindLockSocket(dir: string, me: LockOwner, locked: () => Promise<StateD
 }
 
 /** How long a refused process waits for the holder to say who it is. */
-const ASK_HOLDER_TIMEOUT_MS = 1_000;
+const ASK_HOLDER_TIMEOUT_MS = 5_000;
 
 /** The holder's own answer on its socket, or undefined if it does not give one in time. */
 function askHolder(dir: string): Promise<LockOwner | undefined> {

@@ -105,7 +105,7 @@ describe('state dir lock', () => {
       const [winner] = winners;
       if (winner === undefined) return;
       // Every loser names the winner.
-      expect(answers.filter((answer) => answer === `refused ${winner.child.pid}`)).toHaveLength(19);
+      expect(answers.filter((answer) => answer === `refused ${winner.child.pid}`), answers.join(', ')).toHaveLength(19);
       // The winner dies holding the lock; a fresh process takes its place for the next round.
       await killed(winner.child);
       const fresh = startNode('raceStateDirLock.ts', dir);
