@@ -283,7 +283,8 @@ export function formatSummary(summary: Summary, stateDir: string): string {
       (summary.reconciled.adoptedFills > 0 ? `, ${summary.reconciled.adoptedFills} positions adopted` : '') +
       (summary.reconciled.recoveredFills > 0 ? `, ${summary.reconciled.recoveredFills} own fills recovered` : '') +
       (summary.reconciled.failed > 0 ? `, ${summary.reconciled.failed} failed` : ''),
-    `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)`,
+    `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)` +
+      (summary.checkpoints.setAside === null ? '' : `; the checkpoint found was ${summary.checkpoints.setAside.reason}, moved to ${summary.checkpoints.setAside.movedTo}`),
     ...(summary.fault === null ? [] : [`fault     ${describeFault(summary.fault)}`]),
   ];
   return `${lines.join('\n')}\n`;

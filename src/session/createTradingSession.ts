@@ -44,7 +44,8 @@ export interface Summary {
   };
   fills: number;
   portfolio: PortfolioSummary;
-  checkpoints: { written: number; failed: number };
+  /** `setAside`: the checkpoint found at start was corrupt or broke an invariant, and was moved there (the session started fresh). */
+  checkpoints: { written: number; failed: number; setAside: { reason: string; movedTo: string } | null };
   risk: { state: string; haltReasons: string[] };
   clockJumps: number;
   /** Broker vs portfolio positions, checked at start, on schedule (live) and at stop. */
@@ -234,7 +235,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       },
       fills: context.stats.fills,
       portfolio: portfolioSummary(portfolio),
-      checkpoints: { written: written?.written ?? 0, failed: written?.failed ?? 0 },
+      checkpoints: { written: written?.written ?? 0, failed: written?.failed ?? 0, setAside: parts.setAside ?? null },
       risk: { state: tradingState(context.risk), haltReasons: context.risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
       clockJumps: tracker?.stats.clockJumps ?? 0,
       reconciliation: reconciler.reports,

@@ -40,6 +40,8 @@ export interface SessionParts {
   checkpointReport?: CheckpointerReport;
   /** The error a start step failed with, so `start()` rejects with it. */
   startError?: unknown;
+  /** The checkpoint the start set aside (corrupt, or breaking an invariant), for the summary. */
+  setAside?: { reason: string; movedTo: string };
 }
 
 /** The state dir's orders carry ids of aistock 0.1's scheme, which name neither their bar nor their session. */
@@ -117,7 +119,10 @@ export function startSteps(deps: StartStepsDeps) {
     restoreCheckpoint: step(async () => {
       const files = fileCheckpointStore({ dir: stateDir, clock });
       const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
-      if (checkpoint.status === 'corrupt') log({ event: 'CHECKPOINT_CORRUPT', reason: checkpoint.reason, movedTo: checkpoint.movedTo });
+      if (checkpoint.status === 'corrupt') {
+        parts.setAside = { reason: checkpoint.reason, movedTo: checkpoint.movedTo };
+        log({ event: 'CHECKPOINT_CORRUPT', ...parts.setAside });
+      }
       if (checkpoint.status === 'ok' && (checkpoint.data.strategyId !== strategy.id || checkpoint.data.sessionId !== config.sessionId)) {
         throw new InvalidSessionOptionsError(
           `state dir holds session ${checkpoint.data.sessionId} / strategy ${checkpoint.data.strategyId}, not ${config.sessionId} / ${strategy.id}`,
@@ -131,6 +136,7 @@ export function startSteps(deps: StartStepsDeps) {
           // It parses but breaks an invariant (an edited cash, a strategy state its schema refuses):
           // set aside like any corrupt file; the session starts fresh and the broker rebuilds it.
           const movedTo = await moveAside(join(stateDir, `${CHECKPOINT_KEY}.json`), clock);
+          parts.setAside = { reason: 'INVALID_STATE', movedTo };
           log({ event: 'CHECKPOINT_INVALID', error: describeError(error), movedTo });
         }
       }

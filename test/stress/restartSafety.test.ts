@@ -142,10 +142,11 @@ describe('exactly once after any restart', () => {
       await killedRun(crashed, Math.floor(reference.ids.length / 3), 0, 0, true);
     }, 60_000);
 
-    const damage: [string, (stateDir: string) => Promise<void>][] = [
-      ['emptied', (d) => writeFile(join(d, 'orders.journal'), '')],
-      ['deleted', (d) => rm(join(d, 'orders.journal'))],
-      ['header only', async (d) => writeFile(join(d, 'orders.journal'), `${(await readFile(join(d, 'orders.journal'), 'utf8')).split('\n')[0]}\n`)],
+    // [what, how, the reason the checkpoint is set aside for (null: it is not)]
+    const damage: [string, (stateDir: string) => Promise<void>, string | null][] = [
+      ['emptied', (d) => writeFile(join(d, 'orders.journal'), ''), null],
+      ['deleted', (d) => rm(join(d, 'orders.journal')), null],
+      ['header only', async (d) => writeFile(join(d, 'orders.journal'), `${(await readFile(join(d, 'orders.journal'), 'utf8')).split('\n')[0]}\n`), null],
       [
         'a flipped byte mid-file',
         async (d) => {
@@ -154,10 +155,12 @@ describe('exactly once after any restart', () => {
           bytes[at] = (bytes[at] ?? 0) ^ 0x04;
           await writeFile(join(d, 'orders.journal'), bytes);
         },
+        null,
       ],
-      ['a torn tail', async (d) => writeFile(join(d, 'orders.journal'), (await readFile(join(d, 'orders.journal'))).subarray(0, -9))],
-      ['the checkpoint deleted', (d) => rm(join(d, 'checkpoint.json'))],
-      ['journal and checkpoint deleted', async (d) => Promise.all([rm(join(d, 'orders.journal')), rm(join(d, 'checkpoint.json'))]).then(() => undefined)],
+      ['a torn tail', async (d) => writeFile(join(d, 'orders.journal'), (await readFile(join(d, 'orders.journal'))).subarray(0, -9)), null],
+      ['the checkpoint deleted', (d) => rm(join(d, 'checkpoint.json')), null],
+      ['journal and checkpoint deleted', async (d) => Promise.all([rm(join(d, 'orders.journal')), rm(join(d, 'checkpoint.json'))]).then(() => undefined), null],
+      ['the checkpoint replaced by garbage', (d) => writeFile(join(d, 'checkpoint.json'), '{"schemaVersion": 1, "da'), 'UNPARSABLE'],
       [
         "the checkpoint's cash edited (it parses, but breaks an invariant)",
         async (d) => {
@@ -166,16 +169,19 @@ describe('exactly once after any restart', () => {
           envelope.data.portfolio.cash = '1000000.00';
           await writeFile(file, JSON.stringify(envelope));
         },
+        'INVALID_STATE',
       ],
     ];
 
-    it.each(damage)('recovers from %s, a day later, to the uninterrupted run', async (name, spoil) => {
+    it.each(damage)('recovers from %s, a day later, to the uninterrupted run', async (name, spoil, setAsideFor) => {
       const stateDir = join(dir, `damaged-${name.replaceAll(/[^a-z]+/g, '-')}`);
       await cp(crashed, stateDir, { recursive: true });
       await spoil(stateDir);
-      await expectCleanResult(stateDir, DAY);
-      // A damaged file is set aside, never overwritten or deleted.
-      if (name.includes('edited')) expect((await readdir(stateDir)).some((file) => file.startsWith('checkpoint.json.corrupt-'))).toBe(true);
+      const summary = await expectCleanResult(stateDir, DAY);
+      // A damaged file is set aside, never overwritten or deleted, and the summary says where.
+      const setAside = setAsideFor === null ? null : { reason: setAsideFor, movedTo: expect.stringContaining('checkpoint.json.corrupt-') };
+      expect(summary.checkpoints.setAside).toEqual(setAside);
+      expect((await readdir(stateDir)).some((file) => file.startsWith('checkpoint.json.corrupt-'))).toBe(setAsideFor !== null);
     }, 60_000);
   });
 });
