@@ -1,13 +1,12 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { CLIENT_ORDER_ID_MAX_LENGTH, clientOrderIdSchema } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
 import type { JournalEntryRecord, JournalRecord } from '../core/idempotency.js';
 import type { Clock } from './clock.js';
-import { errnoCode, moveAside, syncDirectory } from './stateFile.js';
+import { atomicFileWriter, errnoCode, moveAside, syncDirectory } from './stateFile.js';
 
 /**
  * The idempotency write-ahead journal. {@link OrderJournal} is the interface the tracker
@@ -26,7 +25,7 @@ import { errnoCode, moveAside, syncDirectory } from './stateFile.js';
  *   and reported. A bad header, another schema version or a bad line before the end is
  *   corruption: the file is renamed aside (`orders.journal.corrupt-<time>`) and a fresh one
  *   started, and the result says so.
- * - Compaction rewrites the live records atomically (write-file-atomic, fsync on).
+ * - Compaction rewrites the live records atomically (`atomicFileWriter`: every byte, fsync, rename).
  */
 
 /** The journal's file name in the state dir. */
@@ -347,9 +346,9 @@ export class FileOrderJournal implements OrderJournal {
     for (const record of records) text += `${JSON.stringify(record)}\n`;
     try {
       await this.faults.beforeWrite?.();
-      await writeFileAtomic(this.path, text, { fsync: true });
+      await atomicFileWriter(this.path, text);
     } catch (error) {
-      // write-file-atomic renames only a complete, synced file: the old journal is intact.
+      // atomicFileWriter renames only a complete, synced file: the old journal is intact.
       throw new JournalWriteError(this.path, 'compact', error);
     }
     const previous = this.#handle;

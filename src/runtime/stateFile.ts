@@ -1,5 +1,6 @@
-import { link, open, readFile, unlink } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AistockError, describeError } from '../core/errors.js';
 import type { Clock } from './clock.js';
@@ -10,11 +11,36 @@ import type { Clock } from './clock.js';
  * (`<name>.corrupt-<time>`), never overwritten or deleted, and the caller is told so.
  */
 
-/** Writes a whole file durably. The default is write-file-atomic with fsync; tests inject faults. */
+/** Writes a whole file durably. The default is {@link atomicFileWriter}; tests inject faults. */
 export type FileWriter = (path: string, contents: string) => Promise<void>;
 
-/** write-file-atomic: temp file, fsync, rename, so a crash leaves the old or the new file. */
-export const atomicFileWriter: FileWriter = (path, contents) => writeFileAtomic(path, contents, { fsync: true });
+/**
+ * Temp file in the same dir, every byte written, fsync, rename, fsync of the dir: a crash
+ * leaves the old file or the new one, and a full disk is an error, never a short file.
+ * (write-file-atomic 7 renames after a short `write()` — on a full tmpfs it put a 4 KB torn
+ * checkpoint in place of the good one and reported success; `FileHandle.writeFile` writes
+ * until done or throws ENOSPC.)
+ */
+export const atomicFileWriter: FileWriter = async (path, contents) => {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const file = await open(temp, 'w');
+  try {
+    await file.writeFile(contents, 'utf8');
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await file.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dirname(path));
+};
 
 const envelopeSchema = z.object({
   schemaVersion: z.number().int(),

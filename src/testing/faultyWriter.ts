@@ -16,7 +16,7 @@ export function errnoError(code: string, path: string, syscall = 'write'): NodeJ
 }
 
 /**
- * A real file writer (write-file-atomic with fsync by default) that fails on command, for
+ * A real file writer (atomicFileWriter by default) that fails on command, for
  * fault-injection tests: disk errors (`EIO`, `ENOSPC`, `EACCES`), an unexpected throw (a bug
  * in the writer, not an I/O error), or a write held until released (a slow disk).
  */

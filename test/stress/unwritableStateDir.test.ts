@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { atomicFileWriter } from '../../src/runtime/stateFile.js';
 import { readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
 
 /**
@@ -56,6 +57,9 @@ describe('a state dir on a disk that fills up or turns read-only', () => {
     expect(full.code, full.stderr).toBe(5);
     expect(full.stderr).toMatch(/could not be written: \d+ checkpoint writes failed, \d+ orders were refused/);
     expect(lastJson(full.stdout).checkpoints.failed).toBeGreaterThan(0);
+    // What is on disk is a whole checkpoint or none: never a torn one put in place.
+    const onDisk = await readFile(join(stateDir, 'checkpoint.json'), 'utf8').catch(() => null);
+    if (onDisk !== null) expect(() => JSON.parse(onDisk) as unknown).not.toThrow();
 
     await disk.remount('size=20m');
     const resumed = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
@@ -65,6 +69,17 @@ describe('a state dir on a disk that fills up or turns read-only', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(reference.ids);
   }, 120_000);
+
+  it('refuses a file that does not fit with ENOSPC and leaves the old one whole (no short write renamed into place)', async (ctx) => {
+    if (cannotMount !== null) return ctx.skip(cannotMount);
+    const disk = await tmpfs('short', '64k');
+    const path = join(disk.at, 'state.json');
+    await writeFile(path, '{"old":true}');
+    await expect(atomicFileWriter(path, JSON.stringify({ big: 'x'.repeat(200_000) }))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(await readFile(path, 'utf8')).toBe('{"old":true}');
+    // No temp file is left behind to fill the disk further.
+    expect((await run('ls', ['-A', disk.at])).stdout.trim().split('\n')).toEqual(['state.json']);
+  });
 
   it('says EROFS, not "locked", for a read-only state dir, and resumes once it is writable again', async (ctx) => {
     if (cannotMount !== null) return ctx.skip(cannotMount);
