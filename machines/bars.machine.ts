@@ -13,6 +13,9 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  * - `BARS` in `running` reports `BARS_CLOSED` (every bar that closed, base bars included)
  *   and `SYMBOLS_READY` (symbols whose warm-up just finished), to `actor.on` listeners and
  *   to `reportTo` if given. An empty batch is an explicit no-op.
+ * - `BARS_SCREENED` (the data guard's report, when the guard's `reportTo` is this actor) is a
+ *   batch like `BARS`, empty or not, and is answered with `BARS_AGGREGATED` (the batch's bars, now
+ *   in the history) to `reportTo`: the data guard feeds the bars actor, which feeds its reader.
  * - `FLUSH` closes every open bucket (end of data) and reports them the same way.
  * - `STOP` does not flush: open buckets stay in `context.state`, which is checkpointed, so a
  *   restart continues the partial bars instead of emitting them early.
@@ -20,12 +23,19 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  */
 
 /** Events the bars actor accepts. */
-export type BarsEvent = LifecycleEvent | { type: 'BARS'; bars: readonly Bar[] } | { type: 'FLUSH' };
+export type BarsEvent =
+  | LifecycleEvent
+  | { type: 'BARS'; bars: readonly Bar[] }
+  /** The data guard's report (its `BARS_SCREENED`): the bars that passed it. */
+  | { type: 'BARS_SCREENED'; bars: readonly Bar[] }
+  | { type: 'FLUSH' };
 
 /** What the bars actor reports. */
 export type BarsEmitted =
   | { type: 'BARS_CLOSED'; bars: TimeframeBar[] }
   | { type: 'SYMBOLS_READY'; symbols: string[] }
+  /** A screened batch taken (see `BARS_SCREENED`): its bars, in order. */
+  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[] }
   | BarsRefused;
 
 /** Input: aggregation and history settings, a checkpointed state, and who to report to. */
@@ -60,7 +70,7 @@ export const barsMachine = setup({
   },
   actions: {
     ingest: assign(({ context, event }) => {
-      if (event.type !== 'BARS') return {};
+      if (event.type !== 'BARS' && event.type !== 'BARS_SCREENED') return {};
       const result = processBars(context.state, event.bars);
       return {
         state: result.state,
@@ -92,6 +102,12 @@ export const barsMachine = setup({
         if (context.reportTo !== null) enqueue.sendTo(context.reportTo, report);
       }
     }),
+    reportAggregated: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BARS_SCREENED') return;
+      const aggregated = { type: 'BARS_AGGREGATED' as const, bars: event.bars };
+      enqueue.emit(aggregated);
+      if (context.reportTo !== null) enqueue.sendTo(context.reportTo, aggregated);
+    }),
     countRefusal: assign({
       stats: ({ context, event }) => ({
         ...context.stats,
@@ -120,6 +136,7 @@ export const barsMachine = setup({
           { guard: 'isEmptyBatch', description: 'an empty batch changes nothing' },
           { actions: ['ingest', 'reportOutput'] },
         ],
+        BARS_SCREENED: { description: "the data guard's report: always answered", actions: ['ingest', 'reportOutput', 'reportAggregated'] },
         FLUSH: { description: 'end of data: close every open bucket', actions: ['flushBuckets', 'reportOutput'] },
       },
     },

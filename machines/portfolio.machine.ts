@@ -1,5 +1,8 @@
-import { enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup, type AnyActorRef } from 'xstate';
+import type { Bar } from '../src/core/bar.js';
+import { formatQty, parsePrice } from '../src/core/money.js';
 import type { Fill } from '../src/core/order.js';
+import type { PortfolioAt } from '../src/core/risk.js';
 import {
   applyFills,
   deposit,
@@ -29,6 +32,14 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  *   while the component lives. In `shutdown` they are refused (`FILLS_REFUSED`), not lost
  *   silently (the broker ledger still holds them for reconciliation); cash movements are
  *   refused (`PORTFOLIO_STOPPED`) and marks ignored, so the final valuation stays put.
+ *
+ * How a session drives it (its `reportTo` receives the answers):
+ * - `MARK_BARS` takes a run of bars in time order and marks each held symbol to its bar's
+ *   close, one bar at a time; it answers `BARS_MARKED` with the portfolio as it stood at every
+ *   bar that changed it since the last answer (`series`, for the risk engine), so a run costs one
+ *   event and still reads as bar-by-bar marks.
+ * - `FILLS` answers `FILLS_APPLIED`: the position of every symbol the fills touched, as a
+ *   decimal string ('0' when flat), which is what a strategy is shown.
  */
 
 /** What the portfolio accepts: lifecycle, fill batches, marks and cash movements. */
@@ -36,6 +47,7 @@ export type PortfolioEvent =
   | LifecycleEvent
   | { type: 'FILLS'; fills: readonly Fill[] }
   | { type: 'MARK'; prices: Readonly<Record<string, number | string>> }
+  | { type: 'MARK_BARS'; bars: readonly Bar[] }
   | { type: 'DEPOSIT'; amount: string | number }
   | { type: 'WITHDRAW'; amount: string | number };
 
@@ -44,7 +56,9 @@ export type PortfolioEmitted =
   | { type: 'FILL_REJECTED'; rejection: FillRejection }
   | { type: 'MARK_REJECTED'; rejection: MarkRejection }
   | { type: 'CASH_REFUSED'; movement: 'DEPOSIT' | 'WITHDRAW'; refusal: CashRefusal }
-  | { type: 'FILLS_REFUSED'; count: number };
+  | { type: 'FILLS_REFUSED'; count: number }
+  | { type: 'BARS_MARKED'; series: PortfolioAt[] }
+  | { type: 'FILLS_APPLIED'; positions: [symbol: string, qty: string][] };
 
 /** Counters for the Summary and for tests. */
 export interface PortfolioStats {
@@ -61,11 +75,15 @@ export interface PortfolioStats {
 export interface PortfolioContext {
   portfolio: Portfolio;
   stats: PortfolioStats;
+  /** The portfolio as the last `BARS_MARKED` (or the input) showed it. */
+  reported: Portfolio;
+  reportTo: AnyActorRef | null;
 }
 
-/** The starting portfolio: `createPortfolio(...)` or `restorePortfolio(checkpoint)`. */
+/** The starting portfolio (`createPortfolio(...)` or `restorePortfolio(checkpoint)`) and who else receives the answers. */
 export interface PortfolioInput {
   portfolio: Portfolio;
+  reportTo?: AnyActorRef;
 }
 
 const portfolioSetup = setup({
@@ -90,6 +108,29 @@ const portfolioSetup = setup({
         },
       });
       for (const rejection of rejected) enqueue.emit({ type: 'FILL_REJECTED', rejection });
+      const symbols = new Set(event.fills.map((fill) => fill.symbol));
+      const applied = {
+        type: 'FILLS_APPLIED' as const,
+        positions: [...symbols].map((symbol): [string, string] => [symbol, formatQty(portfolio.positions.get(symbol)?.qty ?? 0n)]),
+      };
+      enqueue.emit(applied);
+      if (context.reportTo !== null) enqueue.sendTo(context.reportTo, applied);
+    }),
+    markBars: enqueueActions(({ context, event, enqueue }, params: { live: boolean }) => {
+      if (event.type !== 'MARK_BARS') return;
+      let { portfolio, reported } = context;
+      const series: PortfolioAt[] = [];
+      for (const bar of params.live ? event.bars : []) {
+        if (portfolio.positions.has(bar.symbol)) portfolio = markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]);
+        if (portfolio !== reported) series.push({ at: bar.ts, portfolio });
+        reported = portfolio;
+      }
+      if (portfolio !== context.portfolio || reported !== context.reported) {
+        enqueue.assign({ portfolio, reported, stats: { ...context.stats, marks: context.stats.marks + series.length } });
+      }
+      const marked = { type: 'BARS_MARKED' as const, series };
+      enqueue.emit(marked);
+      if (context.reportTo !== null) enqueue.sendTo(context.reportTo, marked);
     }),
     markPrices: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'MARK') return;
@@ -136,12 +177,15 @@ export const portfolioMachine = portfolioSetup.createMachine({
   context: ({ input }) => ({
     portfolio: input.portfolio,
     stats: { fillBatches: 0, fillsApplied: 0, fillsRejected: 0, marks: 0, cashRefused: 0, fillsRefused: 0 },
+    reported: input.portfolio,
+    reportTo: input.reportTo ?? null,
   }),
   initial: LIFECYCLE.idle,
   // Accepted until shutdown (which overrides FILLS): the portfolio is a ledger of facts.
   on: {
     FILLS: { actions: 'applyFillBatch' },
     MARK: { actions: 'markPrices' },
+    MARK_BARS: { actions: { type: 'markBars', params: { live: true } } },
     DEPOSIT: { actions: 'moveCash' },
     WITHDRAW: { actions: 'moveCash' },
   },
@@ -157,6 +201,7 @@ export const portfolioMachine = portfolioSetup.createMachine({
         DEPOSIT: { actions: 'refuseCashMovement' },
         WITHDRAW: { actions: 'refuseCashMovement' },
         MARK: { description: 'shut down: the final valuation stays as it was' },
+        MARK_BARS: { description: 'shut down: nothing is marked; answered with no change', actions: { type: 'markBars', params: { live: false } } },
       },
     },
   }),

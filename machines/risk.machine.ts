@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup, type AnyActorRef } from 'xstate';
 import {
   addHaltReason,
   breachHalts,
@@ -9,6 +9,7 @@ import {
   reserveOrder,
   resumeTrading,
   setReduceReason,
+  settleSeries,
   startTradingDayIfDue,
   tradingState,
   updateAccount,
@@ -17,6 +18,7 @@ import {
   type DenyCode,
   type OrderCheckRequest,
   type OrderVerdict,
+  type PortfolioAt,
   type Reason,
   type ReasonInput,
   type RiskState,
@@ -47,6 +49,12 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  * every order is denied `RISK_ENGINE_STOPPED`. With rate limits on, an approved order holds a
  * slot until `ORDER_RESERVED` (counted) or `ORDER_RELEASED` (freed). Account updates and reservations are
  * taken in every lifecycle state, so the counts stay true until the process ends.
+ *
+ * `SETTLE` is how a session drives it, one event per run of bars: the portfolio as it stood at
+ * each bar that moved it (`series`, taken in order exactly as `ACCOUNT_UPDATED`s would be, halts and
+ * daily resets in their true order: `settleSeries`), then, if the run ends at a bar with
+ * intents, their check at that bar's time. It answers `SETTLED` (the verdicts; none without a
+ * check) to `reportTo` and to listeners, always; outside `running` the check is denied.
  */
 
 /** What the risk engine accepts; every timed event carries both clock readings (`at`). */
@@ -59,12 +67,22 @@ export type RiskEvent =
   | { type: 'HALT'; reason: ReasonInput; at: ClockReading }
   | { type: 'REDUCE'; reason: ReasonInput; at: ClockReading }
   | { type: 'RESUME' }
+  /** A run of bars settled, then (optionally) orders checked: see the machine's comment. */
+  | { type: 'SETTLE'; series: readonly PortfolioAt[]; check: SettleCheck | null }
   /** Raised by the daily reset; see the machine's comment. */
   | { type: 'TRADING_DAY_STARTED'; tradingDay: TradingDay };
+
+/** The order check that ends a `SETTLE`: the intents of the run's last bar, at that bar's time. */
+export interface SettleCheck {
+  readonly checkId: string;
+  readonly orders: readonly OrderCheckRequest[];
+  readonly at: ClockReading;
+}
 
 /** What the risk engine tells observers (`actor.on(type, …)`). */
 export type RiskEmitted =
   | { type: 'ORDERS_CHECKED'; checkId: string; verdicts: OrderVerdict[] }
+  | { type: 'SETTLED'; checkId: string | null; verdicts: OrderVerdict[] }
   | { type: 'TRADING_STATE_CHANGED'; tradingState: TradingState; haltReasons: readonly Reason[]; reduceReason: Reason | null }
   | { type: 'LIMIT_BREACHED'; reason: Reason; halts: boolean }
   | { type: 'TRADING_DAY_STARTED'; tradingDay: TradingDay };
@@ -85,13 +103,32 @@ export interface RiskContext {
   rules: RiskRules;
   risk: RiskState;
   stats: RiskStats;
+  reportTo: AnyActorRef | null;
 }
 
-/** Limits (validated with `parseRiskLimits`; the original's defaults when absent) and a restored state. */
+/**
+ * Limits (validated with `parseRiskLimits`; the original's defaults when absent) or rules
+ * already compiled from them, a restored state, and who else receives `SETTLED` (a session
+ * passes its `self`).
+ */
 export interface RiskInput {
   limits?: RiskLimits;
+  rules?: RiskRules;
   state?: RiskState;
+  reportTo?: AnyActorRef;
 }
+
+/** Counts a check's verdicts into `stats`. */
+function countVerdicts(stats: RiskStats, verdicts: readonly OrderVerdict[]): RiskStats {
+  const counted = { ...stats, checked: stats.checked + verdicts.length, denied: { ...stats.denied } };
+  for (const verdict of verdicts) {
+    if (verdict.verdict === 'approve') counted.approved += 1;
+    else for (const { code } of verdict.reasons) counted.denied[code] = (counted.denied[code] ?? 0) + 1;
+  }
+  return counted;
+}
+
+const STOPPED_REASONS = [{ code: 'RISK_ENGINE_STOPPED' as const, detail: 'the risk engine is not running: no order passes' }];
 
 const riskSetup = setup({
   types: {
@@ -131,22 +168,50 @@ const riskSetup = setup({
     checkOrderBatch: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CHECK_ORDERS') return;
       const { state, verdicts } = checkOrders(context.risk, context.rules, event.orders, event.at.monoMs);
-      const stats = { ...context.stats, checked: context.stats.checked + verdicts.length, denied: { ...context.stats.denied } };
-      for (const verdict of verdicts) {
-        if (verdict.verdict === 'approve') stats.approved += 1;
-        else for (const { code } of verdict.reasons) stats.denied[code] = (stats.denied[code] ?? 0) + 1;
-      }
-      enqueue.assign({ risk: state, stats });
+      enqueue.assign({ risk: state, stats: countVerdicts(context.stats, verdicts) });
       enqueue.emit({ type: 'ORDERS_CHECKED', checkId: event.checkId, verdicts });
     }),
     refuseChecks: emit(({ event }) => {
       const orders = event.type === 'CHECK_ORDERS' ? event.orders : [];
-      const reasons = [{ code: 'RISK_ENGINE_STOPPED' as const, detail: 'the risk engine is not running: no order passes' }];
       return {
         type: 'ORDERS_CHECKED' as const,
         checkId: event.type === 'CHECK_ORDERS' ? event.checkId : '',
-        verdicts: orders.map(() => ({ verdict: 'deny' as const, reasons })),
+        verdicts: orders.map(() => ({ verdict: 'deny' as const, reasons: STOPPED_REASONS })),
       };
+    }),
+    /** The series and the check's daily reset, in data; the trading-state transitions are raised (HALT, TRADING_DAY_STARTED). */
+    settleSeries: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SETTLE') return;
+      const settled = settleSeries(context.risk, context.rules, event.series, event.check?.at.wallMs ?? null);
+      if (settled.state === context.risk) return;
+      const { stats } = context;
+      enqueue.assign({
+        risk: settled.state,
+        stats: { ...stats, breaches: stats.breaches + settled.breaches.length, tradingDaysStarted: stats.tradingDaysStarted + settled.daysStarted.length },
+      });
+      const halts = context.rules.limits.killSwitchEnabled;
+      for (const reason of settled.breaches) enqueue.emit({ type: 'LIMIT_BREACHED', reason, halts });
+      for (const tradingDay of settled.daysStarted) enqueue.emit({ type: 'TRADING_DAY_STARTED', tradingDay });
+      const newest = settled.daysStarted.at(-1);
+      if (newest !== undefined) enqueue.raise({ type: 'TRADING_DAY_STARTED', tradingDay: newest });
+      // Halts still held at the end of the series (a daily reset may have dropped earlier ones).
+      const at = event.check?.at ?? { wallMs: event.series.at(-1)?.at ?? 0, monoMs: 0 };
+      for (const reason of settled.state.haltReasons) {
+        if (!context.risk.haltReasons.some((held) => held.code === reason.code)) enqueue.raise({ type: 'HALT', reason: { code: reason.code, detail: reason.detail }, at });
+      }
+    }),
+    answerSettle: enqueueActions(({ context, event, enqueue }, params: { running: boolean }) => {
+      if (event.type !== 'SETTLE') return;
+      const { check } = event;
+      let verdicts: OrderVerdict[] = [];
+      if (check !== null && params.running) {
+        const checked = checkOrders(context.risk, context.rules, check.orders, check.at.monoMs);
+        verdicts = checked.verdicts;
+        enqueue.assign({ risk: checked.state, stats: countVerdicts(context.stats, verdicts) });
+      } else if (check !== null) verdicts = check.orders.map(() => ({ verdict: 'deny' as const, reasons: STOPPED_REASONS }));
+      const settled = { type: 'SETTLED' as const, checkId: check?.checkId ?? null, verdicts };
+      enqueue.emit(settled);
+      if (context.reportTo !== null) enqueue.sendTo(context.reportTo, settled);
     }),
     countReservation: assign(({ context, event }) => {
       if (event.type !== 'ORDER_RESERVED') return {};
@@ -180,7 +245,10 @@ const riskSetup = setup({
 /** `active → reducing → halted`, entered through `restoring`, which picks the state the data holds. */
 const tradingStates = riskSetup.createStateConfig({
   initial: 'restoring',
-  on: { CHECK_ORDERS: { actions: ['startTradingDayIfDue', 'checkOrderBatch'] } },
+  on: {
+    CHECK_ORDERS: { actions: ['startTradingDayIfDue', 'checkOrderBatch'] },
+    SETTLE: { actions: ['settleSeries', { type: 'answerSettle', params: { running: true } }] },
+  },
   states: {
     restoring: {
       description: 'picks the trading state the data holds (a restored checkpoint, or a HALT sent before START)',
@@ -221,11 +289,11 @@ const tradingStates = riskSetup.createStateConfig({
 export const riskMachine = riskSetup.createMachine({
   id: 'risk',
   context: ({ input }) => {
-    const limits = input?.limits ?? DEFAULT_RISK_LIMITS;
     return {
-      rules: compileRiskRules(limits),
+      rules: input?.rules ?? compileRiskRules(input?.limits ?? DEFAULT_RISK_LIMITS),
       risk: input?.state ?? createRiskState(),
       stats: { checked: 0, approved: 0, denied: {}, reserved: 0, released: 0, breaches: 0, tradingDaysStarted: 0 },
+      reportTo: input?.reportTo ?? null,
     };
   },
   initial: LIFECYCLE.idle,
@@ -236,6 +304,7 @@ export const riskMachine = riskSetup.createMachine({
     ORDER_RESERVED: { actions: ['startTradingDayIfDue', 'countReservation'] },
     ORDER_RELEASED: { actions: 'releaseHold' },
     CHECK_ORDERS: { actions: 'refuseChecks' },
+    SETTLE: { actions: ['settleSeries', { type: 'answerSettle', params: { running: false } }] },
     HALT: { actions: 'addHaltReason' },
     REDUCE: { actions: 'setReduceReason' },
     RESUME: { actions: 'resumeTrading' },

@@ -1,49 +1,69 @@
-import { assign, emit, fromPromise, setup, type NonReducibleUnknown } from 'xstate';
+import { assign, emit, enqueueActions, fromPromise, setup, type ActorRefFrom, type NonReducibleUnknown } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
+import type { BarsState } from '../src/core/barProcessor.js';
+import type { GuardState } from '../src/core/dataGuard.js';
 import type { Fill } from '../src/core/order.js';
 import { keyed } from '../src/core/keyed.js';
 import type { Portfolio } from '../src/core/portfolio.js';
-import { addHaltReason, createRiskState, type RiskState } from '../src/core/risk.js';
+import type { RiskState } from '../src/core/risk.js';
 import type { RiskRules } from '../src/core/riskLimits.js';
 import {
-  admitBatch,
-  applyNewFills,
-  applyOutcomes,
-  decide,
+  approvedOrders,
+  bookOutcomes,
+  recordAdmitted,
+  runStrategy,
+  skipResumed,
+  splitPipeline,
+  touchesHeld,
   unappliedFills,
+  withPositions,
+  type DecidedState,
   type OrderOutcome,
   type OrderRefusal,
   type OrderRefusalCode,
+  type OrderRequest,
   type PipelineState,
   type PlannedOrder,
 } from '../src/core/sessionPipeline.js';
 import type { Strategy } from '../src/core/strategy.js';
+import { barsMachine } from './bars.machine.js';
+import { dataGuardMachine, type DataGuardEvent } from './dataGuard.machine.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
+import { portfolioMachine, type PortfolioEmitted, type PortfolioEvent } from './portfolio.machine.js';
+import { riskMachine, type RiskEmitted, type RiskEvent } from './risk.machine.js';
 
 /**
  * The trading session (AIStock's TradingCoordinator): `idle → starting → running → draining →
- * shutdown`, plus `faulted`.
+ * shutdown`, plus `faulted`. It composes the components; it does not hold their state or their rules.
  *
  * - `starting` is the start sequence, one substate per step — `locking` (the state dir),
  *   `restoring` (the checkpoint), `loadingJournal`, `openingBroker`, `settling` (ids and orders
  *   an earlier run left unsettled, against the broker) and `reconciling` (positions) — so a
- *   failure names its step in the fault, the log and the inspector. Only then are bars processed. Bars sent earlier wait in the inbox. A `STOP` while starting is kept and
- *   honoured once started, so a start in flight is never abandoned holding the lock.
- * - `running` takes one batch at a time, in `ready`: the batch is admitted (guard + aggregation)
- *   and decided (strategy + risk, bar by bar) until a bar yields approved orders, which go to
- *   `executing` (`executeOrders`: reserve the id durably, submit, mark, fills); back in `ready` the
- *   rest of the batch is decided the same way. Each bar is settled in its own time as it is
- *   decided (trading day, mark, breaches), so batching never changes a result. A batch decided to
- *   its end is closed at once and a checkpoint saved. So a bar that asks for no order costs one
- *   step of the machine, and `ready` at rest never holds a batch.
- * - A `STOP` during `executing` waits for the orders in flight (each broker call has its own
- *   deadline), then drains; elsewhere it drains at once. Bars not yet processed are dropped and
+ *   failure names its step in the fault, the log and the inspector. Bars sent earlier wait in
+ *   the inbox. A `STOP` while starting is kept and honoured once started, so a start in flight
+ *   is never abandoned holding the lock.
+ * - Started, it spawns its components as children — `dataGuard`, `bars`, `risk`, `portfolio`,
+ *   each the exported machine, from the restored state — and supervises them: a child that
+ *   fails faults the session, naming it.
+ * - `running` takes one batch at a time. `admitting`: the bars an earlier run did not process go
+ *   to the data guard, which feeds the bars actor, which answers (`BARS_AGGREGATED`). `deciding`:
+ *   the strategy walks the admitted bars up to the first bar with intents; the run of bars is
+ *   then settled (`settling`): the portfolio marks it bar by bar and answers with the account
+ *   readings (`BARS_MARKED`), which risk takes in order with the intents' check (`SETTLE` →
+ *   `SETTLED`). Approved orders go to `executing` (reserve the id durably, submit, collect
+ *   fills), their fills to the portfolio (`applying`, answered `FILLS_APPLIED`), and deciding goes
+ *   on. A run that touches nothing held and asks for nothing is not sent to the portfolio or
+ *   risk at all. Each step is one event per run of bars, so batching never changes a result, and
+ *   a batch decided to its end is closed and checkpointed from the children's own state.
+ * - A `STOP` while a batch is in flight (`executing` waits for the broker calls, each with its
+ *   own deadline) is kept until it is back in `ready`; bars not yet processed are dropped and
  *   counted: a resumed run processes them, since they are after the checkpoint.
- * - `draining` saves the final checkpoint and runs `drainSession` (stop the checkpointer and the
- *   journal, close the broker, release the lock), which always ends in `shutdown`.
- * - `faulted` (start failed, execution threw, or a child the session depends on — checkpointer,
- *   idempotency tracker — died: `CHILD_FAILED`) releases resources the same way. A child that dies
- *   while starting faults the session once the start completes, never beside it.
+ * - `draining` saves the final checkpoint and runs `drainSession` (reconcile one last time,
+ *   stop the checkpointer and the journal, close the broker, release the lock), which always
+ *   ends in `shutdown`, where the children are stopped.
+ * - `faulted` (start failed, the strategy or an execution failed, a child died) releases
+ *   resources the same way. A child that dies while starting faults the session once the
+ *   start completes, never beside it.
  */
 
 export type SessionEvent =
@@ -55,15 +75,20 @@ export type SessionEvent =
   | { type: 'CHECKPOINT_DEGRADED'; error: string }
   | { type: 'CHECKPOINT_RECOVERED' }
   /** An actor the session depends on (the checkpointer, the idempotency tracker) died. */
-  | { type: 'CHILD_FAILED'; child: string; error: string };
+  | { type: 'CHILD_FAILED'; child: string; error: string }
+  /** The children's answers (see their machines). */
+  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[] }
+  | Extract<PortfolioEmitted, { type: 'BARS_MARKED' | 'FILLS_APPLIED' }>
+  | Extract<RiskEmitted, { type: 'SETTLED' }>;
 
 /** What the session tells observers (`actor.on(type, …)`). */
 export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
 
 /**
- * What the start sequence hands over (`reconcileAtStart`'s output): the restored (or fresh) state of every component. Fills of
- * orders sent after the checkpoint are not applied here: re-deciding the same bars yields the
- * same client order ids, and their fills are applied at that point, in the original order.
+ * What the start sequence hands over (`reconcileAtStart`'s output): the restored (or fresh)
+ * state of every component, from which the children are spawned. Fills of orders sent after the
+ * checkpoint are not applied here: re-deciding the same bars yields the same client order ids,
+ * and their fills are applied at that point, in the original order.
  */
 export interface SessionStart {
   pipeline: PipelineState;
@@ -100,30 +125,53 @@ export interface Reconciliation {
   adoptionFills: Fill[];
 }
 
+/** The session's children: the components that hold state, each running its exported machine. */
+export interface SessionChildren {
+  readonly dataGuard: ActorRefFrom<typeof dataGuardMachine>;
+  readonly bars: ActorRefFrom<typeof barsMachine>;
+  readonly portfolio: ActorRefFrom<typeof portfolioMachine>;
+  readonly risk: ActorRefFrom<typeof riskMachine>;
+}
+
+/** The `systemId`s (and ids) of the children the session spawns. */
+export const SESSION_CHILDREN = ['dataGuard', 'bars', 'portfolio', 'risk'] as const;
+
 interface Batch {
-  readonly bars: Bar[];
+  /** The admitted bars (empty while `admitting`). */
+  readonly bars: readonly Bar[];
   /** The monotonic time of a live batch's arrival; null in replay, where bar time is used. */
   readonly monoMs: number | null;
-  /** Next bar to decide. */
+  /** Next bar to show the strategy. */
   readonly next: number;
+  /** First bar not yet settled (marked, and its account taken by risk). */
+  readonly settleFrom: number;
   /** Bars already shown to the broker (the market), so its fills use the right prices. */
   readonly fed: number;
 }
 
-/** The session's context: the pipeline, portfolio and risk state, the inbox, the batch in progress, counters. */
+/** The check a settle ends with: the intents of the run's last bar. */
+interface PendingCheck {
+  readonly bar: Bar;
+  readonly requests: readonly OrderRequest[];
+}
+
+/** The session's context: its own decisions, its children, the inbox, the batch in progress, counters. */
 export interface SessionContext extends SessionInput {
   /** The monotonic time of the newest live batch, and of the last reconciliation. */
   lastMonoMs: number | null;
   lastReconciledMonoMs: number | null;
-  pipeline: PipelineState | null;
-  portfolio: Portfolio | null;
-  risk: RiskState;
+  decided: DecidedState | null;
+  children: SessionChildren | null;
   appliedFills: Record<string, number>;
   /** Orders whose submit ended `unknown`, by client order id, until the broker settles them. */
   unsettled: Record<string, PlannedOrder>;
   inbox: { bars: readonly Bar[]; receivedAtMs: number | null; monoMs: number | null }[];
   batch: Batch | null;
+  /** A settle sent to the portfolio and risk, and the check it ends with (null: none). */
+  settling: { check: PendingCheck | null } | null;
   planned: PlannedOrder[];
+  /** Fills reached the portfolio since risk last took its account: the next run is settled. */
+  accountMoved: boolean;
   /** The bars of the batch just closed that the market has not seen yet: `feedMarket`'s input. */
   marketFeed: readonly Bar[];
   stopRequested: boolean;
@@ -132,6 +180,30 @@ export interface SessionContext extends SessionInput {
   refusals: Partial<Record<OrderRefusalCode, number>>;
   fault: SessionFault | null;
   stats: SessionStats;
+}
+
+/** The session's state as a checkpoint holds it, read from its children: null before they exist. */
+export interface SessionStateView {
+  pipeline: PipelineState;
+  portfolio: Portfolio;
+  risk: RiskState;
+  appliedFills: Record<string, number>;
+  unsettled: Record<string, PlannedOrder>;
+}
+
+/** The whole session state now (the children's snapshots and the session's own part). */
+export function sessionStateOf(context: SessionContext): SessionStateView | null {
+  const { children, decided } = context;
+  if (children === null || decided === null) return null;
+  const guard: GuardState = children.dataGuard.getSnapshot().context.guard;
+  const bars: BarsState = children.bars.getSnapshot().context.state;
+  return {
+    pipeline: { ...decided, guard, bars },
+    portfolio: children.portfolio.getSnapshot().context.portfolio,
+    risk: children.risk.getSnapshot().context.risk,
+    appliedFills: context.appliedFills,
+    unsettled: context.unsettled,
+  };
 }
 
 /** The steps of the start sequence, in order (the substates of `starting`). */
@@ -232,6 +304,11 @@ const sessionSetup = setup({
     emitted: {} as SessionEmitted,
   },
   actors: {
+    // The components, spawned as children once the start sequence hands over their state.
+    dataGuard: dataGuardMachine,
+    bars: barsMachine,
+    portfolio: portfolioMachine,
+    risk: riskMachine,
     // The start sequence, one actor per step, supplied by the runtime (which carries what one
     // step finds to the next); only the last one hands the restored state to the machine.
     /** Takes the state-dir lock. */
@@ -259,11 +336,11 @@ const sessionSetup = setup({
     /** Shows bars to the broker (a simulated market needs every price); supplied by the runtime. */
     feedMarket: (_, _params: { bars: readonly Bar[] }) => undefined,
     /**
-     * Hands the domain state to the checkpointer; supplied by the runtime, which may skip an
-     * unforced save made soon after the previous one (the journal and the broker hold the truth;
-     * a checkpoint only shortens the replay after a crash).
+     * Hands the session's state (null mid-batch: nothing is saved then) to the checkpointer;
+     * supplied by the runtime, which may skip an unforced save made soon after the previous one
+     * (the journal and the broker hold the truth; a checkpoint only shortens the replay after a crash).
      */
-    saveCheckpoint: (_, _params: { context: SessionContext; force: boolean }) => undefined,
+    saveCheckpoint: (_, _params: { state: SessionStateView | null; force: boolean }) => undefined,
     enqueue: assign(({ context, event }) => (event.type === 'BARS' ? enqueued(context, event) : {})),
     dropBars: assign(({ context, event }) => {
       if (event.type !== 'BARS') return {};
@@ -278,36 +355,85 @@ const sessionSetup = setup({
         stats: counted(context.stats, { barsDropped: queued + unfinished }),
       };
     }),
-    restore: assign(({ context, event }) => {
+    /** Spawns the children from the start's state, starts them, and hands the portfolio the fills of orders settled at start. */
+    spawnChildren: enqueueActions(({ context, event, enqueue }) => {
       const start = (event as unknown as { output: SessionStart }).output;
-      const restored = { ...context, ...start };
-      return { ...start, ...applyOutcomesToContext(restored, start.settled, 0) };
+      const { decided, guard, bars } = splitPipeline(start.pipeline);
+      enqueue.assign(({ spawn, self }) => {
+        const risk = spawn('risk', { id: 'risk', systemId: 'risk', input: { rules: context.rules, state: start.risk, reportTo: self } });
+        const portfolio = spawn('portfolio', { id: 'portfolio', systemId: 'portfolio', input: { portfolio: start.portfolio, reportTo: self } });
+        const barsActor = spawn('bars', { id: 'bars', systemId: 'bars', input: { restore: bars, reportTo: self } });
+        const dataGuard = spawn('dataGuard', { id: 'dataGuard', systemId: 'dataGuard', input: { restore: guard, reportTo: barsActor } });
+        return {
+          children: { dataGuard, bars: barsActor, portfolio, risk },
+          decided,
+          appliedFills: start.appliedFills,
+          unsettled: start.unsettled,
+        };
+      });
+      for (const id of SESSION_CHILDREN) enqueue.sendTo(id, { type: 'START' });
     }),
-    /** Bars arriving in `ready` (the inbox is empty there): taken at once, in this one step. */
-    takeBars: assign(({ context, event }) => (event.type === 'BARS' ? takeArrived(context, event) : {})),
-    takeQueuedBatch: assign(({ context }) => takeQueued(context)),
-    applyExecution: assign(({ context, event }) => {
+    /** Orders an earlier run left unknown, now settled by the broker: booked like any outcome. */
+    bookSettledAtStart: enqueueActions(({ context, event, enqueue }) => {
+      const start = (event as unknown as { output: SessionStart }).output;
+      bookInto(context, enqueue, start.settled, { wallMs: 0, monoMs: 0 });
+    }),
+    /** Bars arriving in `ready` (the inbox is empty there): admitted at once. */
+    admitArrived: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BARS') return;
+      const { item, stats } = received(context, event);
+      admit(context, enqueue, item, stats);
+    }),
+    admitQueued: enqueueActions(({ context, enqueue }) => {
+      const [item, ...rest] = context.inbox;
+      enqueue.assign({ inbox: rest });
+      admit(context, enqueue, item ?? null, context.stats);
+    }),
+    takeAdmitted: assign(({ context, event }) => {
+      if (event.type !== 'BARS_AGGREGATED' || context.batch === null || context.decided === null) return {};
+      return { batch: { ...context.batch, bars: event.bars }, decided: recordAdmitted(context.decided, event.bars) };
+    }),
+    decideRun: enqueueActions(({ context, enqueue }) => decideRun(context, enqueue)),
+    settleWithRisk: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BARS_MARKED' || context.settling === null || context.batch === null) return;
+      const pending = context.settling.check;
+      const check =
+        pending === null
+          ? null
+          : {
+              checkId: pending.requests[0]?.orderId ?? '',
+              orders: pending.requests,
+              // Live, rate limits count in the process's monotonic time; in replay, in market time.
+              at: { wallMs: pending.bar.ts, monoMs: context.batch.monoMs ?? pending.bar.ts },
+            };
+      enqueue.sendTo('risk', { type: 'SETTLE', series: event.series, check });
+      enqueue.assign({ accountMoved: false });
+    }),
+    takeVerdicts: assign(({ context, event }) => {
+      const pending = context.settling?.check ?? null;
+      if (event.type !== 'SETTLED' || pending === null) return { settling: null };
+      const { orders, denied } = approvedOrders(pending.bar, pending.requests, event.verdicts);
+      return { settling: null, planned: orders, stats: denied.length === 0 ? context.stats : counted(context.stats, { ordersDenied: denied.length }) };
+    }),
+    applyExecution: enqueueActions(({ context, event, enqueue }) => {
       const { outcomes } = (event as unknown as { output: Execution }).output;
-      if (context.batch === null) return {};
-      const monoNow = context.batch.monoMs ?? context.planned[0]?.barTs ?? 0;
-      return {
-        ...applyOutcomesToContext(context, outcomes, monoNow),
-        planned: [],
-        batch: { ...context.batch, fed: context.batch.next },
-      };
+      const { batch } = context;
+      if (batch === null) return;
+      const barTs = context.planned[0]?.barTs ?? 0;
+      bookInto(context, enqueue, outcomes, { wallMs: barTs, monoMs: batch.monoMs ?? barTs });
+      enqueue.assign({ planned: [], batch: { ...batch, fed: batch.next } });
     }),
     reportOutcomes: emit(({ event }) => ({
       type: 'ORDER_OUTCOMES' as const,
       outcomes: (event as unknown as { output: Execution }).output.outcomes,
     })),
-    decideRest: assign(({ context }) => {
-      const { batch, pipeline } = context;
-      // Only ever after an execution: the bar whose orders were executed is settled first.
-      return batch === null || pipeline === null ? { marketFeed: [] } : decideAndClose(context, batch, pipeline, context.stats, true);
+    takePositions: assign(({ context, event }) => {
+      if (event.type !== 'FILLS_APPLIED' || context.decided === null) return {};
+      return { decided: withPositions(context.decided, event.positions) };
     }),
-    applyLateFills: assign(({ context, event }) => {
-      if (event.type !== 'FILLS' || context.pipeline === null || context.portfolio === null) return {};
-      return applyFillsToContext(context, event.fills);
+    applyLateFills: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FILLS') return;
+      sendFills(context, enqueue, event.fills, false);
     }),
     /** An execution that crashed may have sent any of its orders: the broker must settle them all. */
     holdPlannedAsUnsettled: assign(({ context }) => ({
@@ -315,12 +441,19 @@ const sessionSetup = setup({
       planned: [],
     })),
     requestStop: assign({ stopRequested: true }),
-    applyReconciliation: assign(({ context, event }) => {
+    applyReconciliation: enqueueActions(({ context, event, enqueue }) => {
       const { halt, adoptionFills } = (event as unknown as { output: Reconciliation }).output;
-      const risk = halt === null ? context.risk : addHaltReason(context.risk, halt);
-      return { ...applyFillsToContext({ ...context, risk }, adoptionFills), risk, lastReconciledMonoMs: context.lastMonoMs };
+      if (halt !== null) {
+        enqueue.sendTo('risk', { type: 'HALT', reason: { code: halt.code, detail: halt.detail }, at: { wallMs: halt.at, monoMs: context.lastMonoMs ?? 0 } });
+      }
+      enqueue.assign({ lastReconciledMonoMs: context.lastMonoMs });
+      sendFills(context, enqueue, adoptionFills, true);
     }),
     skipReconciliation: assign(({ context }) => ({ lastReconciledMonoMs: context.lastMonoMs })),
+    stopChildren: enqueueActions(({ context, enqueue }) => {
+      if (context.children === null) return;
+      for (const id of SESSION_CHILDREN) enqueue.sendTo(id, { type: 'STOP' });
+    }),
     markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
     markRecovered: assign({ persistenceDegraded: null }),
     recordFault: assign(({ event }, params: { code: SessionFaultCode; step?: StartStep }) => ({
@@ -333,10 +466,16 @@ const sessionSetup = setup({
       if (event.type !== 'CHILD_FAILED') return {};
       return { fault: context.fault ?? { code: 'CHILD_FAILED', child: event.child, detail: event.error } };
     }),
+    /** A spawned child died (XState's own error event): the fault names it. */
+    recordChildError: assign(({ context, event }, params: { child: string }) => ({
+      fault: context.fault ?? { ...faultOf('CHILD_FAILED', (event as { error?: unknown }).error), child: params.child },
+    })),
   },
   guards: {
     hasInbox: ({ context }) => context.inbox.length > 0,
-    hasPlannedOrders: ({ context }) => context.planned.length > 0,
+    ordersApproved: ({ event }) => event.type === 'SETTLED' && event.verdicts.some((verdict) => verdict.verdict === 'approve'),
+    settleSent: ({ context }) => context.settling !== null,
+    inBatch: ({ context }) => context.batch !== null,
     stopRequested: ({ context }) => context.stopRequested,
     childFailed: ({ context }) => context.fault !== null,
     strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
@@ -350,6 +489,12 @@ const sessionSetup = setup({
 
 type InboxItem = SessionContext['inbox'][number];
 type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
+/** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer. */
+interface Enqueue {
+  assign(update: Partial<SessionContext>): void;
+  sendTo(child: (typeof SESSION_CHILDREN)[number], event: DataGuardEvent | PortfolioEvent | RiskEvent): void;
+  raise(event: SessionEvent): void;
+}
 
 /** A BARS event's bars the session trades (others are dropped and counted), as an inbox item. */
 function received(context: SessionContext, event: BarsEvent): { item: InboxItem | null; stats: SessionContext['stats'] } {
@@ -365,80 +510,74 @@ function enqueued(context: SessionContext, event: BarsEvent): Partial<SessionCon
   return { inbox: item === null ? context.inbox : [...context.inbox, item], stats };
 }
 
-/** Bars arriving in `ready`, where the inbox is empty: taken as the batch at once. */
-function takeArrived(context: SessionContext, event: BarsEvent): Partial<SessionContext> {
-  const { item, stats } = received(context, event);
-  return item === null ? { stats, marketFeed: [] } : takeBatch(context, item, context.inbox, stats);
-}
-
-function takeQueued(context: SessionContext): Partial<SessionContext> {
-  const [item, ...rest] = context.inbox;
-  return item === undefined ? { marketFeed: [] } : takeBatch(context, item, rest, context.stats);
-}
-
-/** Admits `item` (guard + aggregation) as the batch in progress and decides it (see {@link decideAndClose}). */
-function takeBatch(context: SessionContext, item: InboxItem, inbox: SessionContext['inbox'], stats: SessionContext['stats']): Partial<SessionContext> {
-  if (context.pipeline === null) return { inbox, stats, marketFeed: [] };
+/**
+ * Opens `item` as the batch in progress: the bars an earlier run did not process go to the
+ * data guard (which feeds the bars actor, which answers `BARS_AGGREGATED`); with none, the
+ * answer is raised at once, so every batch takes the same path.
+ */
+function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null, stats: SessionStats): void {
+  if (item === null || context.decided === null) {
+    enqueue.assign({ stats });
+    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [] });
+    return;
+  }
   const live = !context.replay;
-  const admitted = admitBatch(context.pipeline, item.bars, live ? item.receivedAtMs : null);
-  const batch = { bars: admitted.bars, monoMs: live ? item.monoMs : null, next: 0, fed: 0 };
-  const taken = decideAndClose(context, batch, admitted.pipeline, counted(stats, { batches: 1 }), false);
-  // Completed in place, not spread (a fresh object of ours): this runs for every bar.
-  taken.inbox = inbox;
-  taken.lastMonoMs = live ? item.monoMs : context.lastMonoMs;
-  taken.lastReconciledMonoMs = context.lastReconciledMonoMs ?? (live ? item.monoMs : null);
-  return taken;
+  const { decided, fresh } = skipResumed(context.decided, item.bars);
+  enqueue.assign({
+    decided,
+    batch: { bars: [], monoMs: live ? item.monoMs : null, next: 0, settleFrom: 0, fed: 0 },
+    stats: counted(stats, { batches: 1 }),
+    lastMonoMs: live ? item.monoMs : context.lastMonoMs,
+    lastReconciledMonoMs: context.lastReconciledMonoMs ?? (live ? item.monoMs : null),
+  });
+  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [] });
+  // Staleness is judged against arrival on the wall clock, live only.
+  else enqueue.sendTo('dataGuard', { type: 'BARS', bars: fresh, ...(live && item.receivedAtMs !== null ? { receivedAtMs: item.receivedAtMs } : {}) });
 }
 
 /**
- * Decides `batch` from its next bar up to the first bar with approved orders (`planned`); each
- * bar decided is also settled in its own time (trading day, mark, breaches), so a result never
- * depends on how bars were batched. `settleFirst`: the bar before `next` had orders, now
- * executed, and is settled first. A batch decided to its end is cleared, and its bars not yet
- * shown to the market are put in `marketFeed` for `feedMarket`.
+ * One run of the batch: the strategy walks from `next` to the first bar with intents (or the
+ * end). The run's bars are settled — marked by the portfolio, their account readings and the
+ * intents' check taken by risk — unless the run touches nothing held, moved no account and asks
+ * for nothing. A batch decided and settled to its end is closed (`marketFeed`: its bars not yet
+ * shown to the market).
  */
-function decideAndClose(
-  context: SessionContext,
-  batch: Batch,
-  pipeline: PipelineState,
-  stats: SessionContext['stats'],
-  settleFirst: boolean,
-): Partial<SessionContext> {
-  if (context.portfolio === null) return { pipeline, batch: null, marketFeed: [], stats };
-  const decision = decide({ pipeline, portfolio: context.portfolio, risk: context.risk }, batch.bars, batch.next, {
-    strategy: context.strategy,
-    rules: context.rules,
-    sessionId: context.sessionId,
-    // Live, rate limits count in the process's monotonic time; in replay (null), in market time.
-    monoMs: batch.monoMs,
-  }, settleFirst);
-  const statsNow = decision.denied.length === 0 ? stats : counted(stats, { ordersDenied: decision.denied.length });
-  const failed = decision.strategyFailure;
-  if (failed !== null) {
-    // User code failed: nothing more is decided; the batch stays open, so no checkpoint covers it.
-    const fault: SessionFault = { code: 'STRATEGY_FAILED', bar: { symbol: failed.symbol, ts: failed.barTs }, detail: failed.detail };
-    return { pipeline: decision.pipeline, risk: decision.risk, planned: [], batch: { ...batch, next: decision.next }, marketFeed: [], stats: statsNow, fault };
+function decideRun(context: SessionContext, enqueue: Enqueue): void {
+  const { batch, decided } = context;
+  if (batch === null || decided === null) {
+    enqueue.assign({ marketFeed: [] });
+    return;
   }
-  const done = decision.orders.length === 0 && decision.next >= batch.bars.length;
-  return {
-    pipeline: decision.pipeline,
-    portfolio: decision.portfolio,
-    risk: decision.risk,
-    planned: decision.orders,
-    batch: done ? null : { ...batch, next: decision.next },
-    marketFeed: !done ? [] : batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed),
-    stats: statsNow,
-  };
+  const run = runStrategy(decided, batch.bars, batch.next, { strategy: context.strategy, sessionId: context.sessionId });
+  const strategyNow = { ...decided, strategy: run.strategy };
+  if (run.failure !== null) {
+    // User code failed: nothing more is decided; the batch stays open, so no checkpoint covers it.
+    const { failure } = run;
+    const fault: SessionFault = { code: 'STRATEGY_FAILED', bar: { symbol: failure.symbol, ts: failure.barTs }, detail: failure.detail };
+    enqueue.assign({ decided: strategyNow, batch: { ...batch, next: run.stop }, fault, marketFeed: [] });
+    return;
+  }
+  const bar = batch.bars[run.stop];
+  const check = bar === undefined || run.requests.length === 0 ? null : { bar, requests: run.requests };
+  if (check === null && !context.accountMoved && !touchesHeld(decided, batch.bars, batch.settleFrom, run.stop)) {
+    enqueue.assign({ decided: strategyNow, batch: null, marketFeed: batch.fed === 0 ? batch.bars : batch.bars.slice(batch.fed) });
+    return;
+  }
+  // The check's bar is marked in the next run, after its orders' fills: as a bar decided alone would be.
+  enqueue.sendTo('portfolio', { type: 'MARK_BARS', bars: batch.bars.slice(batch.settleFrom, run.stop) });
+  enqueue.assign({
+    decided: strategyNow,
+    batch: { ...batch, next: check === null ? run.stop : run.stop + 1, settleFrom: run.stop },
+    settling: { check },
+    marketFeed: [],
+  });
 }
 
-/** Applies order outcomes: fills, rate-limit counts, the unsettled set, and the counters. */
-function applyOutcomesToContext(context: SessionContext, outcomes: readonly OrderOutcome[], monoNow: number): Partial<SessionContext> {
-  if (context.pipeline === null || context.portfolio === null || outcomes.length === 0) return {};
-  const applied = applyOutcomes(
-    { pipeline: context.pipeline, portfolio: context.portfolio, risk: context.risk, appliedFills: context.appliedFills },
-    outcomes,
-    monoNow,
-  );
+/** Order outcomes booked: counters, unsettled ids, the rate-limit slots (to risk), the fills (to the portfolio). */
+function bookInto(context: SessionContext, enqueue: Enqueue, outcomes: readonly OrderOutcome[], at: { wallMs: number; monoMs: number }): void {
+  const booked = bookOutcomes(outcomes, context.appliedFills);
+  for (const orderId of booked.reserved) enqueue.sendTo('risk', { type: 'ORDER_RESERVED', orderId, at });
+  for (const orderId of booked.released) enqueue.sendTo('risk', { type: 'ORDER_RELEASED', orderId });
   const unsettled = keyed(context.unsettled);
   for (const outcome of outcomes) {
     if (outcome.kind === 'unknown') unsettled[outcome.order.clientOrderId] = outcome.order;
@@ -449,13 +588,11 @@ function applyOutcomesToContext(context: SessionContext, outcomes: readonly Orde
   for (const outcome of outcomes) {
     if (outcome.kind === 'refused') refusals = { ...refusals, [outcome.reason.code]: (refusals[outcome.reason.code] ?? 0) + 1 };
   }
-  return {
+  enqueue.assign({
     refusals,
-    pipeline: applied.pipeline,
-    portfolio: applied.portfolio,
-    risk: applied.risk,
-    appliedFills: applied.appliedFills,
     unsettled,
+    appliedFills: booked.appliedFills,
+    accountMoved: context.accountMoved || booked.fresh.length > 0,
     stats: counted(context.stats, {
       ordersSubmitted: count('submitted'),
       duplicatesBlocked: count('duplicate'),
@@ -463,26 +600,23 @@ function applyOutcomesToContext(context: SessionContext, outcomes: readonly Orde
       ordersUnknown: count('unknown'),
       ordersSettled: count('settled'),
       ordersRefused: count('refused'),
-      fills: applied.newFills,
+      fills: booked.fresh.length,
     }),
-  };
+  });
+  // Always sent, even empty: its answer (FILLS_APPLIED) comes after risk took the slots above.
+  enqueue.sendTo('portfolio', { type: 'FILLS', fills: booked.fresh });
 }
 
-/** Applies fills that arrived outside an execution (late partial fills), skipping any already applied. */
-function applyFillsToContext(context: SessionContext, fills: readonly Fill[]): Partial<SessionContext> {
-  if (context.pipeline === null || context.portfolio === null) return {};
+/**
+ * Fills from outside an execution (late partial fills, adopted positions), those not applied
+ * before, to the portfolio. `always`: sent even when none is new (a state waits for the answer).
+ */
+function sendFills(context: SessionContext, enqueue: Enqueue, fills: readonly Fill[], always: boolean): void {
+  if (context.children === null) return;
   const { fresh, appliedFills } = unappliedFills(fills, context.appliedFills);
-  if (fresh.length === 0) return {};
-  const applied = applyNewFills(
-    { pipeline: context.pipeline, portfolio: context.portfolio, risk: context.risk, appliedFills },
-    fresh,
-  );
-  return {
-    pipeline: applied.pipeline,
-    portfolio: applied.portfolio,
-    appliedFills,
-    stats: counted(context.stats, { fills: applied.newFills }),
-  };
+  if (fresh.length === 0 && !always) return;
+  enqueue.assign({ appliedFills, accountMoved: context.accountMoved || fresh.length > 0, stats: counted(context.stats, { fills: fresh.length }) });
+  enqueue.sendTo('portfolio', { type: 'FILLS', fills: fresh });
 }
 
 /** Nothing is sent while the session cannot persist what it sends. */
@@ -493,8 +627,23 @@ function persistenceRefusal(context: SessionContext): OrderRefusal | null {
 /** After a step that may have closed a batch: show its bars to the market, save a checkpoint (between batches only). */
 const showAndSave = [
   { type: 'feedMarket', params: ({ context }: { context: SessionContext }) => ({ bars: context.marketFeed }) },
-  { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: false }) },
+  { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ state: savable(context), force: false }) },
 ] as const;
+
+/** The state to checkpoint: only between batches (mid-batch, admitted bars are not all decided). */
+function savable(context: SessionContext): SessionStateView | null {
+  return context.batch === null ? sessionStateOf(context) : null;
+}
+
+const saveFinal = { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ state: savable(context), force: true }) } as const;
+
+/** A spawned child's error event faults the session, naming the child (XState's own supervision). */
+function supervised<const Child extends (typeof SESSION_CHILDREN)[number]>(child: Child) {
+  return {
+    target: `#session.${LIFECYCLE.faulted}`,
+    actions: [{ type: 'recordChildError', params: { child } }, 'holdPlannedAsUnsettled'],
+  } as const;
+}
 
 /** A step of the start sequence: its actor runs, then the next step; its failure faults the session, naming the step. */
 function startStep<const Src extends 'lockStateDir' | 'restoreCheckpoint' | 'loadJournal' | 'openBroker' | 'settleOrders'>(
@@ -513,6 +662,14 @@ function startStep<const Src extends 'lockStateDir' | 'restoreCheckpoint' | 'loa
   } as const;
 }
 
+/** States a batch passes through between two answers of the children: a STOP waits for `ready`. */
+const inFlight = { on: { STOP: { actions: 'requestStop' } } } as const;
+
+const portfolioInput = ({ context }: { context: SessionContext }) => ({
+  portfolio: context.children?.portfolio.getSnapshot().context.portfolio ?? null,
+  appliedFills: context.appliedFills,
+});
+
 /** The session machine (see the module comment); its I/O actors are supplied by `createTradingSession`. */
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
@@ -520,14 +677,15 @@ export const sessionMachine = sessionSetup.createMachine({
     ...input,
     lastMonoMs: null,
     lastReconciledMonoMs: null,
-    pipeline: null,
-    portfolio: null,
-    risk: createRiskState(),
+    decided: null,
+    children: null,
     appliedFills: keyed(),
     unsettled: keyed(),
     inbox: [],
     batch: null,
+    settling: null,
     planned: [],
+    accountMoved: false,
     marketFeed: [],
     stopRequested: false,
     persistenceDegraded: null,
@@ -550,44 +708,58 @@ export const sessionMachine = sessionSetup.createMachine({
         },
       },
       running: {
-        initial: 'ready',
+        // First the fills of orders settled at start reach the portfolio.
+        initial: 'applying',
         on: {
           BARS: { actions: 'enqueue' },
           FILLS: { actions: 'applyLateFills' },
+          FILLS_APPLIED: { actions: 'takePositions' },
           STOP: { target: LIFECYCLE.draining, actions: 'dropUnprocessed' },
           // No session runs on without its journal or its checkpoints: halt, keep what is known.
           CHILD_FAILED: { target: LIFECYCLE.faulted, actions: ['recordChildFailure', 'holdPlannedAsUnsettled'] },
+          'xstate.error.actor.dataGuard': supervised('dataGuard'),
+          'xstate.error.actor.bars': supervised('bars'),
+          'xstate.error.actor.portfolio': supervised('portfolio'),
+          'xstate.error.actor.risk': supervised('risk'),
         },
         states: {
           ready: {
             // At rest here the session has processed every bar it was given.
             tags: 'awaitingBars',
-            on: {
-              // The common live case in one step: a bar arrives and is admitted, decided and closed.
-              BARS: { actions: ['takeBars', ...showAndSave] },
-            },
+            on: { BARS: { target: 'admitting', actions: 'admitArrived' } },
             always: [
               // The strategy threw or returned a bad intent: the session faults; nothing more is decided.
               { guard: 'strategyFailed', target: `#session.${LIFECYCLE.faulted}` },
-              { guard: 'hasPlannedOrders', target: 'executing' },
               { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
               // Between batches, on the live feed's own clock: a quiet market is not reconciled.
               { guard: 'reconcileDue', target: 'reconciling' },
-              { guard: 'hasInbox', actions: ['takeQueuedBatch', ...showAndSave] },
+              { guard: 'hasInbox', target: 'admitting', actions: 'admitQueued' },
             ],
           },
-          reconciling: {
-            invoke: {
-              id: 'reconciler',
-              src: 'reconcilePositions',
-              input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
-              onDone: { target: 'ready', actions: 'applyReconciliation' },
-              // A broker that cannot answer now is asked again at the next interval.
-              onError: { target: 'ready', actions: 'skipReconciliation' },
+          admitting: {
+            ...inFlight,
+            on: { ...inFlight.on, BARS_AGGREGATED: { target: 'deciding', actions: 'takeAdmitted' } },
+          },
+          deciding: {
+            entry: 'decideRun',
+            always: [
+              { guard: 'strategyFailed', target: 'ready' },
+              { guard: 'settleSent', target: 'settling' },
+              { target: 'ready', actions: [...showAndSave] },
+            ],
+          },
+          settling: {
+            on: {
+              ...inFlight.on,
+              BARS_MARKED: { actions: 'settleWithRisk' },
+              SETTLED: [
+                { guard: 'ordersApproved', target: 'executing', actions: 'takeVerdicts' },
+                { target: 'deciding', actions: 'takeVerdicts' },
+              ],
             },
           },
           executing: {
-            on: { STOP: { actions: 'requestStop' } },
+            ...inFlight,
             invoke: {
               id: 'executor',
               src: 'executeOrders',
@@ -597,35 +769,54 @@ export const sessionMachine = sessionSetup.createMachine({
                 refuse: persistenceRefusal(context),
                 unsettled: Object.values(context.unsettled),
               }),
-              onDone: {
-                target: 'ready',
-                actions: ['applyExecution', 'reportOutcomes', 'decideRest', ...showAndSave],
-              },
+              onDone: { target: 'applying', actions: ['applyExecution', 'reportOutcomes'] },
               onError: {
                 target: `#session.${LIFECYCLE.faulted}`,
                 actions: [{ type: 'recordFault', params: { code: 'EXECUTION_FAILED' } }, 'holdPlannedAsUnsettled'],
               },
             },
           },
+          applying: {
+            ...inFlight,
+            on: {
+              ...inFlight.on,
+              FILLS_APPLIED: [
+                { guard: 'inBatch', target: 'deciding', actions: 'takePositions' },
+                // Fills of orders settled at start, or of a reconciliation: no batch to go on with.
+                { target: 'ready', actions: 'takePositions' },
+              ],
+            },
+          },
+          reconciling: {
+            invoke: {
+              id: 'reconciler',
+              src: 'reconcilePositions',
+              input: portfolioInput,
+              onDone: { target: 'applying', actions: 'applyReconciliation' },
+              // A broker that cannot answer now is asked again at the next interval.
+              onError: { target: 'ready', actions: 'skipReconciliation' },
+            },
+          },
         },
       },
       draining: {
-        entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
+        entry: saveFinal,
         on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
         invoke: {
           id: 'drainer',
           src: 'drainSession',
-          input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
+          input: portfolioInput,
           onDone: LIFECYCLE.shutdown,
           onError: { target: LIFECYCLE.shutdown, actions: { type: 'recordFault', params: { code: 'DRAIN_FAILED' } } },
         },
       },
       shutdown: {
+        entry: 'stopChildren',
         on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
       },
       faulted: {
         // Keep what is known (unsettled orders above all) before the resources go.
-        entry: { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ context, force: true }) },
+        entry: [saveFinal, 'stopChildren'],
         on: {
           BARS: { actions: 'dropBars' },
           CHILD_FAILED: { actions: 'recordChildFailure' },
@@ -638,7 +829,7 @@ export const sessionMachine = sessionSetup.createMachine({
             invoke: {
               id: 'cleanup',
               src: 'drainSession',
-              input: ({ context }: { context: SessionContext }) => ({ portfolio: context.portfolio, appliedFills: context.appliedFills }),
+              input: portfolioInput,
               onDone: 'released',
               onError: { target: 'released', actions: 'noteFault' },
             },
@@ -670,7 +861,7 @@ export const sessionMachine = sessionSetup.createMachine({
             src: 'reconcileAtStart',
             onDone: [
               { guard: 'childFailed', target: `#session.${LIFECYCLE.faulted}` },
-              { target: `#session.${LIFECYCLE.running}`, actions: 'restore' },
+              { target: `#session.${LIFECYCLE.running}`, actions: ['spawnChildren', 'bookSettledAtStart'] },
             ],
             onError: { target: `#session.${LIFECYCLE.faulted}`, actions: { type: 'recordFault', params: { code: 'START_FAILED', step: 'reconciling' } } },
           },

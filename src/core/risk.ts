@@ -487,9 +487,14 @@ function sameAccount(state: RiskState, account: AccountView): boolean {
 
 /**
  * {@link takeAccount} of `portfolio`'s view, without building the view when risk already holds
- * exactly it (the common case: a bar of a symbol not held) — this runs for every bar.
+ * exactly it and nothing stands breached (the common case: a bar of a symbol not held).
  */
-export function takePortfolio(state: RiskState, rules: RiskRules, portfolio: Portfolio, at: number): RiskState {
+export function takePortfolio(
+  state: RiskState,
+  rules: RiskRules,
+  portfolio: Portfolio,
+  at: number,
+): { state: RiskState; newBreaches: BreachCode[]; halts: Reason[] } {
   const known = state.account;
   const current =
     state.dayStartEquity !== null &&
@@ -500,8 +505,49 @@ export function takePortfolio(state: RiskState, rules: RiskRules, portfolio: Por
     known.grossExposure === portfolio.grossExposure &&
     known.netExposure === portfolio.marketValue &&
     known.netDeposits === portfolio.netDeposits;
-  if (current && state.breaches.length === 0) return state;
-  return takeAccount(state, rules, accountView(portfolio), at).state;
+  if (current && state.breaches.length === 0) return { state, newBreaches: [], halts: [] };
+  return takeAccount(state, rules, accountView(portfolio), at);
+}
+
+/** A portfolio as it stood at a bar's time (`at`, market time): one step of a {@link settleSeries}. */
+export interface PortfolioAt {
+  readonly at: number;
+  readonly portfolio: Portfolio;
+}
+
+/** What a series of portfolio readings did to risk: the new state and what to announce. */
+export interface SeriesSettled {
+  readonly state: RiskState;
+  /** Breaches new at some step, with their reasons (as reported when they happened). */
+  readonly breaches: readonly Reason[];
+  /** Trading days started along the series, the newest last. */
+  readonly daysStarted: readonly TradingDay[];
+}
+
+/**
+ * Takes portfolio readings in time order, each exactly as an account update at its own time
+ * would: the daily reset if due, then the account and its breaches (halting per
+ * {@link breachHalts}). Then, if `thenAt` is given (an order check that follows), the daily reset
+ * at that time. One step per reading, so a batch of readings gives the state one-at-a-time
+ * updates give, halts and resets in their true order.
+ */
+export function settleSeries(state: RiskState, rules: RiskRules, series: readonly PortfolioAt[], thenAt: number | null): SeriesSettled {
+  let next = state;
+  const breaches: Reason[] = [];
+  const daysStarted: TradingDay[] = [];
+  const dayStartAt = (at: number): void => {
+    const day = startTradingDayIfDue(next, rules, at);
+    next = day.state;
+    if (day.started !== null) daysStarted.push(day.started);
+  };
+  for (const { at, portfolio } of series) {
+    dayStartAt(at);
+    const taken = takePortfolio(next, rules, portfolio, at);
+    next = taken.state;
+    for (const code of taken.newBreaches) breaches.push(breachReason(next, rules, code, at));
+  }
+  if (thenAt !== null) dayStartAt(thenAt);
+  return { state: next, breaches, daysStarted };
 }
 
 /**

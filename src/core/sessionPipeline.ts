@@ -1,35 +1,23 @@
 import { z } from 'zod';
 import { keyed, own } from './keyed.js';
 import type { Bar } from './bar.js';
-import { BarsStateSchema, createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from './barProcessor.js';
+import { BarsStateSchema, createBarsState, type BarsConfigInput, type BarsState } from './barProcessor.js';
 import { clientOrderId } from './clientOrderId.js';
 import { describeError } from './errors.js';
-import { createDataGuard, GuardStateSchema, screenBars, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
-import { formatQty, parsePrice } from './money.js';
+import { createDataGuard, GuardStateSchema, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
+import { formatQty } from './money.js';
 import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
-import {
-  applyFills,
-  markToMarket,
-  type Portfolio,
-} from './portfolio.js';
-import {
-  checkOrders,
-  releaseHeldOrder,
-  reserveOrder,
-  startTradingDayIfDue,
-  takePortfolio,
-  type DenyReason,
-  type RiskState,
-} from './risk.js';
-import type { RiskRules } from './riskLimits.js';
+import { applyFills, type Portfolio } from './portfolio.js';
+import type { DenyReason, OrderCheckRequest, OrderVerdict, RiskState } from './risk.js';
 import type { Strategy } from './strategy.js';
 import type { BrokerErrorCode, BrokerRejectReason } from '../runtime/broker.js';
 
 /**
- * The session's hot path as plain functions: a batch of bars is admitted (resume filter,
- * data guard, aggregation), then the strategy walks the admitted bars one by one and stops at
- * the first bar whose intents pass risk, so those orders are executed (and filled) before the
- * next bar is decided. The machine calls these from `assign`; they do no I/O.
+ * The session's own rules as plain functions (the components' rules are their machines'): which
+ * bars an earlier run already processed, the strategy walking admitted bars one by one up to
+ * the first bar with intents, the orders risk's verdicts approve, and what order outcomes mean
+ * for the journal's counts and the portfolio's fills. The machine calls these from `assign`;
+ * they do no I/O.
  */
 
 /** The pipeline's checkpointable state. */
@@ -93,46 +81,37 @@ export function restorePipeline(snapshot: PipelineSnapshot, strategy: Strategy):
   return { ...snapshot, strategy: strategy.stateSchema.parse(snapshot.strategy), resumeAfter: snapshot.lastTs };
 }
 
-/** What admitting a batch produced: the bars the strategy will see, in order. */
-export interface Admitted {
-  readonly pipeline: PipelineState;
-  readonly bars: Bar[];
+/**
+ * What the session itself keeps while running: the strategy's state and view, and what it has
+ * decided per symbol. The data guard's and the bars' state ({@link PipelineState}'s `guard` and
+ * `bars`) live in their actors.
+ */
+export type DecidedState = Omit<PipelineState, 'guard' | 'bars'>;
+
+/** A pipeline split into the session's part and its actors' parts. */
+export function splitPipeline(pipeline: PipelineState): { decided: DecidedState; guard: GuardState; bars: BarsState } {
+  const { guard, bars, ...decided } = pipeline;
+  return { decided, guard, bars };
 }
 
-/**
- * Skips bars an earlier run already processed, screens the rest with the data guard
- * (`receivedAtMs` null in replay: no staleness check), and aggregates what passed.
- */
-export function admitBatch(pipeline: PipelineState, bars: readonly Bar[], receivedAtMs: number | null): Admitted {
-  const { resumeAfter } = pipeline;
+/** Skips bars an earlier run already processed (at or before the checkpoint's `lastTs` of their symbol), counting them. */
+export function skipResumed(decided: DecidedState, bars: readonly Bar[]): { decided: DecidedState; fresh: readonly Bar[] } {
+  const { resumeAfter } = decided;
   const fresh = bars.filter((bar) => !(bar.ts <= (own(resumeAfter, bar.symbol) ?? Number.NEGATIVE_INFINITY)));
-  const screened = screenBars(pipeline.guard, fresh, receivedAtMs);
-  const processed = processBars(pipeline.bars, screened.passed);
-  const lastTs: Record<string, number> = { ...pipeline.lastTs };
-  const lastClose: Record<string, number> = { ...pipeline.lastClose };
-  for (const bar of screened.passed) {
+  if (fresh.length === bars.length) return { decided, fresh: bars };
+  return { decided: { ...decided, resumedSkips: decided.resumedSkips + (bars.length - fresh.length) }, fresh };
+}
+
+/** Notes the newest time and close per symbol of bars the guard passed (what a checkpoint covers, what marks use). */
+export function recordAdmitted(decided: DecidedState, bars: readonly Bar[]): DecidedState {
+  if (bars.length === 0) return decided;
+  const lastTs: Record<string, number> = { ...decided.lastTs };
+  const lastClose: Record<string, number> = { ...decided.lastClose };
+  for (const bar of bars) {
     lastTs[bar.symbol] = bar.ts;
     lastClose[bar.symbol] = bar.close;
   }
-  // Spelled out, not spread: this runs for every live bar.
-  return {
-    pipeline: {
-      guard: screened.state,
-      bars: processed.state,
-      strategy: pipeline.strategy,
-      lastTs,
-      lastClose,
-      resumeAfter,
-      positions: pipeline.positions,
-      resumedSkips: pipeline.resumedSkips + (bars.length - fresh.length),
-    },
-    bars: screened.passed,
-  };
-}
-
-/** Closes every open higher-timeframe bar (end of data, or draining). */
-export function flushPipeline(pipeline: PipelineState): PipelineState {
-  return { ...pipeline, bars: flushBars(pipeline.bars).state };
+  return { ...decided, lastTs, lastClose };
 }
 
 /** An order the strategy asked for and risk approved, with its deterministic client order id. */
@@ -150,28 +129,10 @@ export interface DeniedIntent {
   readonly reasons: readonly DenyReason[];
 }
 
-export interface DecideContext {
+/** What the strategy is asked in: its code, and the session's identity (client order ids name both). */
+export interface StrategyContext {
   readonly strategy: Strategy;
-  readonly rules: RiskRules;
   readonly sessionId: string;
-  /** The monotonic time rate limits count in: the batch's arrival live; null in replay, where each bar's own time counts. */
-  readonly monoMs: number | null;
-}
-
-/** What deciding works on: the pipeline, the portfolio (marked bar by bar) and the risk state. */
-export interface DecideState {
-  readonly pipeline: PipelineState;
-  readonly portfolio: Portfolio;
-  readonly risk: RiskState;
-}
-
-export interface Decision extends DecideState {
-  readonly orders: PlannedOrder[];
-  readonly denied: DeniedIntent[];
-  /** Index of the next bar to decide; equals `bars.length` when the batch is done. */
-  readonly next: number;
-  /** The strategy threw or returned an intent that is not one: deciding stopped at that bar. */
-  readonly strategyFailure: StrategyFailure | null;
 }
 
 /** A strategy that failed on a bar: which bar, and what went wrong (its error, or why its intent is not one). */
@@ -179,6 +140,18 @@ export interface StrategyFailure {
   readonly symbol: string;
   readonly barTs: number;
   readonly detail: string;
+}
+
+/** An intent of the run's last bar, with its deterministic client order id, as risk checks it. */
+export type OrderRequest = OrderCheckRequest;
+
+/** How far the strategy walked: up to `stop`, the first bar with intents (`requests`), or the end (`bars.length`). */
+export interface StrategyRun {
+  readonly strategy: unknown;
+  readonly stop: number;
+  readonly requests: readonly OrderRequest[];
+  /** The strategy threw or returned an intent that is not one, at bar `stop`: nothing there was decided. */
+  readonly failure: StrategyFailure | null;
 }
 
 /** The strategy's step for `bar`, its intents checked (user code: it may throw or return anything). */
@@ -207,33 +180,19 @@ function strategyStep(
 }
 
 /**
- * Runs the strategy over `bars` from `from`, bar by bar and in each bar's own time: before a
- * bar is decided, the trading day starts if it is due at the bar's time; once it is decided
- * (and its orders' fills applied, when it had any), its symbol is marked to its close and the
- * account's breaches are checked ({@link settleBar}). Stops after the first bar whose intents
- * include an approved order, so those orders are executed and filled before the next bar is
- * decided; called again with `settleFirst`, it settles that bar and goes on. Nothing depends on
- * where one `ingest` ends and the next begins. Approved orders hold a rate-limit slot until
- * their id is reserved.
+ * Shows the strategy `bars` from `from`, one by one, and stops at the first bar whose step asks
+ * for orders, so risk checks them and they are executed (and filled) before the next bar is
+ * shown: positions a strategy sees are always the ones its earlier orders left. Nothing here
+ * depends on where one `ingest` ends and the next begins.
  */
-export function decide(state: DecideState, bars: readonly Bar[], from: number, ctx: DecideContext, settleFirst = false): Decision {
-  const { pipeline } = state;
-  let strategyState = pipeline.strategy;
-  let riskState = state.risk;
-  let portfolio = state.portfolio;
-  const denied: DeniedIntent[] = [];
-  const previous = bars[from - 1];
-  if (settleFirst && previous !== undefined) ({ portfolio, risk: riskState } = settleBar(portfolio, riskState, ctx.rules, previous));
+export function runStrategy(decided: DecidedState, bars: readonly Bar[], from: number, ctx: StrategyContext): StrategyRun {
+  let state = decided.strategy;
   for (let index = from; index < bars.length; index += 1) {
     const bar = bars[index];
     if (bar === undefined) break;
-    riskState = startTradingDayIfDue(riskState, ctx.rules, bar.ts).state;
-    const step = strategyStep(ctx.strategy, strategyState, bar, own(pipeline.positions, bar.symbol) ?? '0');
-    if (!step.ok) {
-      // Stopped at this bar, undecided: the session faults, and a resume decides it again.
-      return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: index, strategyFailure: step.failure };
-    }
-    strategyState = step.state;
+    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0');
+    if (!step.ok) return { strategy: state, stop: index, requests: [], failure: step.failure };
+    state = step.state;
     if (step.intents.length > 0) {
       const requests = step.intents.map((intent, intentIndex) => ({
         orderId: clientOrderId({
@@ -247,34 +206,46 @@ export function decide(state: DecideState, bars: readonly Bar[], from: number, c
         intent,
         price: intent.type === 'limit' ? intent.limitPrice : bar.close,
       }));
-      const checked = checkOrders(riskState, ctx.rules, requests, ctx.monoMs ?? bar.ts);
-      riskState = checked.state;
-      const orders: PlannedOrder[] = [];
-      requests.forEach((request, i) => {
-        const verdict = checked.verdicts[i];
-        if (verdict?.verdict === 'approve') {
-          orders.push({ clientOrderId: request.orderId, intent: request.intent, barTs: bar.ts, price: bar.close });
-        } else {
-          denied.push({ clientOrderId: request.orderId, intent: request.intent, reasons: verdict?.reasons ?? [] });
-        }
-      });
-      if (orders.length > 0) {
-        return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders, denied, next: index + 1, strategyFailure: null };
-      }
+      return { strategy: state, stop: index, requests, failure: null };
     }
-    ({ portfolio, risk: riskState } = settleBar(portfolio, riskState, ctx.rules, bar));
   }
-  return { pipeline: { ...pipeline, strategy: strategyState }, portfolio, risk: riskState, orders: [], denied, next: bars.length, strategyFailure: null };
+  return { strategy: state, stop: bars.length, requests: [], failure: null };
 }
 
-/**
- * After a bar is decided: its symbol, if held, is marked to its close, and risk takes the
- * account as it now is — a new daily-loss or drawdown breach halts (kill switch on; see
- * `breachHalts`, the risk engine's own rule).
- */
-export function settleBar(portfolio: Portfolio, risk: RiskState, rules: RiskRules, bar: Bar): { portfolio: Portfolio; risk: RiskState } {
-  const marked = portfolio.positions.has(bar.symbol) ? markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]) : portfolio;
-  return { portfolio: marked, risk: takePortfolio(risk, rules, marked, bar.ts) };
+/** Whether any of `bars[from, to)` is of a symbol the session holds (so its close moves the account). */
+export function touchesHeld(decided: DecidedState, bars: readonly Bar[], from: number, to: number): boolean {
+  for (let index = from; index < to; index += 1) {
+    const bar = bars[index];
+    if (bar !== undefined && own(decided.positions, bar.symbol) !== undefined) return true;
+  }
+  return false;
+}
+
+/** The orders risk approved among `requests` (its `verdicts`, in order), and the intents it denied. */
+export function approvedOrders(
+  bar: Bar,
+  requests: readonly OrderRequest[],
+  verdicts: readonly OrderVerdict[],
+): { orders: PlannedOrder[]; denied: DeniedIntent[] } {
+  const orders: PlannedOrder[] = [];
+  const denied: DeniedIntent[] = [];
+  requests.forEach((request, i) => {
+    const verdict = verdicts[i];
+    if (verdict?.verdict === 'approve') orders.push({ clientOrderId: request.orderId, intent: request.intent, barTs: bar.ts, price: bar.close });
+    else denied.push({ clientOrderId: request.orderId, intent: request.intent, reasons: verdict?.reasons ?? [] });
+  });
+  return { orders, denied };
+}
+
+/** The strategy's view after fills: each touched symbol's position (flat ones dropped). */
+export function withPositions(decided: DecidedState, changed: readonly (readonly [string, string])[]): DecidedState {
+  if (changed.length === 0) return decided;
+  const positions: Record<string, string> = { ...decided.positions };
+  for (const [symbol, qty] of changed) {
+    if (qty === '0') delete positions[symbol];
+    else positions[symbol] = qty;
+  }
+  return { ...decided, positions };
 }
 
 export const PlannedOrderSchema = z.object({
@@ -326,38 +297,42 @@ export type OrderOutcome =
   /** An earlier `unknown` order the broker now confirms: `fills` are its fills. */
   | { readonly kind: 'settled'; readonly order: PlannedOrder; readonly fills: Fill[] };
 
-/** Portfolio, risk and positions after a round of order outcomes. */
+/** What a round of order outcomes means: ids whose rate-limit slot is now counted or freed, and the fills not applied before. */
+export interface Booked {
+  readonly reserved: readonly string[];
+  readonly released: readonly string[];
+  readonly fresh: readonly Fill[];
+  /** Fill keys now applied (see {@link unappliedFills}). */
+  readonly appliedFills: Record<string, number>;
+}
+
+/**
+ * Books outcomes: an order whose id was reserved (sent, rejected, unknown, a duplicate) counts
+ * against the rate limits; a refused one, never reserved, frees its slot; a settled one was counted
+ * when first reserved. Every fill not applied before is for the portfolio (fills of an order
+ * sent by an earlier run may already be in the restored portfolio).
+ */
+export function bookOutcomes(outcomes: readonly OrderOutcome[], appliedFills: Readonly<Record<string, number>>): Booked {
+  const reserved: string[] = [];
+  const released: string[] = [];
+  const reported: Fill[] = [];
+  for (const outcome of outcomes) {
+    const id = outcome.order.clientOrderId;
+    if (outcome.kind === 'refused') released.push(id);
+    else if (outcome.kind !== 'settled') reserved.push(id);
+    if (outcome.kind === 'submitted' || outcome.kind === 'duplicate' || outcome.kind === 'settled') reported.push(...outcome.fills);
+  }
+  const unapplied = unappliedFills(reported, appliedFills);
+  return { reserved, released, fresh: unapplied.fresh, appliedFills: unapplied.appliedFills };
+}
+
+/** The start's state after fills (before the actors exist): the portfolio and the strategy's view of positions. */
 export interface Applied {
   readonly pipeline: PipelineState;
   readonly portfolio: Portfolio;
   readonly risk: RiskState;
-  /** Fill keys (`<clientOrderId>#<n>`) now applied. */
   readonly appliedFills: Readonly<Record<string, number>>;
   readonly newFills: number;
-}
-
-/**
- * Applies outcomes: counts reservations against the rate limits, frees slots of orders that
- * were never reserved, and applies every fill not applied before (fills of an order sent by an
- * earlier run may already be in the restored portfolio).
- */
-export function applyOutcomes(
-  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState; appliedFills: Readonly<Record<string, number>> },
-  outcomes: readonly OrderOutcome[],
-  monoNow: number,
-): Applied {
-  let risk = state.risk;
-  const reported: Fill[] = [];
-  for (const outcome of outcomes) {
-    const id = outcome.order.clientOrderId;
-    // A settled order was counted when it was first reserved.
-    if (outcome.kind === 'refused') risk = releaseHeldOrder(risk, id);
-    else if (outcome.kind !== 'settled') risk = reserveOrder(risk, id, monoNow);
-    if (outcome.kind === 'submitted' || outcome.kind === 'duplicate' || outcome.kind === 'settled') reported.push(...outcome.fills);
-  }
-  const { fresh, appliedFills } = unappliedFills(reported, state.appliedFills);
-  if (fresh.length === 0) return { ...state, risk, appliedFills, newFills: 0 };
-  return applyNewFills({ ...state, risk, appliedFills }, fresh);
 }
 
 /** Applies fills (already known to be new) and refreshes the strategy's view of positions. */

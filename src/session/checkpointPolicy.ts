@@ -1,4 +1,4 @@
-import type { SessionContext } from '../../machines/session.machine.js';
+import type { SessionStateView } from '../../machines/session.machine.js';
 import type { Checkpointer } from '../runtime/checkpointer.js';
 import type { CheckpointStore } from '../runtime/checkpointStore.js';
 import type { Clock } from '../runtime/clock.js';
@@ -7,8 +7,9 @@ import { CHECKPOINT_KEY, sessionCheckpoint, type SessionCheckpoint } from './ses
 
 /**
  * When the session checkpoints, and what a durable checkpoint lets go of:
- * - only between batches (mid-batch the pipeline has admitted bars it has not decided yet, and
- *   a resume from that state would skip them; a fault mid-batch keeps the previous one);
+ * - only between batches (mid-batch the session has admitted bars it has not decided yet, and
+ *   a resume from that state would skip them; a fault mid-batch keeps the previous one), from
+ *   the children's own state (the machine hands it over, read from their snapshots);
  * - at most one unforced save per `intervalMs` of monotonic time, the skipped one kept so
  *   `flush` can still write the newest state (a second Ctrl-C);
  * - once a checkpoint is on disk its bars are final, so the journal's watermark advances.
@@ -45,7 +46,8 @@ export interface CheckpointPolicyDeps {
 
 /** The session's checkpoint policy: `save` is the machine's `saveCheckpoint` action. */
 export interface CheckpointPolicy {
-  save(context: SessionContext, force: boolean): void;
+  /** `state`: the session's state between batches, read from its children (null mid-batch: nothing to save). */
+  save(state: SessionStateView | null, force: boolean): void;
   /** Writes the newest state a throttled save skipped, then waits until every checkpoint offered is on disk (false after `timeoutMs`). */
   flush(timeoutMs: number): Promise<boolean>;
 }
@@ -53,31 +55,24 @@ export interface CheckpointPolicy {
 /** Creates the policy. */
 export function createCheckpointPolicy(deps: CheckpointPolicyDeps): CheckpointPolicy {
   let lastCheckpointAt = Number.NEGATIVE_INFINITY;
-  let unsaved: SessionContext | null = null;
-  const write = (checkpointer: Checkpointer, context: SessionContext): void => {
-    const { pipeline, portfolio } = context;
-    if (pipeline === null || portfolio === null) return;
-    const snapshot = sessionCheckpoint(
-      { pipeline, portfolio, risk: context.risk, appliedFills: context.appliedFills, unsettled: context.unsettled },
-      deps.ids,
-      deps.riskClockOf(pipeline.lastTs),
-    );
-    checkpointer.save(CHECKPOINT_KEY, snapshot);
+  let unsaved: SessionStateView | null = null;
+  const write = (checkpointer: Checkpointer, state: SessionStateView): void => {
+    checkpointer.save(CHECKPOINT_KEY, sessionCheckpoint(state, deps.ids, deps.riskClockOf(state.pipeline.lastTs)));
   };
   return {
-    save: (context, force) => {
+    save: (state, force) => {
       const checkpointer = deps.checkpointer();
       if (checkpointer === undefined || !checkpointerTakesSaves(checkpointer)) return;
-      if (context.batch !== null) return;
+      if (state === null) return;
       const now = deps.clock.monoMs();
       if (!force && now - lastCheckpointAt < deps.intervalMs) {
         // Kept (a reference) so flush() can still write the newest state.
-        unsaved = context;
+        unsaved = state;
         return;
       }
       lastCheckpointAt = now;
       unsaved = null;
-      write(checkpointer, context);
+      write(checkpointer, state);
     },
     flush: async (timeoutMs) => {
       const checkpointer = deps.checkpointer();

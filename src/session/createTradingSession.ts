@@ -1,12 +1,12 @@
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { describeFault, sessionMachine, type SessionFault } from '../../machines/session.machine.js';
+import { describeFault, sessionMachine, sessionStateOf, type SessionFault } from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { sessionTag } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
 import type { ReconcileReport } from '../core/reconcile.js';
 import type { OrderRefusalCode } from '../core/sessionPipeline.js';
-import { tradingState } from '../core/risk.js';
+import { createRiskState, tradingState } from '../core/risk.js';
 import { compileRiskRules, parseRiskLimits } from '../core/riskLimits.js';
 import { smaCross } from '../core/strategy.js';
 import { TIMEFRAME_MS } from '../core/timeframe.js';
@@ -119,7 +119,7 @@ function createSessionActor(options: TradingSessionOptions) {
     clock,
     riskClockOf,
   });
-  const pipeline = () => actor.getSnapshot().context.pipeline;
+  const decided = () => actor.getSnapshot().context.decided;
 
   const machine = sessionMachine.provide({
     actors: {
@@ -150,13 +150,13 @@ function createSessionActor(options: TradingSessionOptions) {
         const { portfolio } = input;
         if (portfolio === null) return { halt: null, adoptionFills: [] };
         // While running, bars up to each symbol's newest are decided; a failed check is the machine's onError.
-        const report = await reconciler.scheduled({ portfolio, appliedFills: input.appliedFills, decidedTo: pipeline()?.lastTs ?? {} });
-        return reconciler.outcome(report, pipeline()?.lastClose ?? {});
+        const report = await reconciler.scheduled({ portfolio, appliedFills: input.appliedFills, decidedTo: decided()?.lastTs ?? {} });
+        return reconciler.outcome(report, decided()?.lastClose ?? {});
       }),
       drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];
         if (input.portfolio !== null && parts.broker !== undefined) {
-          await reconciler.atStop({ portfolio: input.portfolio, appliedFills: input.appliedFills, decidedTo: pipeline()?.lastTs ?? {} });
+          await reconciler.atStop({ portfolio: input.portfolio, appliedFills: input.appliedFills, decidedTo: decided()?.lastTs ?? {} });
         }
         const attempt = async (what: string, step: () => Promise<unknown>): Promise<void> => {
           try {
@@ -181,7 +181,7 @@ function createSessionActor(options: TradingSessionOptions) {
         if (broker?.observeBar === undefined || params.bars.length === 0) return;
         feedBroker(broker, params.bars).catch((error: unknown) => log({ event: 'MARKET_FEED_FAILED', error: describeError(error) }));
       },
-      saveCheckpoint: (_, { context, force }) => checkpoints.save(context, force),
+      saveCheckpoint: (_, { state, force }) => checkpoints.save(state, force),
     },
   });
   const actor = createActor(machine, {
@@ -212,15 +212,17 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
 
   const summary = (): Summary => {
     const { context } = actor.getSnapshot();
-    const guard = context.pipeline?.guard;
-    const portfolio = context.portfolio ?? createPortfolio({ initialCash: options.initialCash ?? '100000' });
+    const state = sessionStateOf(context);
+    const guard = state?.pipeline.guard;
+    const portfolio = state?.portfolio ?? createPortfolio({ initialCash: options.initialCash ?? '100000' });
+    const risk = state?.risk ?? createRiskState();
     const written = parts.checkpointReport ?? parts.checkpointer?.actor.getSnapshot().context.stats;
     const tracker = parts.tracker?.snapshot();
     return {
       bars: {
         accepted: guard?.accepted ?? 0,
         rejected: { ...(guard?.rejected ?? {}) } as Record<string, number>,
-        resumedSkips: context.pipeline?.resumedSkips ?? 0,
+        resumedSkips: context.decided?.resumedSkips ?? 0,
         dropped: context.stats.barsDropped,
       },
       orders: {
@@ -236,7 +238,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       fills: context.stats.fills,
       portfolio: portfolioSummary(portfolio),
       checkpoints: { written: written?.written ?? 0, failed: written?.failed ?? 0, setAside: parts.setAside ?? null },
-      risk: { state: tradingState(context.risk), haltReasons: context.risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
+      risk: { state: tradingState(risk), haltReasons: risk.haltReasons.map((r) => `${r.code}: ${r.detail}`) },
       clockJumps: tracker?.stats.clockJumps ?? 0,
       reconciliation: reconciler.reports,
       reconciled: { ...reconciler.counts },

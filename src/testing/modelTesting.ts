@@ -80,7 +80,7 @@ export function statesReached(paths: readonly ModelPath<unknown>[]): Set<string>
   const reached = new Set<string>();
   for (const path of paths) {
     for (const value of [path.initial, ...path.steps.map((step) => step.expected)]) {
-      for (const id of stateIds(value)) reached.add(id);
+      for (const id of stateIdsOf(value)) reached.add(id);
     }
   }
   return reached;
@@ -100,11 +100,12 @@ export function allStateIds(machine: AnyStateMachine): Set<string> {
   return ids;
 }
 
-function stateIds(value: StateValue, prefix = ''): string[] {
+/** The state-node paths a state value is in (`running`, `running.ready`). */
+export function stateIdsOf(value: StateValue, prefix = ''): string[] {
   if (typeof value === 'string') return [prefix === '' ? value : `${prefix}.${value}`];
   return Object.entries(value).flatMap(([key, child]) => {
     const id = prefix === '' ? key : `${prefix}.${key}`;
-    return child === undefined ? [id] : [id, ...stateIds(child, id)];
+    return child === undefined ? [id] : [id, ...stateIdsOf(child, id)];
   });
 }
 
@@ -148,4 +149,70 @@ export async function replayPath<TEvent>(
     }
     await system.checkInvariants?.(step, index);
   }
+}
+
+/** Options of {@link systemPaths}. */
+export interface SystemPathOptions<TEvent> {
+  /** A fresh real system (its actor started) for each exploration; `dispose` ends it. */
+  create(): LiveSystem<TEvent> & { dispose(): void };
+  /** Every event to try in every state; a cause that throws means "cannot happen here". */
+  events: readonly TEvent[];
+  /** The state identity of the running actor's snapshot (what distinguishes two states). */
+  serializeState(snapshot: ReturnType<AnyActorRef['getSnapshot']>): string;
+  /** How long a cause may take to settle before the state is read (default: two turns of the event loop). */
+  settle?: () => Promise<void>;
+  /** Do not explore deeper than this many steps. */
+  maxDepth?: number;
+}
+
+const twoTurns = async (): Promise<void> => {
+  for (let turn = 0; turn < 2; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/**
+ * Shortest paths of a composed system — a root and the children it spawns, which
+ * `@xstate/graph` cannot walk (it transitions one machine in a mock system) — found by
+ * running it: breadth first, every event is caused on a fresh real system replayed to each
+ * state found so far, and every new state (by `serializeState`) becomes a path. So the paths
+ * are what the real tree does, children's answers included.
+ */
+export async function systemPaths<TEvent extends { type: string }>(options: SystemPathOptions<TEvent>): Promise<ModelPath<TEvent>[]> {
+  const settle = options.settle ?? twoTurns;
+  const run = async (events: readonly TEvent[]): Promise<{ key: string; value: StateValue } | null> => {
+    const system = options.create();
+    try {
+      for (const event of events) {
+        await system.cause(event);
+        await settle();
+      }
+      const snapshot = system.actor.getSnapshot() as { value: StateValue };
+      return { key: options.serializeState(snapshot), value: snapshot.value };
+    } catch {
+      return null;
+    } finally {
+      system.dispose();
+    }
+  };
+  const initial = await run([]);
+  if (initial === null) throw new Error('the system does not start');
+  const root: ModelPath<TEvent> = { description: '(initial state)', initial: initial.value, steps: [] };
+  const seen = new Set([initial.key]);
+  const paths: ModelPath<TEvent>[] = [root];
+  let frontier = [root];
+  for (let depth = 0; frontier.length > 0 && depth < (options.maxDepth ?? 12); depth += 1) {
+    const next: ModelPath<TEvent>[] = [];
+    for (const path of frontier) {
+      for (const event of options.events) {
+        const reached = await run([...path.steps.map((step) => step.event), event]);
+        if (reached === null || seen.has(reached.key)) continue;
+        seen.add(reached.key);
+        const steps = [...path.steps, { event, expected: reached.value }];
+        const found = { description: steps.map((step) => step.event.type).join(' → '), initial: root.initial, steps };
+        paths.push(found);
+        next.push(found);
+      }
+    }
+    frontier = next;
+  }
+  return paths;
 }

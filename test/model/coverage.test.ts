@@ -13,9 +13,11 @@ import * as machines from '../../machines/index.js';
 // A new machine in machines/index.ts fails here until it has test/model/<id>.test.ts.
 const EXPECTED_MACHINE_IDS = ['bars', 'checkpointer', 'dataGuard', 'idempotency', 'portfolio', 'risk', 'session'];
 
-// What a model test of this project does: enumerate @xstate/graph paths, assert how many,
+// What a model test of this project does: enumerate paths (@xstate/graph's for one machine,
+// `systemPaths` — found by running it — for the session and its children), assert how many,
 // replay each against the real actor, and compare the states reached with every state node.
-const MODEL_TEST_CALLS = ['modelPaths(', 'toHaveLength(', 'replayPath(', 'statesReached(', 'allStateIds('];
+const MODEL_TEST_CALLS = ['toHaveLength(', 'replayPath(', 'statesReached(', 'allStateIds('];
+const PATH_FINDERS = ['modelPaths(', 'systemPaths<'];
 
 const exported: [string, AnyStateMachine][] = Object.entries(machines).flatMap(([name, value]) =>
   value instanceof StateMachine ? [[name, value as AnyStateMachine]] : [],
@@ -37,5 +39,6 @@ describe('model-based test coverage', () => {
     expect(text, `test/model/${machine.id}.test.ts is missing`).not.toBe('');
     expect(text).toContain(name);
     for (const call of MODEL_TEST_CALLS) expect(text, `test/model/${machine.id}.test.ts never calls ${call}`).toContain(call);
+    expect(PATH_FINDERS.some((finder) => text.includes(finder)), `test/model/${machine.id}.test.ts finds no paths`).toBe(true);
   });
 });

@@ -26,7 +26,9 @@ import {
   restoreRiskState,
   riskSnapshot,
   riskSummary,
+  resumeTrading,
   setReduceReason,
+  settleSeries,
   startTradingDayIfDue,
   tradingDayAt,
   tradingState,
@@ -436,5 +438,51 @@ describe('risk snapshot', () => {
       expect(error).toBeInstanceOf(InvalidRiskSnapshotError);
       expect((error as InvalidRiskSnapshotError).issues.map((i) => i.field).sort()).toEqual(['orderRate.reservedAgesMs.0', 'peakEquity']);
     }
+  });
+});
+
+describe('settleSeries (a run of portfolio readings, as SETTLE takes it)', () => {
+  const START = Date.UTC(2025, 10, 3, 14, 30);
+  const DAY = 86_400_000;
+  const holding = applyFills(createPortfolio({ initialCash: '100000' }), [
+    { clientOrderId: 'a', symbol: 'AAA', side: 'buy', qty: '100', price: '100', commission: '0', filledAt: START },
+  ]).portfolio;
+  const at = (price: string) => markToMarket(holding, [['AAA', parsePrice(price)]]);
+  const fresh = (rules: RiskRules) => startTradingDayIfDue(updateAccount(createRiskState(), rules, accountView(holding)).state, rules, START).state;
+  const rules = compileRiskRules(parseRiskLimits({ maxDailyLossPct: 0.05 }));
+
+  it('halts on a daily-loss breach a reading shows, with the kill switch on', () => {
+    const settled = settleSeries(fresh(rules), rules, [{ at: START + 60_000, portfolio: at('40') }], null);
+    expect(settled.state.haltReasons.map((reason) => reason.code)).toEqual(['DAILY_LOSS_LIMIT']);
+    expect(settled.breaches.map((reason) => reason.code)).toEqual(['DAILY_LOSS_LIMIT']);
+  });
+
+  it('only reports a breach with the kill switch off: never halts', () => {
+    const off = compileRiskRules(parseRiskLimits({ maxDailyLossPct: 0.05, killSwitchEnabled: false }));
+    const settled = settleSeries(fresh(off), off, [{ at: START + 60_000, portfolio: at('40') }], null);
+    expect(settled.state.breaches).toContain('DAILY_LOSS_LIMIT');
+    expect(tradingState(settled.state)).toBe('active');
+  });
+
+  it('takes readings in their true order: a daily-loss halt, then the next day resets it', () => {
+    const settled = settleSeries(fresh(rules), rules, [{ at: START + 60_000, portfolio: at('40') }], START + DAY);
+    expect(settled.daysStarted).toHaveLength(1);
+    expect(settled.state.haltReasons).toEqual([]);
+    expect(tradingState(settled.state)).toBe('active');
+  });
+
+  it('gives the state one-at-a-time readings give, however the readings are grouped', () => {
+    const readings = ['99', '60', '98', '40', '97'].map((price, i) => ({ at: START + i * (DAY / 2), portfolio: at(price) }));
+    const oneByOne = readings.reduce((state, reading) => settleSeries(state, rules, [reading], null).state, fresh(rules));
+    const together = settleSeries(fresh(rules), rules, readings, null).state;
+    expect(riskSummary(together)).toEqual(riskSummary(oneByOne));
+    expect(together.haltReasons).toEqual(oneByOne.haltReasons);
+  });
+
+  it('halts again on a breach still standing after a RESUME, at the next reading', () => {
+    const crashed = settleSeries(fresh(rules), rules, [{ at: START + 60_000, portfolio: at('40') }], null).state;
+    const resumed = resumeTrading(crashed);
+    expect(tradingState(resumed)).toBe('active');
+    expect(tradingState(settleSeries(resumed, rules, [{ at: START + 120_000, portfolio: at('40') }], null).state)).toBe('halted');
   });
 });

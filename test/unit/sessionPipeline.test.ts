@@ -1,15 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import type { Bar } from '../../src/core/bar.js';
-import { parsePrice } from '../../src/core/money.js';
-import { applyFills, createPortfolio, valuation } from '../../src/core/portfolio.js';
-import { accountView, createRiskState, resumeTrading, startTradingDayIfDue, tradingState, updateAccount } from '../../src/core/risk.js';
-import { compileRiskRules, parseRiskLimits } from '../../src/core/riskLimits.js';
-import { admitBatch, createPipeline, decide, settleBar, type DecideState } from '../../src/core/sessionPipeline.js';
+import {
+  approvedOrders,
+  bookOutcomes,
+  createPipeline,
+  recordAdmitted,
+  runStrategy,
+  skipResumed,
+  splitPipeline,
+  touchesHeld,
+  withPositions,
+  type DecidedState,
+  type PlannedOrder,
+} from '../../src/core/sessionPipeline.js';
 import type { Strategy } from '../../src/core/strategy.js';
 import { buyOnBars } from '../support/sessionFixture.js';
 
 const START = Date.UTC(2025, 10, 3, 14, 30);
-const DAY = 86_400_000;
 const bar = (symbol: string, minute: number, close: number): Bar => ({
   symbol,
   ts: START + minute * 60_000,
@@ -19,81 +26,90 @@ const bar = (symbol: string, minute: number, close: number): Bar => ({
   close,
   volume: 1_000,
 });
+const decidedFor = (strategy: Strategy): DecidedState => splitPipeline(createPipeline(strategy)).decided;
+const ctx = (strategy: Strategy) => ({ strategy, sessionId: 's' });
 
-const holding = applyFills(createPortfolio({ initialCash: '100000' }), [
-  { clientOrderId: 'a', symbol: 'AAA', side: 'buy', qty: '100', price: '100', commission: '0', filledAt: START },
-  { clientOrderId: 'b', symbol: 'BBB', side: 'buy', qty: '10', price: '50', commission: '0', filledAt: START },
-]).portfolio;
-
-function riskFor(rules: ReturnType<typeof compileRiskRules>) {
-  return startTradingDayIfDue(updateAccount(createRiskState(), rules, accountView(holding)).state, rules, START).state;
-}
-
-describe('settleBar', () => {
-  const rules = compileRiskRules(parseRiskLimits({ maxDailyLossPct: 0.05 }));
-  const risk = riskFor(rules);
-
-  it("marks a held symbol at the bar's close, and leaves the other marks alone", () => {
-    const { portfolio } = settleBar(holding, risk, rules, bar('AAA', 1, 102));
-    expect(portfolio.lastPrices.get('AAA')).toBe(parsePrice('102'));
-    expect(portfolio.lastPrices.get('BBB')).toBe(parsePrice('50'));
-    expect(valuation(portfolio).equity).toBe(valuation(holding).equity + 200n * 10n ** 16n);
+describe('runStrategy', () => {
+  it('walks to the first bar with intents and stops there, with that bar’s requests', () => {
+    const strategy = buyOnBars([2]);
+    const bars = [bar('AAA', 0, 100), bar('AAA', 1, 101), bar('AAA', 2, 102)];
+    const run = runStrategy(decidedFor(strategy), bars, 0, ctx(strategy));
+    expect(run.stop).toBe(1);
+    expect(run.failure).toBeNull();
+    expect(run.requests).toHaveLength(1);
+    expect(run.requests[0]).toMatchObject({ intent: { symbol: 'AAA', side: 'buy' }, price: 101 });
   });
 
-  it('keeps portfolio and risk as they are for a bar of a symbol not held', () => {
-    const settled = settleBar(holding, risk, rules, bar('ZZZ', 1, 7));
-    expect(settled.portfolio).toBe(holding);
-    expect(settled.risk).toBe(risk);
+  it('walks to the end when no bar asks for anything', () => {
+    const strategy = buyOnBars([]);
+    const run = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100), bar('AAA', 1, 101)], 0, ctx(strategy));
+    expect(run).toMatchObject({ stop: 2, requests: [], failure: null });
   });
 
-  it('halts on a daily-loss breach the bar caused', () => {
-    const { risk: after } = settleBar(holding, risk, rules, bar('AAA', 1, 40));
-    expect(after.haltReasons.map((reason) => reason.code)).toEqual(['DAILY_LOSS_LIMIT']);
+  it('stops at a bar where the strategy throws, naming the bar, without deciding it', () => {
+    const throwing: Strategy = { ...buyOnBars([]), id: 'boom', onBar: () => { throw new Error('kaput'); } };
+    const run = runStrategy(decidedFor(throwing), [bar('AAA', 0, 100)], 0, ctx(throwing));
+    expect(run.stop).toBe(0);
+    expect(run.failure).toMatchObject({ symbol: 'AAA', barTs: START, detail: expect.stringContaining('kaput') });
   });
 
-  it('only reports a breach with the kill switch off: never halts', () => {
-    const off = compileRiskRules(parseRiskLimits({ maxDailyLossPct: 0.05, killSwitchEnabled: false }));
-    const { risk: after } = settleBar(holding, riskFor(off), off, bar('AAA', 1, 40));
-    expect(after.breaches).toContain('DAILY_LOSS_LIMIT');
-    expect(tradingState(after)).toBe('active');
-  });
-
-  it('halts again on a breach still standing after a RESUME, as the risk engine does', () => {
-    const crashed = settleBar(holding, risk, rules, bar('AAA', 1, 40));
-    const resumed = resumeTrading(crashed.risk);
-    expect(tradingState(resumed)).toBe('active');
-    // The next bar moves nothing, but the breach still stands.
-    expect(tradingState(settleBar(crashed.portfolio, resumed, rules, bar('ZZZ', 2, 1)).risk)).toBe('halted');
+  it('refuses an intent whose quantity is a number, not a decimal string', () => {
+    const sloppy: Strategy = {
+      ...buyOnBars([]),
+      onBar: (state) => ({ state, intents: [{ symbol: 'AAA', side: 'buy', type: 'market', qty: 10 } as never] }),
+    };
+    const run = runStrategy(decidedFor(sloppy), [bar('AAA', 0, 100)], 0, ctx(sloppy));
+    expect(run.failure?.detail).toMatch(/invalid intent #0/);
   });
 });
 
-describe('decide', () => {
-  const rules = compileRiskRules(parseRiskLimits({ maxOrdersPerDay: 1 }));
-  const ctx = (strategy: Strategy) => ({ strategy, rules, sessionId: 's', monoMs: null });
-  const start = (strategy: Strategy, bars: Bar[]): { state: DecideState; bars: Bar[] } => {
-    const admitted = admitBatch(createPipeline(strategy), bars, null);
-    const portfolio = createPortfolio({ initialCash: '100000' });
-    return { state: { pipeline: admitted.pipeline, portfolio, risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state }, bars: admitted.bars };
-  };
-
-  it('starts the trading day at the bar that opens it, not at the end of the batch', () => {
-    const quiet = buyOnBars([]);
-    const { state, bars } = start(quiet, [bar('AAA', 0, 100), bar('AAA', 1, 100), bar('AAA', DAY / 60_000, 100)]);
-    const firstDay = decide(state, bars.slice(0, 2), 0, ctx(quiet));
-    const bothDays = decide(state, bars, 0, ctx(quiet));
-    expect(firstDay.risk.tradingDay?.date).toBe('2025-11-03');
-    expect(bothDays.risk.tradingDay?.date).toBe('2025-11-04');
+describe('the session’s own bookkeeping', () => {
+  it('skips bars at or before the resume point of their symbol, counting them', () => {
+    const decided = { ...decidedFor(buyOnBars([])), resumeAfter: { AAA: START + 60_000 } };
+    const { decided: after, fresh } = skipResumed(decided, [bar('AAA', 0, 1), bar('AAA', 1, 1), bar('AAA', 2, 1), bar('BBB', 0, 1)]);
+    expect(fresh.map((b) => `${b.symbol}${b.ts - START}`)).toEqual(['AAA120000', 'BBB0']);
+    expect(after.resumedSkips).toBe(2);
   });
 
-  it('stops after the first bar with approved orders and settles that bar when called again', () => {
-    const { state, bars } = start(buyOnBars([1]), [bar('AAA', 0, 100), bar('AAA', 1, 101)]);
-    const first = decide(state, bars, 0, ctx(buyOnBars([1])));
-    expect(first).toMatchObject({ next: 1, orders: [expect.objectContaining({ barTs: START })] });
-    const held = applyFills(first.portfolio, [{ clientOrderId: 'x', symbol: 'AAA', side: 'buy', qty: '1', price: '100', commission: '0', filledAt: START }]).portfolio;
-    const rest = decide({ ...first, portfolio: held }, bars, first.next, ctx(buyOnBars([1])), true);
-    expect(rest.next).toBe(2);
-    // Bar 1 settled (marked at 100), then bar 2 (marked at 101).
-    expect(rest.portfolio.lastPrices.get('AAA')).toBe(parsePrice('101'));
-    expect(rest.risk.account.equity).toBe(valuation(rest.portfolio).equity);
+  it('records the newest time and close per symbol of admitted bars', () => {
+    const after = recordAdmitted(decidedFor(buyOnBars([])), [bar('AAA', 0, 1), bar('AAA', 1, 2), bar('BBB', 0, 3)]);
+    expect(after.lastTs).toEqual({ AAA: START + 60_000, BBB: START });
+    expect(after.lastClose).toEqual({ AAA: 2, BBB: 3 });
+  });
+
+  it('knows whether a run touches a held symbol', () => {
+    const holding = withPositions(decidedFor(buyOnBars([])), [['AAA', '5']]);
+    const bars = [bar('BBB', 0, 1), bar('AAA', 1, 1)];
+    expect(touchesHeld(holding, bars, 0, 1)).toBe(false);
+    expect(touchesHeld(holding, bars, 0, 2)).toBe(true);
+    expect(touchesHeld(withPositions(holding, [['AAA', '0']]), bars, 0, 2)).toBe(false);
+  });
+
+  it('plans the approved requests and lists the denied ones with their reasons', () => {
+    const strategy = buyOnBars([1]);
+    const requests = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100)], 0, ctx(strategy)).requests;
+    const denial = { verdict: 'deny' as const, reasons: [{ code: 'TRADING_HALTED' as const, detail: 'halted' }] };
+    expect(approvedOrders(bar('AAA', 0, 100), requests, [{ verdict: 'approve' }]).orders).toHaveLength(1);
+    const denied = approvedOrders(bar('AAA', 0, 100), requests, [denial]);
+    expect(denied.orders).toEqual([]);
+    expect(denied.denied[0]?.reasons).toEqual(denial.reasons);
+  });
+
+  it('books outcomes: reserved ids count, refused ones free their slot, fills already applied are not applied again', () => {
+    const order = (id: string): PlannedOrder => ({ clientOrderId: id, intent: { symbol: 'AAA', side: 'buy', type: 'market', qty: '1' }, barTs: START, price: 1 });
+    const fill = (id: string) => ({ clientOrderId: id, symbol: 'AAA', side: 'buy' as const, qty: '1', price: '1', commission: '0', filledAt: START });
+    const booked = bookOutcomes(
+      [
+        { kind: 'submitted', order: order('a'), fills: [fill('a')] },
+        { kind: 'duplicate', order: order('b'), fills: [fill('b')] },
+        { kind: 'refused', order: order('c'), reason: { code: 'STOPPING', detail: 'x' } },
+        { kind: 'settled', order: order('d'), fills: [fill('d')] },
+      ],
+      { b: 1 },
+    );
+    expect(booked.reserved).toEqual(['a', 'b']);
+    expect(booked.released).toEqual(['c']);
+    expect(booked.fresh.map((f) => f.clientOrderId)).toEqual(['a', 'd']);
+    expect(booked.appliedFills).toMatchObject({ a: 1, b: 1, d: 1 });
   });
 });
