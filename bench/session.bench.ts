@@ -166,6 +166,34 @@ async function liveSession(strategy: Strategy, given?: { stateDir: string; broke
   return { session, stateDir };
 }
 
+/**
+ * A burst: 1,000 live bars of 500 symbols handed to `ingest` within one tick (one call per bar,
+ * none awaited until the burst is handed over), 100 bursts after 20 warm-up bursts; median of 3
+ * sessions. Each call is its own batch, so this is the per-batch cost without the await between.
+ */
+async function liveBurst(): Promise<void> {
+  const burst = 1_000;
+  const warmUp = 20;
+  const timed = 100;
+  const minutes = ((warmUp + timed) * burst) / 500;
+  const bars = [...syntheticBars(500, minutes, Date.now() - minutes * 60_000)].flat();
+  const rates: number[] = [];
+  for (let run = -1; run < 3; run += 1) {
+    const { session, stateDir } = await liveSession(watchOnly);
+    const hand = async (from: number): Promise<void> => {
+      await Promise.all(bars.slice(from, from + burst).map((bar) => session.ingest(bar)));
+    };
+    for (let i = 0; i < warmUp; i += 1) await hand(i * burst);
+    const started = performance.now();
+    for (let i = warmUp; i < warmUp + timed; i += 1) await hand(i * burst);
+    if (run >= 0) rates.push((timed * burst) / ((performance.now() - started) / 1_000));
+    await session.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+  rates.sort((a, b) => a - b);
+  report(BENCH, 'liveBurstBarsPerSec', rates[1] ?? 0, 'bars/s');
+}
+
 async function restart(): Promise<void> {
   const stateDir = await tempDir('restart');
   const tracker = createIdempotencyTracker({ stateDir, clock: systemClock, log: quiet });
@@ -194,4 +222,5 @@ async function restart(): Promise<void> {
 await sampleReplay();
 await hotPathReplay();
 await liveIngest();
+await liveBurst();
 await restart();

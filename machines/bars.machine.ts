@@ -14,8 +14,9 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  *   and `SYMBOLS_READY` (symbols whose warm-up just finished), to `actor.on` listeners and
  *   to `reportTo` if given. An empty batch is an explicit no-op.
  * - `BARS_SCREENED` (the data guard's report, when the guard's `reportTo` is this actor) is a
- *   batch like `BARS`, empty or not, and is answered with `BARS_AGGREGATED` (the batch's bars, now
- *   in the history) to `reportTo`: the data guard feeds the bars actor, which feeds its reader.
+ *   batch like `BARS`, empty or not, and is answered with one `BARS_AGGREGATED` (the batch's bars,
+ *   now in the history, and what closed and warmed up) to `reportTo`: the data guard feeds the
+ *   bars actor, which feeds its reader one event per batch. Listeners still get `BARS_CLOSED`.
  * - `FLUSH` closes every open bucket (end of data) and reports them the same way.
  * - `STOP` does not flush: open buckets stay in `context.state`, which is checkpointed, so a
  *   restart continues the partial bars instead of emitting them early.
@@ -34,8 +35,8 @@ export type BarsEvent =
 export type BarsEmitted =
   | { type: 'BARS_CLOSED'; bars: TimeframeBar[] }
   | { type: 'SYMBOLS_READY'; symbols: string[] }
-  /** A screened batch taken (see `BARS_SCREENED`): its bars, in order. */
-  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[] }
+  /** A screened batch taken (see `BARS_SCREENED`): its bars, in order, and what closed and warmed up. */
+  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[]; closed: TimeframeBar[]; ready: string[] }
   | BarsRefused;
 
 /** Input: aggregation and history settings, a checkpointed state, and who to report to. */
@@ -93,18 +94,18 @@ export const barsMachine = setup({
         stats: { ...context.stats, closed: context.stats.closed + result.closed.length },
       };
     }),
-    reportOutput: enqueueActions(({ context, enqueue }) => {
+    reportOutput: enqueueActions(({ context, event, enqueue }) => {
       const reports: BarsEmitted[] = [];
       if (context.lastClosed.length > 0) reports.push({ type: 'BARS_CLOSED', bars: context.lastClosed });
       if (context.lastReady.length > 0) reports.push({ type: 'SYMBOLS_READY', symbols: context.lastReady });
+      // A screened batch is answered with one event (see BARS_AGGREGATED); listeners get them all.
+      const screened = event.type === 'BARS_SCREENED';
       for (const report of reports) {
         enqueue.emit(report);
-        if (context.reportTo !== null) enqueue.sendTo(context.reportTo, report);
+        if (context.reportTo !== null && !screened) enqueue.sendTo(context.reportTo, report);
       }
-    }),
-    reportAggregated: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'BARS_SCREENED') return;
-      const aggregated = { type: 'BARS_AGGREGATED' as const, bars: event.bars };
+      if (!screened) return;
+      const aggregated = { type: 'BARS_AGGREGATED' as const, bars: event.bars, closed: context.lastClosed, ready: context.lastReady };
       enqueue.emit(aggregated);
       if (context.reportTo !== null) enqueue.sendTo(context.reportTo, aggregated);
     }),
@@ -136,7 +137,7 @@ export const barsMachine = setup({
           { guard: 'isEmptyBatch', description: 'an empty batch changes nothing' },
           { actions: ['ingest', 'reportOutput'] },
         ],
-        BARS_SCREENED: { description: "the data guard's report: always answered", actions: ['ingest', 'reportOutput', 'reportAggregated'] },
+        BARS_SCREENED: { description: "the data guard's report: always answered, in one event", actions: ['ingest', 'reportOutput'] },
         FLUSH: { description: 'end of data: close every open bucket', actions: ['flushBuckets', 'reportOutput'] },
       },
     },

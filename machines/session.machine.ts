@@ -26,7 +26,7 @@ import {
   type PlannedOrder,
 } from '../src/core/sessionPipeline.js';
 import type { Strategy } from '../src/core/strategy.js';
-import { barsMachine } from './bars.machine.js';
+import { barsMachine, type BarsEmitted } from './bars.machine.js';
 import { dataGuardMachine, type DataGuardEvent } from './dataGuard.machine.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
 import { portfolioMachine, type PortfolioEmitted, type PortfolioEvent } from './portfolio.machine.js';
@@ -43,12 +43,13 @@ import { riskMachine, type RiskEmitted, type RiskEvent } from './risk.machine.js
  *   the inbox. A `STOP` while starting is kept and honoured once started, so a start in flight
  *   is never abandoned holding the lock.
  * - Started, it spawns its components as children — `dataGuard`, `bars`, `risk`, `portfolio`,
- *   each the exported machine, from the restored state — and supervises them: a child that
- *   fails faults the session, naming it.
- * - `running` takes one batch at a time. `admitting`: the bars an earlier run did not process go
- *   to the data guard, which feeds the bars actor, which answers (`BARS_AGGREGATED`). `deciding`:
- *   the strategy walks the admitted bars up to the first bar with intents; the run of bars is
- *   then settled (`settling`): the portfolio marks it bar by bar and answers with the account
+ *   each the exported machine, from the restored state; the runtime makes the `checkpointer`
+ *   and the `idempotency` tracker (they do I/O) its children too. It supervises them all through
+ *   XState's own error events: a child that dies faults the session, naming it.
+ * - `running` takes one batch at a time. In `ready`, the bars an earlier run did not process go
+ *   to the data guard, which feeds the bars actor, which answers (`BARS_AGGREGATED`); the
+ *   strategy then walks the admitted bars up to the first bar with intents, and the run of bars is
+ *   settled (`settling`): the portfolio marks it bar by bar and answers with the account
  *   readings (`BARS_MARKED`), which risk takes in order with the intents' check (`SETTLE` →
  *   `SETTLED`). Approved orders go to `executing` (reserve the id durably, submit, collect
  *   fills), their fills to the portfolio (`applying`, answered `FILLS_APPLIED`), and deciding goes
@@ -74,10 +75,8 @@ export type SessionEvent =
   | { type: 'FILLS'; fills: readonly Fill[] }
   | { type: 'CHECKPOINT_DEGRADED'; error: string }
   | { type: 'CHECKPOINT_RECOVERED' }
-  /** An actor the session depends on (the checkpointer, the idempotency tracker) died. */
-  | { type: 'CHILD_FAILED'; child: string; error: string }
   /** The children's answers (see their machines). */
-  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[] }
+  | Extract<BarsEmitted, { type: 'BARS_AGGREGATED' }>
   | Extract<PortfolioEmitted, { type: 'BARS_MARKED' | 'FILLS_APPLIED' }>
   | Extract<RiskEmitted, { type: 'SETTLED' }>;
 
@@ -135,9 +134,12 @@ export interface SessionChildren {
 
 /** The `systemId`s (and ids) of the children the session spawns. */
 export const SESSION_CHILDREN = ['dataGuard', 'bars', 'portfolio', 'risk'] as const;
+/** The children the runtime creates with I/O (`parent`: the session), in its system under these `systemId`s. */
+export const RUNTIME_CHILDREN = ['checkpointer', 'idempotency'] as const;
+type ChildId = (typeof SESSION_CHILDREN)[number] | (typeof RUNTIME_CHILDREN)[number];
 
 interface Batch {
-  /** The admitted bars (empty while `admitting`). */
+  /** The admitted bars (empty until the bars actor answers). */
   readonly bars: readonly Bar[];
   /** The monotonic time of a live batch's arrival; null in replay, where bar time is used. */
   readonly monoMs: number | null;
@@ -461,18 +463,14 @@ const sessionSetup = setup({
     })),
     /** A later failure (of the cleanup that follows a fault) is noted only if nothing was before. */
     noteFault: assign(({ context, event }) => ({ fault: context.fault ?? faultOf('RELEASE_FAILED', (event as { error?: unknown }).error) })),
-    /** The first failure is the cause; later ones (of the stop that follows) are consequences. */
-    recordChildFailure: assign(({ context, event }) => {
-      if (event.type !== 'CHILD_FAILED') return {};
-      return { fault: context.fault ?? { code: 'CHILD_FAILED', child: event.child, detail: event.error } };
-    }),
-    /** A spawned child died (XState's own error event): the fault names it. */
+    /** A child died (XState's own error event): the fault names it; the first failure is the cause, later ones consequences. */
     recordChildError: assign(({ context, event }, params: { child: string }) => ({
       fault: context.fault ?? { ...faultOf('CHILD_FAILED', (event as { error?: unknown }).error), child: params.child },
     })),
   },
   guards: {
-    hasInbox: ({ context }) => context.inbox.length > 0,
+    hasInbox: ({ context }) => context.batch === null && context.inbox.length > 0,
+    stopRequestedAtRest: ({ context }) => context.batch === null && context.stopRequested,
     ordersApproved: ({ event }) => event.type === 'SETTLED' && event.verdicts.some((verdict) => verdict.verdict === 'approve'),
     settleSent: ({ context }) => context.settling !== null,
     inBatch: ({ context }) => context.batch !== null,
@@ -480,6 +478,7 @@ const sessionSetup = setup({
     childFailed: ({ context }) => context.fault !== null,
     strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
     reconcileDue: ({ context }) =>
+      context.batch === null &&
       context.reconcileEveryMs !== null &&
       context.lastMonoMs !== null &&
       context.lastReconciledMonoMs !== null &&
@@ -518,7 +517,7 @@ function enqueued(context: SessionContext, event: BarsEvent): Partial<SessionCon
 function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null, stats: SessionStats): void {
   if (item === null || context.decided === null) {
     enqueue.assign({ stats });
-    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [] });
+    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [] });
     return;
   }
   const live = !context.replay;
@@ -530,7 +529,7 @@ function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null
     lastMonoMs: live ? item.monoMs : context.lastMonoMs,
     lastReconciledMonoMs: context.lastReconciledMonoMs ?? (live ? item.monoMs : null),
   });
-  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [] });
+  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [] });
   // Staleness is judged against arrival on the wall clock, live only.
   else enqueue.sendTo('dataGuard', { type: 'BARS', bars: fresh, ...(live && item.receivedAtMs !== null ? { receivedAtMs: item.receivedAtMs } : {}) });
 }
@@ -638,12 +637,17 @@ function savable(context: SessionContext): SessionStateView | null {
 const saveFinal = { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ state: savable(context), force: true }) } as const;
 
 /** A spawned child's error event faults the session, naming the child (XState's own supervision). */
-function supervised<const Child extends (typeof SESSION_CHILDREN)[number]>(child: Child) {
+function supervised<const Child extends ChildId>(child: Child) {
   return {
     target: `#session.${LIFECYCLE.faulted}`,
     actions: [{ type: 'recordChildError', params: { child } }, 'holdPlannedAsUnsettled'],
   } as const;
 }
+
+/** While starting or stopping, a child's death is recorded: the start completes (or the stop goes on) before the fault acts. */
+const childDeathsRecorded = Object.fromEntries(
+  [...SESSION_CHILDREN, ...RUNTIME_CHILDREN].map((child) => [`xstate.error.actor.${child}`, { actions: { type: 'recordChildError', params: { child } } }]),
+) as { [Child in ChildId as `xstate.error.actor.${Child}`]: { actions: { type: 'recordChildError'; params: { child: Child } } } };
 
 /** A step of the start sequence: its actor runs, then the next step; its failure faults the session, naming the step. */
 function startStep<const Src extends 'lockStateDir' | 'restoreCheckpoint' | 'loadJournal' | 'openBroker' | 'settleOrders'>(
@@ -715,8 +719,9 @@ export const sessionMachine = sessionSetup.createMachine({
           FILLS: { actions: 'applyLateFills' },
           FILLS_APPLIED: { actions: 'takePositions' },
           STOP: { target: LIFECYCLE.draining, actions: 'dropUnprocessed' },
-          // No session runs on without its journal or its checkpoints: halt, keep what is known.
-          CHILD_FAILED: { target: LIFECYCLE.faulted, actions: ['recordChildFailure', 'holdPlannedAsUnsettled'] },
+          // No session runs on without its journal, its checkpoints or any component: halt, keep what is known.
+          'xstate.error.actor.checkpointer': supervised('checkpointer'),
+          'xstate.error.actor.idempotency': supervised('idempotency'),
           'xstate.error.actor.dataGuard': supervised('dataGuard'),
           'xstate.error.actor.bars': supervised('bars'),
           'xstate.error.actor.portfolio': supervised('portfolio'),
@@ -724,28 +729,23 @@ export const sessionMachine = sessionSetup.createMachine({
         },
         states: {
           ready: {
-            // At rest here the session has processed every bar it was given.
+            // At rest here (no batch) the session has processed every bar it was given. A batch's
+            // admission and every run that needs neither the portfolio nor risk happen here, in
+            // one step per answer: the common live bar costs no state change at all.
             tags: 'awaitingBars',
-            on: { BARS: { target: 'admitting', actions: 'admitArrived' } },
+            on: {
+              BARS: { actions: 'admitArrived' },
+              BARS_AGGREGATED: { actions: ['takeAdmitted', 'decideRun', ...showAndSave] },
+            },
             always: [
               // The strategy threw or returned a bad intent: the session faults; nothing more is decided.
               { guard: 'strategyFailed', target: `#session.${LIFECYCLE.faulted}` },
-              { guard: 'stopRequested', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
-              // Between batches, on the live feed's own clock: a quiet market is not reconciled.
-              { guard: 'reconcileDue', target: 'reconciling' },
-              { guard: 'hasInbox', target: 'admitting', actions: 'admitQueued' },
-            ],
-          },
-          admitting: {
-            ...inFlight,
-            on: { ...inFlight.on, BARS_AGGREGATED: { target: 'deciding', actions: 'takeAdmitted' } },
-          },
-          deciding: {
-            entry: 'decideRun',
-            always: [
-              { guard: 'strategyFailed', target: 'ready' },
               { guard: 'settleSent', target: 'settling' },
-              { target: 'ready', actions: [...showAndSave] },
+              // The rest only between batches.
+              { guard: 'stopRequestedAtRest', target: `#session.${LIFECYCLE.draining}`, actions: 'dropUnprocessed' },
+              // On the live feed's own clock: a quiet market is not reconciled.
+              { guard: 'reconcileDue', target: 'reconciling' },
+              { guard: 'hasInbox', actions: 'admitQueued' },
             ],
           },
           settling: {
@@ -754,7 +754,7 @@ export const sessionMachine = sessionSetup.createMachine({
               BARS_MARKED: { actions: 'settleWithRisk' },
               SETTLED: [
                 { guard: 'ordersApproved', target: 'executing', actions: 'takeVerdicts' },
-                { target: 'deciding', actions: 'takeVerdicts' },
+                { target: 'ready', actions: ['takeVerdicts', 'decideRun', ...showAndSave] },
               ],
             },
           },
@@ -781,7 +781,7 @@ export const sessionMachine = sessionSetup.createMachine({
             on: {
               ...inFlight.on,
               FILLS_APPLIED: [
-                { guard: 'inBatch', target: 'deciding', actions: 'takePositions' },
+                { guard: 'inBatch', target: 'ready', actions: ['takePositions', 'decideRun', ...showAndSave] },
                 // Fills of orders settled at start, or of a reconciliation: no batch to go on with.
                 { target: 'ready', actions: 'takePositions' },
               ],
@@ -801,7 +801,7 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       draining: {
         entry: saveFinal,
-        on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
+        on: { BARS: { actions: 'dropBars' }, ...childDeathsRecorded },
         invoke: {
           id: 'drainer',
           src: 'drainSession',
@@ -812,14 +812,14 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       shutdown: {
         entry: 'stopChildren',
-        on: { BARS: { actions: 'dropBars' }, CHILD_FAILED: { actions: 'recordChildFailure' } },
+        on: { BARS: { actions: 'dropBars' }, ...childDeathsRecorded },
       },
       faulted: {
         // Keep what is known (unsettled orders above all) before the resources go.
         entry: [saveFinal, 'stopChildren'],
         on: {
           BARS: { actions: 'dropBars' },
-          CHILD_FAILED: { actions: 'recordChildFailure' },
+          ...childDeathsRecorded,
           // Not straight to shutdown: stop() must not return while the cleanup still holds the lock.
           STOP: { actions: 'requestStop' },
         },
@@ -846,7 +846,7 @@ export const sessionMachine = sessionSetup.createMachine({
         BARS: { actions: 'enqueue' },
         STOP: { actions: 'requestStop' },
         // Kept until the start completes: faulting now would clean up beside a start still opening files.
-        CHILD_FAILED: { actions: 'recordChildFailure' },
+        ...childDeathsRecorded,
       },
       initial: 'locking',
       states: {

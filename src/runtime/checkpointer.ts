@@ -1,4 +1,4 @@
-import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
+import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic, type AnyActorRef } from 'xstate';
 import {
   checkpointerMachine,
   type CheckpointerConfig,
@@ -37,6 +37,11 @@ export interface CheckpointerOptions {
   timers?: ActorOptions<AnyActorLogic>['clock'];
   /** An XState inspector (e.g. from `@statelyai/inspect`). */
   inspect?: ActorOptions<AnyActorLogic>['inspect'];
+  /**
+   * The actor this one is a child of (a session): it joins that actor's system under `systemId`
+   * `checkpointer`, and its death reaches the parent as XState's `xstate.error.actor.checkpointer`.
+   */
+  parent?: AnyActorRef;
 }
 
 /** The checkpointer's actor died (its own code threw): nothing offered from now on is saved. */
@@ -80,6 +85,7 @@ function createCheckpointerActor(options: CheckpointerOptions) {
   });
   return createActor(machine, {
     systemId: 'checkpointer',
+    ...(options.parent ? { parent: options.parent, id: 'checkpointer' } : {}),
     input: options.config,
     ...(options.timers ? { clock: options.timers } : {}),
     ...(options.inspect ? { inspect: options.inspect } : {}),

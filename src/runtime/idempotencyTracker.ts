@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic } from 'xstate';
+import { createActor, fromPromise, waitFor, type ActorOptions, type AnyActorLogic, type AnyActorRef } from 'xstate';
 import {
   idempotencyMachine,
   type IdempotencyAnswer,
@@ -59,6 +59,11 @@ export interface IdempotencyTrackerOptions {
   log?: (entry: IdempotencyLogEntry) => void;
   /** An XState inspector (e.g. from `@statelyai/inspect`). */
   inspect?: ActorOptions<AnyActorLogic>['inspect'];
+  /**
+   * The actor this one is a child of (a session): it joins that actor's system under `systemId`
+   * `idempotency`, and its death reaches the parent as XState's `xstate.error.actor.idempotency`.
+   */
+  parent?: AnyActorRef;
 }
 
 /** One log line: what happened, with its numbers. */
@@ -163,6 +168,7 @@ function createIdempotencyActor(journal: OrderJournal, options: IdempotencyTrack
   });
   return createActor(machine, {
     systemId: 'idempotency',
+    ...(options.parent ? { parent: options.parent, id: 'idempotency' } : {}),
     input: {
       ttlMs: options.ttlMs ?? DEFAULT_TTL_MS,
       jumpToleranceMs: options.jumpToleranceMs ?? DEFAULT_JUMP_TOLERANCE_MS,

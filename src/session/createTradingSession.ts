@@ -133,11 +133,11 @@ function createSessionActor(options: TradingSessionOptions) {
           bars: { zone: config.timeZone, baseTimeframe: config.baseTimeframe, timeframes: config.timeframes, historySize: config.historySize },
         },
         broker: options.broker,
-        inspect,
         log,
         parts,
         reconciler,
         send: (event) => actor.send(event),
+        parent: () => actor,
         riskClockOf,
         executionDeps,
       }),
@@ -247,7 +247,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
   };
 
   const idle = (s: ReturnType<typeof actor.getSnapshot>): boolean =>
-    (s.hasTag('awaitingBars') && s.context.inbox.length === 0) || s.hasTag('stopped') || s.matches('faulted');
+    (s.hasTag('awaitingBars') && s.context.batch === null && s.context.inbox.length === 0) || s.hasTag('stopped') || s.matches('faulted');
   const faultedError = (what: string, fault: SessionFault | null): SessionFaultedError =>
     new SessionFaultedError(`${what}: ${fault === null ? 'unknown' : describeFault(fault)}`, fault);
 

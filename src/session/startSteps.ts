@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { fromPromise } from 'xstate';
+import { fromPromise, type AnyActorRef } from 'xstate';
 import type { SessionEvent, SessionStart } from '../../machines/session.machine.js';
 import { isLegacyClientOrderId } from '../core/clientOrderId.js';
 import { AistockError, describeError } from '../core/errors.js';
@@ -67,12 +67,13 @@ export interface StartStepsDeps {
   pipelineOptions: PipelineOptions;
   /** The user's broker; a PaperBroker in `<stateDir>/broker` without one. */
   broker: Broker | undefined;
-  inspect: object;
   log: (entry: Record<string, unknown>) => void;
   parts: SessionParts;
   reconciler: SessionReconciler;
-  /** Sends to the session actor (supervision, fills, checkpointer health). */
+  /** Sends to the session actor (fills, checkpointer health). */
   send: (event: SessionEvent) => void;
+  /** The session actor, parent of the checkpointer and the journal tracker. */
+  parent: () => AnyActorRef;
   riskClockOf: (lastTs: Readonly<Record<string, number>>) => number;
   executionDeps: () => ExecutionDeps;
 }
@@ -140,7 +141,8 @@ export function startSteps(deps: StartStepsDeps) {
           log({ event: 'CHECKPOINT_INVALID', error: describeError(error), movedTo });
         }
       }
-      const checkpointer = createCheckpointer({ store: watermarkingStore(files, () => parts.tracker), ...deps.inspect });
+      // Children of the session: in its system and its inspector tree, supervised by its machine.
+      const checkpointer = createCheckpointer({ store: watermarkingStore(files, () => parts.tracker), parent: deps.parent() });
       parts.checkpointer = checkpointer;
       parts.unsubscribe.push(
         checkpointer.on('CHECKPOINT_DEGRADED', (e) => deps.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
@@ -148,14 +150,8 @@ export function startSteps(deps: StartStepsDeps) {
       );
       // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
       const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
-      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...deps.inspect });
+      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, parent: deps.parent() });
       parts.tracker = tracker;
-      // Supervision: a dead checkpointer or tracker is a transition of the session, never a silent loss.
-      const supervise = (child: string) => ({
-        error: (error: unknown) => deps.send({ type: 'CHILD_FAILED', child, error: describeError(error) }),
-      });
-      const watched = [checkpointer.actor.subscribe(supervise('checkpointer')), tracker.actor.subscribe(supervise('idempotency'))];
-      parts.unsubscribe.push(...watched.map((subscription) => () => subscription.unsubscribe()));
     }),
     loadJournal: step(async () => {
       found.journal = await made(parts.tracker, 'journal tracker').start();

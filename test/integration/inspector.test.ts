@@ -26,6 +26,9 @@ const InspectorMessageSchema = z.looseObject({
 });
 type InspectorMessage = z.infer<typeof InspectorMessageSchema>;
 
+/** The session's children today (the broker and the reconciler have no machine yet: issue 12 is open). */
+const CHILD_IDS = ['dataGuard', 'bars', 'portfolio', 'risk', 'checkpointer', 'idempotency'] as const;
+
 /** A bounded wait for `events.once`. */
 const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) });
 
@@ -65,11 +68,16 @@ describe('startInspector', () => {
 
     await session.start();
     await session.ingest(minuteBars(8));
+    // While running, every component is a child in the session's system, in its own states.
+    for (const id of CHILD_IDS) expect(session.actor.system.get(id), id).toBeDefined();
+    expect(session.actor.system.get('risk')?.getSnapshot().value).toEqual({ running: 'active' });
     await session.stop();
     await inspector.stop();
     await viewer.closed;
 
     const root = registration(viewer.messages, 'session');
+    // One tree: each child is registered with the session as its parent.
+    for (const id of CHILD_IDS) expect(registration(viewer.messages, id)?.parentId, id).toBe(session.actor.sessionId);
     expect(root?.sessionId).toBe(session.actor.sessionId);
     expect(root?.parentId).toBeUndefined();
     expect(session.actor.system.get('session')).toBe(session.actor);

@@ -64,7 +64,8 @@ const events = [
   { type: 'xstate.error.actor.drainer', error: new Error('broker down during drain') },
   { type: 'xstate.done.actor.cleanup' },
   { type: 'xstate.error.actor.cleanup', error: new Error('lock release failed') },
-  { type: 'CHILD_FAILED', child: 'idempotency', error: 'journal actor died' },
+  // The journal tracker (a child the runtime creates) dies: XState's own error event.
+  { type: 'xstate.error.actor.idempotency', error: new Error('journal actor died') },
 ] as unknown as ModelEvent[];
 
 /** The outcome of every planned order sent and filled at its price. */
@@ -118,7 +119,8 @@ function liveSession() {
 async function causeIn(live: ReturnType<typeof liveSession>, event: ModelEvent): Promise<void> {
   const e = event as { type: string; output?: unknown; error?: Error };
   const actorEvent = /^xstate\.(done|error)\.actor\.(\w+)$/.exec(e.type);
-  if (actorEvent === null) return void live.actor.send(event);
+  // A child's death reaches the session as XState's error event; the model sends it as such.
+  if (actorEvent === null || actorEvent[2] === 'idempotency') return void live.actor.send(event);
   // Let the actor start the invocation before settling it.
   await new Promise((resolve) => setImmediate(resolve));
   const id = actorEvent[2] ?? '';
