@@ -209,6 +209,8 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
   actor.start();
   let started: Promise<void> | undefined;
   let stopped: Promise<Summary> | undefined;
+  /** The batch being handed over in this tick (see `ingest`). */
+  let handing: { bars: Bar[]; done: Promise<void> } | null = null;
 
   const summary = (): Summary => {
     const { context } = actor.getSnapshot();
@@ -261,15 +263,33 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       })();
       return started;
     },
-    ingest: async (input) => {
+    ingest: (input) => {
       const bars = Array.isArray(input) ? (input as readonly Bar[]) : [input as Bar];
-      if (replay) actor.send({ type: 'BARS', bars });
-      else actor.send({ type: 'BARS', bars, receivedAtMs: clock.wallMs(), monoMs: clock.monoMs() });
-      const now = actor.getSnapshot();
-      const s = idle(now) ? now : await waitFor(actor, idle, { timeout: Infinity });
-      if (s.matches('faulted')) throw faultedError('session faulted', s.context.fault);
-      // A replay can outrun the event loop; let checkpoint writes and timers run between batches.
-      if (replay) await new Promise((resolve) => setImmediate(resolve));
+      // Bars handed over within one tick travel as one batch (one event through the tree);
+      // batching never changes a result, and each caller's promise settles with that batch.
+      if (handing !== null) {
+        handing.bars.push(...bars);
+        return handing.done;
+      }
+      const batch: { bars: Bar[]; receivedAtMs: number; monoMs: number; done: Promise<void> } = {
+        bars: [...bars],
+        receivedAtMs: clock.wallMs(),
+        monoMs: clock.monoMs(),
+        done: Promise.resolve(),
+      };
+      handing = batch;
+      batch.done = (async () => {
+        await Promise.resolve();
+        handing = null;
+        if (replay) actor.send({ type: 'BARS', bars: batch.bars });
+        else actor.send({ type: 'BARS', bars: batch.bars, receivedAtMs: batch.receivedAtMs, monoMs: batch.monoMs });
+        const now = actor.getSnapshot();
+        const s = idle(now) ? now : await waitFor(actor, idle, { timeout: Infinity });
+        if (s.matches('faulted')) throw faultedError('session faulted', s.context.fault);
+        // A replay can outrun the event loop; let checkpoint writes and timers run between batches.
+        if (replay) await new Promise((resolve) => setImmediate(resolve));
+      })();
+      return batch.done;
     },
     stop: () => {
       stopped ??= (async () => {
