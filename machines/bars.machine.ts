@@ -20,7 +20,7 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  * - `FLUSH` closes every open bucket (end of data) and reports them the same way.
  * - `STOP` does not flush: open buckets stay in `context.state`, which is checkpointed, so a
  *   restart continues the partial bars instead of emitting them early.
- * - `BARS` before `START` or after `STOP` is refused (`BARS_REFUSED`) and counted.
+ * - `BARS` or `BARS_SCREENED` before `START` or after `STOP` is refused (`BARS_REFUSED`) and counted.
  */
 
 /** Events the bars actor accepts. */
@@ -129,7 +129,10 @@ export const barsMachine = setup({
   initial: LIFECYCLE.idle,
   states: lifecycleStates({
     idle: {
-      on: { BARS: { description: 'not started: refused and counted', actions: ['countRefusal', 'reportRefusal'] } },
+      on: {
+        BARS: { description: 'not started: refused and counted', actions: ['countRefusal', 'reportRefusal'] },
+        BARS_SCREENED: { description: 'not started: refused and counted', actions: ['countRefusal', 'reportRefusal'] },
+      },
     },
     running: {
       on: {
@@ -146,7 +149,10 @@ export const barsMachine = setup({
       always: LIFECYCLE.shutdown,
     },
     shutdown: {
-      on: { BARS: { description: 'stopped: refused and counted', actions: ['countRefusal', 'reportRefusal'] } },
+      on: {
+        BARS: { description: 'stopped: refused and counted', actions: ['countRefusal', 'reportRefusal'] },
+        BARS_SCREENED: { description: 'stopped: refused and counted', actions: ['countRefusal', 'reportRefusal'] },
+      },
     },
   }),
 });

@@ -227,6 +227,38 @@ describe('trading session', () => {
     await next.stop();
   });
 
+  it.each(['dataGuard', 'bars', 'portfolio', 'risk'] as const)(
+    'faults with CHILD_FAILED naming %s when that spawned child dies, and still releases the state dir',
+    async (child) => {
+      const deps = await sessionDeps();
+      const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+      await session.start();
+      await session.ingest(minuteBars(2));
+      const ref = session.actor.system.get(child);
+      // A malformed event makes the component's own code throw: a bug in a child, not an I/O error.
+      ref?.send({ type: child === 'portfolio' ? 'FILLS' : child === 'risk' ? 'SETTLE' : 'BARS', fills: null, bars: [null], series: null, check: null });
+      expect(ref?.getSnapshot().status).toBe('error');
+      expect(session.actor.getSnapshot().matches('faulted')).toBe(true);
+      await expect(session.ingest(minuteBars(3).slice(2))).rejects.toBeInstanceOf(SessionFaultedError);
+      const summary = await session.stop();
+      expect(summary.fault).toMatchObject({ code: 'CHILD_FAILED', child });
+      const next = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([]), replay: true, log: deps.log, clock: deps.clock });
+      await next.start();
+      await next.stop();
+    },
+  );
+
+  it('takes bars handed to ingest within one tick as one batch, and settles every caller with it', async () => {
+    const deps = await sessionDeps();
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
+    await session.start();
+    const bars = minuteBars(6);
+    await Promise.all(bars.map((bar) => session.ingest(bar)));
+    const { stats } = session.actor.getSnapshot().context;
+    expect(stats).toMatchObject({ batches: 1, barsReceived: 6 });
+    expect((await session.stop()).orders.submitted).toBe(1);
+  });
+
   it('drops bars ingested after stop and counts them', async () => {
     const deps = await sessionDeps();
     const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });

@@ -139,6 +139,35 @@ describe('bars model', () => {
     actor.stop();
   });
 
+  it('answers a screened batch with one BARS_AGGREGATED to reportTo, what closed included — an empty one too', () => {
+    const received: { type: string }[] = [];
+    const reader = createActor(fromCallback(({ receive }) => receive((event) => received.push(event)))).start();
+    const actor = createActor(barsMachine, { input: { config, reportTo: reader } }).start();
+    actor.send({ type: 'START' });
+    actor.send({ type: 'BARS_SCREENED', bars: [0, 1, 2, 3, 4, 5].map(bar) });
+    actor.send({ type: 'BARS_SCREENED', bars: [] });
+    expect(received.map((event) => event.type)).toEqual(['BARS_AGGREGATED', 'BARS_AGGREGATED']);
+    const [first] = received as Extract<BarsEmitted, { type: 'BARS_AGGREGATED' }>[];
+    expect(first?.bars).toHaveLength(6);
+    expect(first?.closed.some((closed) => closed.timeframe === '5m')).toBe(true);
+    actor.stop();
+  });
+
+  it('refuses a screened batch before START and after STOP, counted and reported (BARS_REFUSED)', () => {
+    const emitted: BarsEmitted[] = [];
+    const actor = createActor(barsMachine, { input: { config } }).start();
+    actor.on('*', (event) => emitted.push(event));
+    actor.send({ type: 'BARS_SCREENED', bars: [bar(0)] });
+    actor.send({ type: 'STOP' });
+    actor.send({ type: 'BARS_SCREENED', bars: [bar(1), bar(2)] });
+    expect(actor.getSnapshot().context.stats.refused).toBe(3);
+    expect(emitted).toEqual([
+      { type: 'BARS_REFUSED', count: 1, reason: 'NOT_RUNNING' },
+      { type: 'BARS_REFUSED', count: 2, reason: 'NOT_RUNNING' },
+    ]);
+    actor.stop();
+  });
+
   it.each(paths.map((path) => [describePath(path), path] as const))('replays %s against the real actor', async (_name, path) => {
     await replay(path);
   });

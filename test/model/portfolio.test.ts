@@ -163,4 +163,56 @@ describe('portfolio actor', () => {
     actor.send({ type: 'FILLS', fills: SELL_BATCH });
     expect(fillCounts).toEqual([2, 3]);
   });
+
+  const barOf = (symbol: string, minute: number, close: number) => ({
+    symbol,
+    ts: 1_735_830_000_000 + minute * 60_000,
+    open: close,
+    high: close,
+    low: close,
+    close,
+    volume: 100,
+  });
+
+  it('answers FILLS with the position of every symbol the fills touched, flat ones as 0', () => {
+    const actor = createActor(portfolioMachine, { input }).start();
+    const answers: PortfolioEmitted[] = [];
+    actor.on('FILLS_APPLIED', (event: PortfolioEmitted) => answers.push(event));
+    actor.send({ type: 'FILLS', fills: BUY_BATCH });
+    actor.send({ type: 'FILLS', fills: SELL_BATCH });
+    expect(answers).toEqual([
+      { type: 'FILLS_APPLIED', positions: [['X', '15']] },
+      { type: 'FILLS_APPLIED', positions: [['X', '0']] },
+    ]);
+  });
+
+  it('marks a run of bars one bar at a time and answers with the portfolio at each bar that moved it', () => {
+    const actor = createActor(portfolioMachine, { input }).start();
+    const answers: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>[] = [];
+    actor.on('BARS_MARKED', (event: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>) => answers.push(event));
+    actor.send({ type: 'FILLS', fills: BUY_BATCH });
+    // Y is not held: its bar marks nothing; each X bar is a mark.
+    actor.send({ type: 'MARK_BARS', bars: [barOf('Y', 0, 5), barOf('X', 1, 103), barOf('X', 2, 103), barOf('X', 3, 104)] });
+    const series = answers[0]?.series ?? [];
+    // The fills moved it before the run (the reading at the first bar, Y's), then each X bar.
+    expect(series.map((reading) => reading.at - 1_735_830_000_000)).toEqual([0, 60_000, 120_000, 180_000]);
+    const last = series.at(-1)?.portfolio;
+    expect(last).toBe(actor.getSnapshot().context.portfolio);
+    expect(formatMoney(last?.marketValue ?? 0n)).toBe('1560.00');
+    // Nothing moved since, and a bar of a symbol not held marks nothing: an empty answer.
+    actor.send({ type: 'MARK_BARS', bars: [barOf('Y', 4, 6)] });
+    expect(answers[1]?.series).toEqual([]);
+  });
+
+  it('answers MARK_BARS after shutdown with no reading and marks nothing', () => {
+    const actor = createActor(portfolioMachine, { input }).start();
+    const answers: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>[] = [];
+    actor.on('BARS_MARKED', (event: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>) => answers.push(event));
+    actor.send({ type: 'FILLS', fills: BUY_BATCH });
+    actor.send({ type: 'STOP' });
+    const before = actor.getSnapshot().context.portfolio;
+    actor.send({ type: 'MARK_BARS', bars: [barOf('X', 1, 200)] });
+    expect(answers).toEqual([{ type: 'BARS_MARKED', series: [] }]);
+    expect(actor.getSnapshot().context.portfolio).toBe(before);
+  });
 });

@@ -57,6 +57,14 @@ const input = { limits, state: initialState };
 const accountUpdate = (equity: Equity, day: 1 | 2) =>
   ({ type: 'ACCOUNT_UPDATED', account: labelledAccount(equity), at: at(day === 1 ? DAY_1 : DAY_2) }) as const;
 
+/** A run of bars as a session settles it: the portfolio at each reading, labelled for the graph. */
+const settle = (...readings: [Equity, 1 | 2][]): ModelEvent => {
+  const series = readings.map(([equity, day]) => ({ at: day === 1 ? DAY_1 : DAY_2, portfolio: markedAt(equity) }));
+  return Object.defineProperty({ type: 'SETTLE' as const, series, check: null }, 'toJSON', {
+    value: () => ({ type: 'SETTLE', readings }),
+  });
+};
+
 const HALT: ModelEvent = { type: 'HALT', reason: { code: 'MANUAL', detail: 'operator' }, at: at(DAY_1) };
 const REDUCE: ModelEvent = { type: 'REDUCE', reason: { code: 'OPERATOR', detail: 'wind down' }, at: at(DAY_1) };
 
@@ -72,6 +80,17 @@ const events: ModelEvent[] = [
   accountUpdate('healthy', 2),
   accountUpdate('dailyLoss', 2),
 ];
+
+/** The path a session would drive: each account update as a one-reading `SETTLE` (same states expected). */
+function asSettles(path: ModelPath<ModelEvent>): ModelPath<ModelEvent> {
+  const steps = path.steps.map((step) => {
+    const { event } = step;
+    if (event.type !== 'ACCOUNT_UPDATED') return step;
+    const equity = (event.account as unknown as { toJSON(): Equity }).toJSON();
+    return { ...step, event: settle([equity, event.at.wallMs === DAY_1 ? 1 : 2]) };
+  });
+  return { ...path, steps };
+}
 
 // Identity: the state, the reasons held, the day and the breaches the account shows.
 const paths = modelPaths(riskMachine, {
@@ -120,6 +139,12 @@ function liveEngine() {
       clockTo(event.at.wallMs);
       const equity = (event.account as unknown as { toJSON(): Equity }).toJSON();
       actor.send({ type: 'ACCOUNT_UPDATED', account: accountView(markedAt(equity)), at: readClock(clock) });
+      return;
+    }
+    if (event.type === 'SETTLE') {
+      const last = event.series.at(-1);
+      if (last !== undefined) clockTo(last.at);
+      actor.send(event);
       return;
     }
     if (event.type === 'HALT' || event.type === 'REDUCE') {
@@ -184,6 +209,15 @@ describe('risk engine model', () => {
   it.each(paths.map((path) => [label(path), path] as const))('replays %s against the real engine', async (_name, path) => {
     await replay(path);
   });
+
+  // A session settles runs of bars with SETTLE: each path again, every account update as a SETTLE
+  // reading, must reach the same states with the same verdicts.
+  it.each(paths.filter((path) => path.steps.some((step) => step.event.type === 'ACCOUNT_UPDATED')).map((path) => [label(path), path] as const))(
+    'replays %s with SETTLE readings instead, to the same states',
+    async (_name, path) => {
+      await replay(asSettles(path));
+    },
+  );
 });
 
 /** `START → HALT(MANUAL) → ACCOUNT_UPDATED(dailyLoss, day 2)`: the path with its payloads. */
@@ -191,6 +225,7 @@ function label(path: ModelPath<ModelEvent>): string {
   const describe = (event: ModelEvent): string => {
     if (event.type === 'ACCOUNT_UPDATED') return `ACCOUNT_UPDATED(${JSON.stringify(event.account)}, day ${event.at.wallMs === DAY_1 ? 1 : 2})`;
     if (event.type === 'HALT' || event.type === 'REDUCE') return `${event.type}(${event.reason.code})`;
+    if (event.type === 'SETTLE') return JSON.stringify(event);
     return event.type;
   };
   return path.steps.map((step) => describe(step.event)).join(' → ') || '(initial state)';
@@ -258,6 +293,47 @@ describe('risk engine scenarios', () => {
     expect(engine.ask('buy', '1').verdict).toBe('deny');
     engine.cause(accountUpdate('drawdown', 1));
     expect(engine.actor.getSnapshot().value).toEqual({ running: 'halted' });
+  });
+
+  it('SETTLE takes its readings in order: a daily-loss halt, then the next day resets it, in one event', () => {
+    const { value, emitted } = run({ type: 'START' }, settle(['dailyLoss', 1], ['healthy', 2]));
+    expect(value).toEqual({ running: 'active' });
+    expect(emitted).toEqual(expect.arrayContaining(['LIMIT_BREACHED', 'TRADING_DAY_STARTED', 'SETTLED']));
+    const oneByOne = run({ type: 'START' }, accountUpdate('dailyLoss', 1), accountUpdate('healthy', 2));
+    expect(run({ type: 'START' }, settle(['dailyLoss', 1], ['healthy', 2])).risk.haltReasons).toEqual(oneByOne.risk.haltReasons);
+  });
+
+  it('SETTLE halts on a breach it shows, and its check is then denied; the answer always comes', () => {
+    const { engine } = run({ type: 'START' });
+    const answers: Extract<RiskEmitted, { type: 'SETTLED' }>[] = [];
+    engine.actor.on('SETTLED', (event: Extract<RiskEmitted, { type: 'SETTLED' }>) => answers.push(event));
+    const check = { checkId: 'c1', orders: [{ orderId: 'c1', intent: { symbol: 'X', side: 'buy' as const, qty: '1', type: 'market' as const }, price: 50 }], at: at(DAY_1) };
+    engine.actor.send({ type: 'SETTLE', series: [{ at: DAY_1, portfolio: markedAt('drawdown') }], check });
+    expect(engine.actor.getSnapshot().value).toEqual({ running: 'halted' });
+    expect(answers[0]?.checkId).toBe('c1');
+    expect(codesOf(answers[0]?.verdicts[0] ?? { verdict: 'approve' })).toContain('TRADING_HALTED');
+  });
+
+  it('SETTLE with the kill switch off reports the breach and never halts', () => {
+    const off = createActor(riskMachine, { input: { limits: { ...limits, killSwitchEnabled: false }, state: initialState } });
+    const breaches: boolean[] = [];
+    off.on('LIMIT_BREACHED', (event: Extract<RiskEmitted, { type: 'LIMIT_BREACHED' }>) => breaches.push(event.halts));
+    off.start();
+    off.send({ type: 'START' });
+    off.send({ type: 'SETTLE', series: [{ at: DAY_1, portfolio: markedAt('drawdown') }], check: null });
+    expect(off.getSnapshot().value).toEqual({ running: 'active' });
+    // Down 16%: past both the daily-loss and the drawdown limit; each reported, neither halts.
+    expect(breaches).toEqual([false, false]);
+  });
+
+  it('SETTLE outside running takes the readings, denies the check (RISK_ENGINE_STOPPED) and still answers', () => {
+    const { engine } = run();
+    const answers: Extract<RiskEmitted, { type: 'SETTLED' }>[] = [];
+    engine.actor.on('SETTLED', (event: Extract<RiskEmitted, { type: 'SETTLED' }>) => answers.push(event));
+    const check = { checkId: 'c2', orders: [{ orderId: 'c2', intent: { symbol: 'X', side: 'sell' as const, qty: '1000', type: 'market' as const }, price: 50 }], at: at(DAY_1) };
+    engine.actor.send({ type: 'SETTLE', series: [{ at: DAY_1, portfolio: markedAt('drawdown') }], check });
+    expect(engine.actor.getSnapshot().context.risk.breaches).toContain('MAX_DRAWDOWN');
+    expect(codesOf(answers[0]?.verdicts[0] ?? { verdict: 'approve' })).toEqual(['RISK_ENGINE_STOPPED']);
   });
 
   it('a HALT sent before START is kept: START enters halted', () => {
