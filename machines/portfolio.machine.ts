@@ -1,6 +1,6 @@
 import { enqueueActions, setup, type AnyActorRef } from 'xstate';
 import type { Bar } from '../src/core/bar.js';
-import { formatQty, parsePrice } from '../src/core/money.js';
+import { parsePrice } from '../src/core/money.js';
 import type { Fill } from '../src/core/order.js';
 import type { PortfolioAt } from '../src/core/risk.js';
 import {
@@ -9,6 +9,7 @@ import {
   markToMarket,
   parseCashAmount,
   parseMarkPrices,
+  positionsTouched,
   withdraw,
   type CashRefusal,
   type FillRejection,
@@ -108,19 +109,15 @@ const portfolioSetup = setup({
         },
       });
       for (const rejection of rejected) enqueue.emit({ type: 'FILL_REJECTED', rejection });
-      const symbols = new Set(event.fills.map((fill) => fill.symbol));
-      const applied = {
-        type: 'FILLS_APPLIED' as const,
-        positions: [...symbols].map((symbol): [string, string] => [symbol, formatQty(portfolio.positions.get(symbol)?.qty ?? 0n)]),
-      };
+      const applied = { type: 'FILLS_APPLIED' as const, positions: positionsTouched(portfolio, event.fills) };
       enqueue.emit(applied);
       if (context.reportTo !== null) enqueue.sendTo(context.reportTo, applied);
     }),
-    markBars: enqueueActions(({ context, event, enqueue }, params: { live: boolean }) => {
+    markBars: enqueueActions(({ context, event, enqueue }, params: { mark: boolean }) => {
       if (event.type !== 'MARK_BARS') return;
       let { portfolio, reported } = context;
       const series: PortfolioAt[] = [];
-      for (const bar of params.live ? event.bars : []) {
+      for (const bar of params.mark ? event.bars : []) {
         if (portfolio.positions.has(bar.symbol)) portfolio = markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]);
         if (portfolio !== reported) series.push({ at: bar.ts, portfolio });
         reported = portfolio;
@@ -185,7 +182,7 @@ export const portfolioMachine = portfolioSetup.createMachine({
   on: {
     FILLS: { actions: 'applyFillBatch' },
     MARK: { actions: 'markPrices' },
-    MARK_BARS: { actions: { type: 'markBars', params: { live: true } } },
+    MARK_BARS: { actions: { type: 'markBars', params: { mark: true } } },
     DEPOSIT: { actions: 'moveCash' },
     WITHDRAW: { actions: 'moveCash' },
   },
@@ -201,7 +198,7 @@ export const portfolioMachine = portfolioSetup.createMachine({
         DEPOSIT: { actions: 'refuseCashMovement' },
         WITHDRAW: { actions: 'refuseCashMovement' },
         MARK: { description: 'shut down: the final valuation stays as it was' },
-        MARK_BARS: { description: 'shut down: nothing is marked; answered with no change', actions: { type: 'markBars', params: { live: false } } },
+        MARK_BARS: { description: 'shut down: nothing is marked; answered with no change', actions: { type: 'markBars', params: { mark: false } } },
       },
     },
   }),

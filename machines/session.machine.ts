@@ -5,7 +5,6 @@ import type { GuardState } from '../src/core/dataGuard.js';
 import type { Fill } from '../src/core/order.js';
 import { keyed } from '../src/core/keyed.js';
 import type { Portfolio } from '../src/core/portfolio.js';
-import type { RiskState } from '../src/core/risk.js';
 import type { RiskRules } from '../src/core/riskLimits.js';
 import {
   approvedOrders,
@@ -22,8 +21,8 @@ import {
   type OrderRefusal,
   type OrderRefusalCode,
   type OrderRequest,
-  type PipelineState,
   type PlannedOrder,
+  type SessionState,
 } from '../src/core/sessionPipeline.js';
 import type { Strategy } from '../src/core/strategy.js';
 import { barsMachine, type BarsEmitted } from './bars.machine.js';
@@ -89,13 +88,7 @@ export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] 
  * checkpoint are not applied here: re-deciding the same bars yields the same client order ids,
  * and their fills are applied at that point, in the original order.
  */
-export interface SessionStart {
-  pipeline: PipelineState;
-  portfolio: Portfolio;
-  risk: RiskState;
-  appliedFills: Record<string, number>;
-  /** Orders whose submit ended `unknown` and that the broker could not settle yet. */
-  unsettled: Record<string, PlannedOrder>;
+export interface SessionStart extends SessionState {
   /** Earlier `unknown` orders the broker settled at start. */
   settled: OrderOutcome[];
 }
@@ -184,17 +177,8 @@ export interface SessionContext extends SessionInput {
   stats: SessionStats;
 }
 
-/** The session's state as a checkpoint holds it, read from its children: null before they exist. */
-export interface SessionStateView {
-  pipeline: PipelineState;
-  portfolio: Portfolio;
-  risk: RiskState;
-  appliedFills: Record<string, number>;
-  unsettled: Record<string, PlannedOrder>;
-}
-
-/** The whole session state now (the children's snapshots and the session's own part). */
-export function sessionStateOf(context: SessionContext): SessionStateView | null {
+/** The whole session state now, read from the children's snapshots and the session's own part: null before they exist. */
+export function sessionStateOf(context: SessionContext): SessionState | null {
   const { children, decided } = context;
   if (children === null || decided === null) return null;
   const guard: GuardState = children.dataGuard.getSnapshot().context.guard;
@@ -342,7 +326,7 @@ const sessionSetup = setup({
      * supplied by the runtime, which may skip an unforced save made soon after the previous one
      * (the journal and the broker hold the truth; a checkpoint only shortens the replay after a crash).
      */
-    saveCheckpoint: (_, _params: { state: SessionStateView | null; force: boolean }) => undefined,
+    saveCheckpoint: (_, _params: { state: SessionState | null; force: boolean }) => undefined,
     enqueue: assign(({ context, event }) => (event.type === 'BARS' ? enqueued(context, event) : {})),
     dropBars: assign(({ context, event }) => {
       if (event.type !== 'BARS') return {};
@@ -453,8 +437,10 @@ const sessionSetup = setup({
     }),
     skipReconciliation: assign(({ context }) => ({ lastReconciledMonoMs: context.lastMonoMs })),
     stopChildren: enqueueActions(({ context, enqueue }) => {
-      if (context.children === null) return;
-      for (const id of SESSION_CHILDREN) enqueue.sendTo(id, { type: 'STOP' });
+      const { children } = context;
+      if (children === null) return;
+      // A child that died is not sent anything: it cannot answer.
+      for (const id of SESSION_CHILDREN) if (children[id].getSnapshot().status === 'active') enqueue.sendTo(id, { type: 'STOP' });
     }),
     markDegraded: assign(({ event }) => ({ persistenceDegraded: event.type === 'CHECKPOINT_DEGRADED' ? event.error : null })),
     markRecovered: assign({ persistenceDegraded: null }),
@@ -630,7 +616,7 @@ const showAndSave = [
 ] as const;
 
 /** The state to checkpoint: only between batches (mid-batch, admitted bars are not all decided). */
-function savable(context: SessionContext): SessionStateView | null {
+function savable(context: SessionContext): SessionState | null {
   return context.batch === null ? sessionStateOf(context) : null;
 }
 

@@ -351,6 +351,11 @@ class BatchLedger {
   }
 }
 
+/** The signed position (decimal string, '0' when flat) of each symbol `fills` touched, in first-touched order. */
+export function positionsTouched(portfolio: Portfolio, fills: readonly Fill[]): [symbol: string, qty: string][] {
+  return [...new Set(fills.map((fill) => fill.symbol))].map((symbol) => [symbol, formatQty(portfolio.positions.get(symbol)?.qty ?? 0n)]);
+}
+
 /**
  * Applies a batch of fills in order. A fill that does not parse is rejected with the reason
  * and skipped; the others are applied. Returns a new portfolio.

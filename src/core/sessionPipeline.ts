@@ -5,9 +5,8 @@ import { BarsStateSchema, createBarsState, type BarsConfigInput, type BarsState 
 import { clientOrderId } from './clientOrderId.js';
 import { describeError } from './errors.js';
 import { createDataGuard, GuardStateSchema, type DataGuardConfigInput, type GuardState } from './dataGuard.js';
-import { formatQty } from './money.js';
 import { OrderIntentSchema, type Fill, type OrderIntent } from './order.js';
-import { applyFills, type Portfolio } from './portfolio.js';
+import { applyFills, positionsTouched, type Portfolio } from './portfolio.js';
 import type { DenyReason, OrderCheckRequest, OrderVerdict, RiskState } from './risk.js';
 import type { Strategy } from './strategy.js';
 import type { BrokerErrorCode, BrokerRejectReason } from '../runtime/broker.js';
@@ -68,6 +67,17 @@ export function createPipeline(strategy: Strategy, options: PipelineOptions = {}
     lastClose: {},
     resumedSkips: 0,
   };
+}
+
+/** The whole session state: what a checkpoint holds and a start hands over. */
+export interface SessionState {
+  pipeline: PipelineState;
+  portfolio: Portfolio;
+  risk: RiskState;
+  /** How many of each order's broker fills the portfolio holds. */
+  appliedFills: Record<string, number>;
+  /** Orders whose submit ended `unknown`, by client order id, until the broker settles them. */
+  unsettled: Record<string, PlannedOrder>;
 }
 
 /** The pipeline's part of a checkpoint. */
@@ -238,7 +248,7 @@ export function approvedOrders(
 }
 
 /** The strategy's view after fills: each touched symbol's position (flat ones dropped). */
-export function withPositions(decided: DecidedState, changed: readonly (readonly [string, string])[]): DecidedState {
+export function withPositions<T extends DecidedState>(decided: T, changed: readonly (readonly [string, string])[]): T {
   if (changed.length === 0) return decided;
   const positions: Record<string, string> = { ...decided.positions };
   for (const [symbol, qty] of changed) {
@@ -341,13 +351,8 @@ export function applyNewFills(
   fills: readonly Fill[],
 ): Applied {
   const { portfolio } = applyFills(state.portfolio, fills);
-  const positions: Record<string, string> = { ...state.pipeline.positions };
-  for (const fill of fills) {
-    const qty = portfolio.positions.get(fill.symbol)?.qty ?? 0n;
-    if (qty === 0n) delete positions[fill.symbol];
-    else positions[fill.symbol] = formatQty(qty);
-  }
-  return { pipeline: { ...state.pipeline, positions }, portfolio, risk: state.risk, appliedFills: state.appliedFills, newFills: fills.length };
+  const pipeline = withPositions(state.pipeline, positionsTouched(portfolio, fills));
+  return { pipeline, portfolio, risk: state.risk, appliedFills: state.appliedFills, newFills: fills.length };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { SessionStateView } from '../../machines/session.machine.js';
+import type { SessionState } from '../core/sessionPipeline.js';
 import type { Checkpointer } from '../runtime/checkpointer.js';
 import type { CheckpointStore } from '../runtime/checkpointStore.js';
 import type { Clock } from '../runtime/clock.js';
@@ -47,7 +47,7 @@ export interface CheckpointPolicyDeps {
 /** The session's checkpoint policy: `save` is the machine's `saveCheckpoint` action. */
 export interface CheckpointPolicy {
   /** `state`: the session's state between batches, read from its children (null mid-batch: nothing to save). */
-  save(state: SessionStateView | null, force: boolean): void;
+  save(state: SessionState | null, force: boolean): void;
   /** Writes the newest state a throttled save skipped, then waits until every checkpoint offered is on disk (false after `timeoutMs`). */
   flush(timeoutMs: number): Promise<boolean>;
 }
@@ -55,8 +55,8 @@ export interface CheckpointPolicy {
 /** Creates the policy. */
 export function createCheckpointPolicy(deps: CheckpointPolicyDeps): CheckpointPolicy {
   let lastCheckpointAt = Number.NEGATIVE_INFINITY;
-  let unsaved: SessionStateView | null = null;
-  const write = (checkpointer: Checkpointer, state: SessionStateView): void => {
+  let unsaved: SessionState | null = null;
+  const write = (checkpointer: Checkpointer, state: SessionState): void => {
     checkpointer.save(CHECKPOINT_KEY, sessionCheckpoint(state, deps.ids, deps.riskClockOf(state.pipeline.lastTs)));
   };
   return {

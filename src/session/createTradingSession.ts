@@ -268,28 +268,27 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       // Bars handed over within one tick travel as one batch (one event through the tree);
       // batching never changes a result, and each caller's promise settles with that batch.
       if (handing !== null) {
-        handing.bars.push(...bars);
+        // A loop, not push(...bars): a spread of a million bars overflows the stack.
+        for (const bar of bars) handing.bars.push(bar);
         return handing.done;
       }
-      const batch: { bars: Bar[]; receivedAtMs: number; monoMs: number; done: Promise<void> } = {
-        bars: [...bars],
-        receivedAtMs: clock.wallMs(),
-        monoMs: clock.monoMs(),
-        done: Promise.resolve(),
-      };
-      handing = batch;
-      batch.done = (async () => {
+      const handed = [...bars];
+      const receivedAtMs = clock.wallMs();
+      const monoMs = clock.monoMs();
+      const done = (async () => {
+        // Sent at the end of this tick, with every bar handed over in it.
         await Promise.resolve();
         handing = null;
-        if (replay) actor.send({ type: 'BARS', bars: batch.bars });
-        else actor.send({ type: 'BARS', bars: batch.bars, receivedAtMs: batch.receivedAtMs, monoMs: batch.monoMs });
+        if (replay) actor.send({ type: 'BARS', bars: handed });
+        else actor.send({ type: 'BARS', bars: handed, receivedAtMs, monoMs });
         const now = actor.getSnapshot();
         const s = idle(now) ? now : await waitFor(actor, idle, { timeout: Infinity });
         if (s.matches('faulted')) throw faultedError('session faulted', s.context.fault);
         // A replay can outrun the event loop; let checkpoint writes and timers run between batches.
         if (replay) await new Promise((resolve) => setImmediate(resolve));
       })();
-      return batch.done;
+      handing = { bars: handed, done };
+      return done;
     },
     stop: () => {
       stopped ??= (async () => {

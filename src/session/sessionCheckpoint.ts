@@ -1,14 +1,13 @@
 import { z } from 'zod';
-import { PortfolioSnapshotSchema, portfolioSnapshot, restorePortfolio, type Portfolio } from '../core/portfolio.js';
-import { accountView, restoreRiskState, RiskSnapshotSchema, riskSnapshot, type RiskState } from '../core/risk.js';
+import { PortfolioSnapshotSchema, portfolioSnapshot, restorePortfolio } from '../core/portfolio.js';
+import { accountView, restoreRiskState, RiskSnapshotSchema, riskSnapshot } from '../core/risk.js';
 import type { RiskRules } from '../core/riskLimits.js';
 import {
   PipelineSnapshotSchema,
   PlannedOrderSchema,
   pipelineSnapshot,
   restorePipeline,
-  type PipelineState,
-  type PlannedOrder,
+  type SessionState,
 } from '../core/sessionPipeline.js';
 import type { Strategy } from '../core/strategy.js';
 import { keyed, keyedRecord } from '../core/keyed.js';
@@ -35,13 +34,7 @@ export type SessionCheckpoint = z.infer<typeof SessionCheckpointSchema>;
 /** The checkpointer key: the file is `checkpoint.json`. */
 export const CHECKPOINT_KEY = 'checkpoint';
 
-export interface SessionState {
-  pipeline: PipelineState;
-  portfolio: Portfolio;
-  risk: RiskState;
-  appliedFills: Record<string, number>;
-  unsettled: Record<string, PlannedOrder>;
-}
+export type { SessionState } from '../core/sessionPipeline.js';
 
 /** The checkpoint of the session's current state. */
 export function sessionCheckpoint(

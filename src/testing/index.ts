@@ -1,6 +1,6 @@
 /**
  * `aistock/testing`: what a user needs to model-test their own embedding of aistock — the
- * graph-path helpers the project's own model tests use, a clock that moves only when told,
+ * graph-path helpers the project's own model tests use (and `systemPaths`, for a tree of actors), a clock that moves only when told,
  * a file writer that fails on command, and the PaperBroker's fault switches.
  */
 export {
@@ -8,7 +8,11 @@ export {
   replayPath,
   statesReached,
   allStateIds,
+  stateIdsOf,
+  systemPaths,
+  CannotHappenHere,
   ModelStepMismatch,
+  type SystemPathOptions,
   type ModelPath,
   type ModelStep,
   type ModelPathOptions,

@@ -151,11 +151,16 @@ export async function replayPath<TEvent>(
   }
 }
 
+/** Thrown by a cause whose event cannot happen in the system's current state (e.g. no such work in flight). */
+export class CannotHappenHere extends Error {
+  readonly code = 'CANNOT_HAPPEN_HERE';
+}
+
 /** Options of {@link systemPaths}. */
 export interface SystemPathOptions<TEvent> {
   /** A fresh real system (its actor started) for each exploration; `dispose` ends it. */
   create(): LiveSystem<TEvent> & { dispose(): void };
-  /** Every event to try in every state; a cause that throws means "cannot happen here". */
+  /** Every event to try in every state; a cause that throws {@link CannotHappenHere} skips it there. */
   events: readonly TEvent[];
   /** The state identity of the running actor's snapshot (what distinguishes two states). */
   serializeState(snapshot: ReturnType<AnyActorRef['getSnapshot']>): string;
@@ -187,8 +192,9 @@ export async function systemPaths<TEvent extends { type: string }>(options: Syst
       }
       const snapshot = system.actor.getSnapshot() as { value: StateValue };
       return { key: options.serializeState(snapshot), value: snapshot.value };
-    } catch {
-      return null;
+    } catch (error) {
+      if (error instanceof CannotHappenHere) return null;
+      throw error;
     } finally {
       system.dispose();
     }

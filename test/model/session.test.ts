@@ -11,7 +11,7 @@ import { portfolioMachine } from '../../machines/portfolio.machine.js';
 import { riskMachine } from '../../machines/risk.machine.js';
 import type { Bar } from '../../src/core/bar.js';
 import type { PlannedOrder } from '../../src/core/sessionPipeline.js';
-import { allStateIds, replayPath, stateIdsOf, statesReached, systemPaths, type ModelStep } from '../../src/testing/modelTesting.js';
+import { allStateIds, CannotHappenHere, replayPath, stateIdsOf, statesReached, systemPaths, type ModelStep } from '../../src/testing/modelTesting.js';
 import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
 
 type ModelEvent = EventFromLogic<typeof sessionMachine>;
@@ -107,7 +107,7 @@ function liveSession() {
   actor.start();
   const settle = (id: string, outcome: { output?: unknown; error?: Error }): void => {
     const entry = pending.get(id);
-    if (entry === undefined) throw new Error(`no ${id} in flight`);
+    if (entry === undefined) throw new CannotHappenHere(`no ${id} in flight`);
     pending.delete(id);
     if (outcome.error) entry.reject(outcome.error);
     else entry.resolve(outcome.output);
