@@ -38,7 +38,9 @@ import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js'
  * - `MARK_BARS` takes a run of bars in time order and marks each held symbol to its bar's
  *   close, one bar at a time; it answers `BARS_MARKED` with the portfolio as it stood at every
  *   bar that changed it since the last answer (`series`, for the risk engine), so a run costs one
- *   event and still reads as bar-by-bar marks.
+ *   event and still reads as bar-by-bar marks. With `until` (an order check follows at that time),
+ *   a change no bar of the run showed — fills that came between two runs — is read at `until`,
+ *   so the check sees the account as it is.
  * - `FILLS` answers `FILLS_APPLIED`: the position of every symbol the fills touched, as a
  *   decimal string ('0' when flat), which is what a strategy is shown.
  */
@@ -48,7 +50,8 @@ export type PortfolioEvent =
   | LifecycleEvent
   | { type: 'FILLS'; fills: readonly Fill[] }
   | { type: 'MARK'; prices: Readonly<Record<string, number | string>> }
-  | { type: 'MARK_BARS'; bars: readonly Bar[] }
+  /** `until`: the time the run ends (a check follows there); a move no bar showed is read then. */
+  | { type: 'MARK_BARS'; bars: readonly Bar[]; until?: number }
   | { type: 'DEPOSIT'; amount: string | number }
   | { type: 'WITHDRAW'; amount: string | number };
 
@@ -120,6 +123,10 @@ const portfolioSetup = setup({
       for (const bar of params.mark ? event.bars : []) {
         if (portfolio.positions.has(bar.symbol)) portfolio = markToMarket(portfolio, [[bar.symbol, parsePrice(bar.close)]]);
         if (portfolio !== reported) series.push({ at: bar.ts, portfolio });
+        reported = portfolio;
+      }
+      if (params.mark && event.until !== undefined && portfolio !== reported) {
+        series.push({ at: event.until, portfolio });
         reported = portfolio;
       }
       if (portfolio !== context.portfolio || reported !== context.reported) {

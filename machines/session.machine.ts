@@ -549,7 +549,8 @@ function decideRun(context: SessionContext, enqueue: Enqueue): void {
     return;
   }
   // The check's bar is marked in the next run, after its orders' fills: as a bar decided alone would be.
-  enqueue.sendTo('portfolio', { type: 'MARK_BARS', bars: batch.bars.slice(batch.settleFrom, run.stop) });
+  const marks = batch.bars.slice(batch.settleFrom, run.stop);
+  enqueue.sendTo('portfolio', check === null ? { type: 'MARK_BARS', bars: marks } : { type: 'MARK_BARS', bars: marks, until: check.bar.ts });
   enqueue.assign({
     decided: strategyNow,
     batch: { ...batch, next: check === null ? run.stop : run.stop + 1, settleFrom: run.stop },

@@ -248,6 +248,25 @@ describe('trading session', () => {
     },
   );
 
+  it('checks orders against the account a late fill left, even when the first bar of a batch asks for them', async () => {
+    const deps = await sessionDeps();
+    // Bar 3 is the first of the second batch; only gross exposure can deny its order.
+    const session = createTradingSession({
+      ...deps,
+      strategy: buyOnBars([3]),
+      replay: true,
+      risk: { rateLimitEnabled: false, maxGrossExposure: 1, maxLeverage: 10, maxPositionFraction: 1, perTradeRiskPct: 1, perSymbolNotionalCap: 1e9, maxSinglePositionUnits: 1e9 },
+    });
+    await session.start();
+    const bars = minuteBars(4);
+    await session.ingest(bars.slice(0, 2));
+    // The broker reports a fill of a resting order: 1,500 MSFT at 100, gross exposure 150% of equity.
+    session.actor.send({ type: 'FILLS', fills: [{ clientOrderId: 'resting-1', symbol: 'MSFT', side: 'buy', qty: '1500', price: '100', commission: '0', filledAt: bars[1]?.ts ?? 0 }] });
+    await session.ingest(bars.slice(2));
+    const summary = await session.stop();
+    expect(summary.orders).toMatchObject({ submitted: 0, denied: 1 });
+  });
+
   it('takes bars handed to ingest within one tick as one batch, and settles every caller with it', async () => {
     const deps = await sessionDeps();
     const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });

@@ -204,6 +204,20 @@ describe('portfolio actor', () => {
     expect(answers[1]?.series).toEqual([]);
   });
 
+  it('reads a move no bar of the run showed at `until`, the time of the check that follows', () => {
+    const actor = createActor(portfolioMachine, { input }).start();
+    const answers: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>[] = [];
+    actor.on('BARS_MARKED', (event: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>) => answers.push(event));
+    actor.send({ type: 'FILLS', fills: BUY_BATCH });
+    actor.send({ type: 'MARK_BARS', bars: [], until: 1_735_830_000_000 });
+    expect(answers[0]?.series.map((reading) => reading.at)).toEqual([1_735_830_000_000]);
+    expect(answers[0]?.series[0]?.portfolio).toBe(actor.getSnapshot().context.portfolio);
+    // Without `until`, an empty run has no time to read it at: nothing.
+    actor.send({ type: 'FILLS', fills: SELL_BATCH });
+    actor.send({ type: 'MARK_BARS', bars: [] });
+    expect(answers[1]?.series).toEqual([]);
+  });
+
   it('answers MARK_BARS after shutdown with no reading and marks nothing', () => {
     const actor = createActor(portfolioMachine, { input }).start();
     const answers: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>[] = [];
