@@ -15,6 +15,7 @@ export {
   type DataGuardEvent,
   type DataGuardInput,
 } from './dataGuard.machine.js';
+export { brokerMachine, type BrokerContext, type BrokerEmitted, type BrokerEvent } from './broker.machine.js';
 export { barsMachine, type BarsContext, type BarsEmitted, type BarsEvent, type BarsInput } from './bars.machine.js';
 export {
   sessionMachine,

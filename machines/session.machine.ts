@@ -42,8 +42,8 @@ import { riskMachine, type RiskEmitted, type RiskEvent } from './risk.machine.js
  *   the inbox. A `STOP` while starting is kept and honoured once started, so a start in flight
  *   is never abandoned holding the lock.
  * - Started, it spawns its components as children — `dataGuard`, `bars`, `risk`, `portfolio`,
- *   each the exported machine, from the restored state; the runtime makes the `checkpointer`
- *   and the `idempotency` tracker (they do I/O) its children too. It supervises them all through
+ *   each the exported machine, from the restored state; the runtime makes the `checkpointer`,
+ *   the `idempotency` tracker and the `broker` connection (they do I/O) its children too. It supervises them all through
  *   XState's own error events: a child that dies faults the session, naming it.
  * - `running` takes one batch at a time. In `ready`, the bars an earlier run did not process go
  *   to the data guard, which feeds the bars actor, which answers (`BARS_AGGREGATED`); the
@@ -128,7 +128,7 @@ export interface SessionChildren {
 /** The `systemId`s (and ids) of the children the session spawns. */
 export const SESSION_CHILDREN = ['dataGuard', 'bars', 'portfolio', 'risk'] as const;
 /** The children the runtime creates with I/O (`parent`: the session), in its system under these `systemId`s. */
-export const RUNTIME_CHILDREN = ['checkpointer', 'idempotency'] as const;
+export const RUNTIME_CHILDREN = ['checkpointer', 'idempotency', 'broker'] as const;
 type ChildId = (typeof SESSION_CHILDREN)[number] | (typeof RUNTIME_CHILDREN)[number];
 
 interface Batch {
@@ -709,6 +709,7 @@ export const sessionMachine = sessionSetup.createMachine({
           // No session runs on without its journal, its checkpoints or any component: halt, keep what is known.
           'xstate.error.actor.checkpointer': supervised('checkpointer'),
           'xstate.error.actor.idempotency': supervised('idempotency'),
+          'xstate.error.actor.broker': supervised('broker'),
           'xstate.error.actor.dataGuard': supervised('dataGuard'),
           'xstate.error.actor.bars': supervised('bars'),
           'xstate.error.actor.portfolio': supervised('portfolio'),

@@ -1,6 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import {
   barsMachine,
+  brokerMachine,
   checkpointerMachine,
   dataGuardMachine,
   idempotencyMachine,
@@ -57,6 +58,12 @@ export const DOCUMENTED_MACHINES: readonly DocumentedMachine[] = [
     summary:
       "The portfolio (AIStock's Portfolio): the one writer of cash, positions and P&L; fills, marks and cash " +
       'movements are taken in every state and refused once it has shut down.',
+  },
+  {
+    machine: brokerMachine,
+    summary:
+      "The broker connection (AIStock's BaseBroker lifecycle): opens the adapter and learns every client order id " +
+      'it holds, keeps a STOP that arrives while opening, and closes the adapter; a failed open is `faulted`, a failed close reported.',
   },
   {
     machine: checkpointerMachine,

@@ -170,7 +170,7 @@ function createSessionActor(options: TradingSessionOptions) {
           parts.checkpointReport = await parts.checkpointer?.stop();
         });
         await attempt('journal', async () => parts.tracker?.stop());
-        await attempt('broker', async () => parts.broker?.close());
+        await attempt('broker', async () => parts.brokerConnection?.close());
         await attempt('lock', async () => parts.lock?.release());
         if (failures.length > 0) throw new AistockError('SESSION_DRAIN_INCOMPLETE', failures.join('; '));
       }),

@@ -10,6 +10,7 @@ import type { RiskRules } from '../core/riskLimits.js';
 import { createPipeline, type PipelineOptions } from '../core/sessionPipeline.js';
 import type { Strategy } from '../core/strategy.js';
 import type { Broker } from '../runtime/broker.js';
+import { openBrokerConnection, type BrokerConnection } from '../runtime/brokerConnection.js';
 import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
 import { fileCheckpointStore } from '../runtime/checkpointStore.js';
 import type { Clock } from '../runtime/clock.js';
@@ -36,6 +37,8 @@ export interface SessionParts {
   checkpointer?: Checkpointer;
   tracker?: IdempotencyTracker;
   broker?: Broker;
+  /** The broker's actor, which closes it. */
+  brokerConnection?: BrokerConnection;
   unsubscribe: (() => void)[];
   checkpointReport?: CheckpointerReport;
   /** The error a start step failed with, so `start()` rejects with it. */
@@ -157,10 +160,16 @@ export function startSteps(deps: StartStepsDeps) {
       found.journal = await made(parts.tracker, 'journal tracker').start();
     }),
     openBroker: step(async () => {
-      const broker = deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock }));
+      // The connection is the session's `broker` child: its opening and closing are its own states.
+      const connection = await openBrokerConnection({
+        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock })),
+        parent: deps.parent(),
+      });
+      const { broker } = connection;
       parts.broker = broker;
+      parts.brokerConnection = connection;
       parts.unsubscribe.push(broker.onFill((fill) => deps.send({ type: 'FILLS', fills: [fill] })));
-      found.knownIds = await broker.knownClientOrderIds();
+      found.knownIds = [...connection.knownClientOrderIds];
       const legacy = found.knownIds.filter(isLegacyClientOrderId);
       if (legacy.length > 0) throw new LegacyOrderIdsError(stateDir, legacy);
     }),

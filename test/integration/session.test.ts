@@ -267,6 +267,36 @@ describe('trading session', () => {
     expect(summary.orders).toMatchObject({ submitted: 0, denied: 1 });
   });
 
+  it('ends in shutdown with DRAIN_FAILED naming the broker when its close fails, and still releases the state dir', async () => {
+    const deps = await sessionDeps();
+    const close = deps.broker.close.bind(deps.broker);
+    deps.broker.close = async () => {
+      await close();
+      throw new Error('ledger close failed');
+    };
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await session.start();
+    await session.ingest(minuteBars(2));
+    const summary = await session.stop();
+    expect(session.actor.system.get('broker')?.getSnapshot().value).toBe('shutdown');
+    expect(summary.fault).toMatchObject({ code: 'DRAIN_FAILED', detail: expect.stringContaining('broker: ledger close failed') });
+    const next = createTradingSession({ stateDir: deps.stateDir, strategy: buyOnBars([]), replay: true, log: deps.log, clock: deps.clock });
+    await next.start();
+    await next.stop();
+  });
+
+  it('fails the start at openingBroker with the adapter’s own error, the broker child faulted', async () => {
+    const deps = await sessionDeps();
+    deps.broker.knownClientOrderIds = async () => {
+      throw new Error('the broker does not answer');
+    };
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([]), replay: true });
+    await expect(session.start()).rejects.toThrow('the broker does not answer');
+    expect(session.actor.getSnapshot().context.fault).toMatchObject({ code: 'START_FAILED', step: 'openingBroker' });
+    expect(session.actor.system.get('broker')?.getSnapshot().value).toBe('faulted');
+    await session.stop();
+  });
+
   it('takes bars handed to ingest within one tick as one batch, and settles every caller with it', async () => {
     const deps = await sessionDeps();
     const session = createTradingSession({ ...deps, strategy: buyOnBars([3]), replay: true });
