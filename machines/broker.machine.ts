@@ -1,4 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
+import { describeErrorEvent } from '../src/core/errors.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
 
 /**
@@ -33,11 +34,6 @@ export interface BrokerContext {
   stopRequested: boolean;
 }
 
-const errorOf = (event: unknown): string => {
-  const error = (event as { error?: unknown }).error;
-  return error instanceof Error ? error.message : String(error);
-};
-
 /** The broker connection machine (`id`/`systemId` `broker`); see the comment at the top of this file. */
 export const brokerMachine = setup({
   types: {
@@ -58,7 +54,7 @@ export const brokerMachine = setup({
   actions: {
     takeKnownIds: assign({ knownClientOrderIds: ({ event }) => (event as unknown as { output: readonly string[] }).output }),
     reportOpened: emit(({ context }) => ({ type: 'BROKER_OPENED' as const, knownClientOrderIds: context.knownClientOrderIds })),
-    recordError: assign({ error: ({ event }) => errorOf(event) }),
+    recordError: assign({ error: ({ event }) => describeErrorEvent(event) }),
     reportOpenFailed: emit(({ context }) => ({ type: 'BROKER_OPEN_FAILED' as const, error: context.error ?? '' })),
     reportCloseFailed: emit(({ context }) => ({ type: 'BROKER_CLOSE_FAILED' as const, error: context.error ?? '' })),
     requestStop: assign({ stopRequested: true }),

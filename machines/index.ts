@@ -15,6 +15,14 @@ export {
   type DataGuardEvent,
   type DataGuardInput,
 } from './dataGuard.machine.js';
+export {
+  reconcilerMachine,
+  type PositionsCheck,
+  type Reconciliation,
+  type ReconcilerContext,
+  type ReconcilerEmitted,
+  type ReconcilerEvent,
+} from './reconciler.machine.js';
 export { brokerMachine, type BrokerContext, type BrokerEmitted, type BrokerEvent } from './broker.machine.js';
 export { barsMachine, type BarsContext, type BarsEmitted, type BarsEvent, type BarsInput } from './bars.machine.js';
 export {

@@ -29,7 +29,10 @@ import { barsMachine, type BarsEmitted } from './bars.machine.js';
 import { dataGuardMachine, type DataGuardEvent } from './dataGuard.machine.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
 import { portfolioMachine, type PortfolioEmitted, type PortfolioEvent } from './portfolio.machine.js';
+import { reconcilerMachine, type ReconcilerEmitted, type ReconcilerEvent, type Reconciliation } from './reconciler.machine.js';
 import { riskMachine, type RiskEmitted, type RiskEvent } from './risk.machine.js';
+
+export type { Reconciliation } from './reconciler.machine.js';
 
 /**
  * The trading session (AIStock's TradingCoordinator): `idle → starting → running → draining →
@@ -77,7 +80,8 @@ export type SessionEvent =
   /** The children's answers (see their machines). */
   | Extract<BarsEmitted, { type: 'BARS_AGGREGATED' }>
   | Extract<PortfolioEmitted, { type: 'BARS_MARKED' | 'FILLS_APPLIED' }>
-  | Extract<RiskEmitted, { type: 'SETTLED' }>;
+  | Extract<RiskEmitted, { type: 'SETTLED' }>
+  | ReconcilerEmitted;
 
 /** What the session tells observers (`actor.on(type, …)`). */
 export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
@@ -111,22 +115,17 @@ export interface SessionInput {
   reconcileEveryMs: number | null;
 }
 
-/** What a scheduled reconciliation found, and the fills that book the broker's positions (`adopt`). */
-export interface Reconciliation {
-  halt: { code: string; detail: string; at: number } | null;
-  adoptionFills: Fill[];
-}
-
 /** The session's children: the components that hold state, each running its exported machine. */
 export interface SessionChildren {
   readonly dataGuard: ActorRefFrom<typeof dataGuardMachine>;
   readonly bars: ActorRefFrom<typeof barsMachine>;
   readonly portfolio: ActorRefFrom<typeof portfolioMachine>;
   readonly risk: ActorRefFrom<typeof riskMachine>;
+  readonly reconciler: ActorRefFrom<typeof reconcilerMachine>;
 }
 
 /** The `systemId`s (and ids) of the children the session spawns. */
-export const SESSION_CHILDREN = ['dataGuard', 'bars', 'portfolio', 'risk'] as const;
+export const SESSION_CHILDREN = ['dataGuard', 'bars', 'portfolio', 'risk', 'reconciler'] as const;
 /** The children the runtime creates with I/O (`parent`: the session), in its system under these `systemId`s. */
 export const RUNTIME_CHILDREN = ['checkpointer', 'idempotency', 'broker'] as const;
 type ChildId = (typeof SESSION_CHILDREN)[number] | (typeof RUNTIME_CHILDREN)[number];
@@ -295,6 +294,8 @@ const sessionSetup = setup({
     bars: barsMachine,
     portfolio: portfolioMachine,
     risk: riskMachine,
+    /** The reconciler; its check (the broker, the report) is supplied by the runtime with `.provide()`. */
+    reconciler: reconcilerMachine,
     // The start sequence, one actor per step, supplied by the runtime (which carries what one
     // step finds to the next); only the last one hands the restored state to the machine.
     /** Takes the state-dir lock. */
@@ -313,8 +314,6 @@ const sessionSetup = setup({
     executeOrders: provided<Execution, { orders: PlannedOrder[]; marketBars: Bar[]; refuse: OrderRefusal | null; unsettled: PlannedOrder[] }>(
       'executeOrders',
     ),
-    /** Broker vs portfolio positions while running. */
-    reconcilePositions: provided<Reconciliation, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>('reconcilePositions'),
     /** Reconcile one last time, stop the checkpointer and the journal, close the broker, release the lock. */
     drainSession: provided<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>('drainSession'),
   },
@@ -350,8 +349,9 @@ const sessionSetup = setup({
         const portfolio = spawn('portfolio', { id: 'portfolio', systemId: 'portfolio', input: { portfolio: start.portfolio, reportTo: self } });
         const barsActor = spawn('bars', { id: 'bars', systemId: 'bars', input: { restore: bars, reportTo: self } });
         const dataGuard = spawn('dataGuard', { id: 'dataGuard', systemId: 'dataGuard', input: { restore: guard, reportTo: barsActor } });
+        const reconciler = spawn('reconciler', { id: 'reconciler', systemId: 'reconciler', input: { reportTo: self } });
         return {
-          children: { dataGuard, bars: barsActor, portfolio, risk },
+          children: { dataGuard, bars: barsActor, portfolio, risk, reconciler },
           decided,
           appliedFills: start.appliedFills,
           unsettled: start.unsettled,
@@ -427,8 +427,14 @@ const sessionSetup = setup({
       planned: [],
     })),
     requestStop: assign({ stopRequested: true }),
+    askReconciler: enqueueActions(({ context, enqueue }) => {
+      const portfolio = context.children?.portfolio.getSnapshot().context.portfolio;
+      if (portfolio === undefined) return;
+      enqueue.sendTo('reconciler', { type: 'CHECK', portfolio, appliedFills: context.appliedFills });
+    }),
     applyReconciliation: enqueueActions(({ context, event, enqueue }) => {
-      const { halt, adoptionFills } = (event as unknown as { output: Reconciliation }).output;
+      if (event.type !== 'RECONCILED') return;
+      const { halt, adoptionFills } = event.reconciliation;
       if (halt !== null) {
         enqueue.sendTo('risk', { type: 'HALT', reason: { code: halt.code, detail: halt.detail }, at: { wallMs: halt.at, monoMs: context.lastMonoMs ?? 0 } });
       }
@@ -477,7 +483,7 @@ type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
 /** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer. */
 interface Enqueue {
   assign(update: Partial<SessionContext>): void;
-  sendTo(child: (typeof SESSION_CHILDREN)[number], event: DataGuardEvent | PortfolioEvent | RiskEvent): void;
+  sendTo(child: (typeof SESSION_CHILDREN)[number], event: DataGuardEvent | PortfolioEvent | RiskEvent | ReconcilerEvent): void;
   raise(event: SessionEvent): void;
 }
 
@@ -714,6 +720,7 @@ export const sessionMachine = sessionSetup.createMachine({
           'xstate.error.actor.bars': supervised('bars'),
           'xstate.error.actor.portfolio': supervised('portfolio'),
           'xstate.error.actor.risk': supervised('risk'),
+          'xstate.error.actor.reconciler': supervised('reconciler'),
         },
         states: {
           ready: {
@@ -776,13 +783,11 @@ export const sessionMachine = sessionSetup.createMachine({
             },
           },
           reconciling: {
-            invoke: {
-              id: 'reconciler',
-              src: 'reconcilePositions',
-              input: portfolioInput,
-              onDone: { target: 'applying', actions: 'applyReconciliation' },
+            entry: 'askReconciler',
+            on: {
+              RECONCILED: { target: 'applying', actions: 'applyReconciliation' },
               // A broker that cannot answer now is asked again at the next interval.
-              onError: { target: 'ready', actions: 'skipReconciliation' },
+              RECONCILE_FAILED: { target: 'ready', actions: 'skipReconciliation' },
             },
           },
         },

@@ -14,6 +14,11 @@ export class AistockError extends Error {
   }
 }
 
+/** The error an actor's `xstate.error.actor.*` event carries, described (see {@link describeError}). */
+export function describeErrorEvent(event: unknown): string {
+  return describeError((event as { error?: unknown } | null)?.error);
+}
+
 /** The message of any thrown value, for logs and reports. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {

@@ -6,6 +6,7 @@ import {
   dataGuardMachine,
   idempotencyMachine,
   portfolioMachine,
+  reconcilerMachine,
   riskMachine,
   sessionMachine,
 } from '../../machines/index.js';
@@ -58,6 +59,12 @@ export const DOCUMENTED_MACHINES: readonly DocumentedMachine[] = [
     summary:
       "The portfolio (AIStock's Portfolio): the one writer of cash, positions and P&L; fills, marks and cash " +
       'movements are taken in every state and refused once it has shut down.',
+  },
+  {
+    machine: reconcilerMachine,
+    summary:
+      "The reconciler (AIStock's PositionReconciler) while a session runs: one check at a time against the broker, " +
+      'every check answered — reconciled, failed, already checking, or abandoned on STOP, never left waiting.',
   },
   {
     machine: brokerMachine,

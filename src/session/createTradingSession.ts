@@ -1,4 +1,5 @@
 import { createActor, fromPromise, waitFor } from 'xstate';
+import { reconcilerMachine, type PositionsCheck, type Reconciliation } from '../../machines/reconciler.machine.js';
 import { describeFault, sessionMachine, sessionStateOf, type SessionFault } from '../../machines/session.machine.js';
 import type { Bar } from '../core/bar.js';
 import { sessionTag } from '../core/clientOrderId.js';
@@ -146,12 +147,14 @@ function createSessionActor(options: TradingSessionOptions) {
         const outcomes = await executeOrders(executionDeps(), input.orders, { refuse: input.refuse, unsettled: input.unsettled });
         return { outcomes };
       }),
-      reconcilePositions: fromPromise(async ({ input }) => {
-        const { portfolio } = input;
-        if (portfolio === null) return { halt: null, adoptionFills: [] };
-        // While running, bars up to each symbol's newest are decided; a failed check is the machine's onError.
-        const report = await reconciler.scheduled({ portfolio, appliedFills: input.appliedFills, decidedTo: decided()?.lastTs ?? {} });
-        return reconciler.outcome(report, decided()?.lastClose ?? {});
+      reconciler: reconcilerMachine.provide({
+        actors: {
+          checkPositions: fromPromise<Reconciliation, PositionsCheck>(async ({ input }) => {
+            // While running, bars up to each symbol's newest are decided; a failed check is the reconciler's RECONCILE_FAILED.
+            const report = await reconciler.scheduled({ ...input, decidedTo: decided()?.lastTs ?? {} });
+            return reconciler.outcome(report, decided()?.lastClose ?? {});
+          }),
+        },
       }),
       drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];

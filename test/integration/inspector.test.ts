@@ -26,8 +26,8 @@ const InspectorMessageSchema = z.looseObject({
 });
 type InspectorMessage = z.infer<typeof InspectorMessageSchema>;
 
-/** The session's children today (the reconciler has no machine yet: issue 12 is open). */
-const CHILD_IDS = ['dataGuard', 'bars', 'portfolio', 'risk', 'checkpointer', 'idempotency', 'broker'] as const;
+/** The session's children: every component, by its systemId. */
+const CHILD_IDS = ['dataGuard', 'bars', 'risk', 'portfolio', 'idempotency', 'checkpointer', 'reconciler', 'broker'] as const;
 
 /** A bounded wait for `events.once`. */
 const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) });

@@ -8,6 +8,7 @@ import { createPipeline } from '../../src/core/sessionPipeline.js';
 import { barsMachine } from '../../machines/bars.machine.js';
 import { dataGuardMachine } from '../../machines/dataGuard.machine.js';
 import { portfolioMachine } from '../../machines/portfolio.machine.js';
+import { reconcilerMachine } from '../../machines/reconciler.machine.js';
 import { riskMachine } from '../../machines/risk.machine.js';
 import type { Bar } from '../../src/core/bar.js';
 import type { PlannedOrder } from '../../src/core/sessionPipeline.js';
@@ -99,7 +100,7 @@ function liveSession() {
       reconcileAtStart: held('starter') as never,
       executeOrders: held('executor') as never,
       drainSession: held('drainer') as never,
-      reconcilePositions: held('reconciler') as never,
+      reconciler: reconcilerMachine.provide({ actors: { checkPositions: held('reconciler') as never } }),
     },
   });
   const actor = createActor(machine, { input });
@@ -210,6 +211,8 @@ describe('session model', () => {
           expect(logicOf(children.portfolio)).toBe(portfolioMachine);
           expect(logicOf(children.bars)).toBe(barsMachine);
           expect(logicOf(children.dataGuard)).toBe(dataGuardMachine);
+          // The reconciler's check is the runtime's I/O: its logic is the exported machine, provided.
+          expect((logicOf(children.reconciler) as { config?: unknown }).config).toBe(reconcilerMachine.config);
           if (s.matches('running')) for (const child of Object.values(children)) expect(child.getSnapshot().matches('running')).toBe(true);
           if (s.matches('shutdown')) for (const child of Object.values(children)) expect(child.getSnapshot().hasTag('stopped')).toBe(true);
         }
