@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { waitFor } from 'xstate';
-import { systemClock } from '../src/runtime/clock.js';
-import { createCheckpointer } from '../src/runtime/checkpointer.js';
-import { fileCheckpointStore } from '../src/runtime/checkpointStore.js';
-import { atomicFileWriter, type FileWriter } from '../src/runtime/stateFile.js';
+import { systemClock } from '../src/common/clock.js';
+import { createCheckpointer } from '../src/checkpointer/checkpointer.js';
+import { fileCheckpointStore } from '../src/checkpointer/checkpointStore.js';
+import { atomicFileWriter, type FileWriter } from '../src/stateDir/stateFile.js';
 import { percentile, report } from './report.js';
 
 const SAVES = 100_000;

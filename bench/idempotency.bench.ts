@@ -6,10 +6,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkReservation, restoreTable, type JournalRecord } from '../src/core/idempotency.js';
-import { systemClock } from '../src/runtime/clock.js';
-import { createIdempotencyTracker } from '../src/runtime/idempotencyTracker.js';
-import { FileOrderJournal, orderJournalPath } from '../src/runtime/orderJournal.js';
+import { checkReservation, restoreTable, type JournalRecord } from '../src/idempotency/idempotency.js';
+import { systemClock } from '../src/common/clock.js';
+import { createIdempotencyTracker } from '../src/idempotency/idempotencyTracker.js';
+import { FileOrderJournal, orderJournalPath } from '../src/idempotency/orderJournal.js';
 import { percentile, report } from './report.js';
 
 const BENCH = 'idempotency';

@@ -11,10 +11,10 @@ import { DateTime } from 'luxon';
 import { createActor } from 'xstate';
 import { barsMachine } from '../machines/bars.machine.js';
 import { dataGuardMachine } from '../machines/dataGuard.machine.js';
-import { aggregate, createAggregator } from '../src/core/aggregator.js';
-import type { Bar } from '../src/core/bar.js';
-import { formatInZone, zoneOffsets } from '../src/core/zoneOffsets.js';
-import { readBars } from '../src/runtime/barReader.js';
+import { aggregate, createAggregator } from '../src/bars/aggregator.js';
+import type { Bar } from '../src/bars/bar.js';
+import { formatInZone, zoneOffsets } from '../src/bars/zoneOffsets.js';
+import { readBars } from '../src/bars/barReader.js';
 import { percentile, report } from './report.js';
 
 const BENCH = 'marketData';

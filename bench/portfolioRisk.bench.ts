@@ -8,11 +8,11 @@ import { performance } from 'node:perf_hooks';
 import { createActor } from 'xstate';
 import { portfolioMachine } from '../machines/portfolio.machine.js';
 import { riskMachine } from '../machines/risk.machine.js';
-import { parsePrice, parseQty } from '../src/core/money.js';
-import type { Fill } from '../src/core/order.js';
-import { applyFills, createPortfolio, markToMarket, portfolioSummary, valuation } from '../src/core/portfolio.js';
-import { accountView, checkOrder, createRiskState, updateAccount, type OrderCheck, type OrderCheckRequest } from '../src/core/risk.js';
-import { compileRiskRules, parseRiskLimits } from '../src/core/riskLimits.js';
+import { parsePrice, parseQty } from '../src/common/money.js';
+import type { Fill } from '../src/common/order.js';
+import { applyFills, createPortfolio, markToMarket, portfolioSummary, valuation } from '../src/portfolio/portfolio.js';
+import { accountView, checkOrder, createRiskState, updateAccount, type OrderCheck, type OrderCheckRequest } from '../src/risk/risk.js';
+import { compileRiskRules, parseRiskLimits } from '../src/risk/riskLimits.js';
 import { report } from './report.js';
 
 const SYMBOLS = Array.from({ length: 500 }, (_, i) => `SYM${i}`);

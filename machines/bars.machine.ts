@@ -1,14 +1,14 @@
 import { assign, emit, enqueueActions, setup, type AnyActorRef } from 'xstate';
-import type { Bar } from '../src/core/bar.js';
-import { createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from '../src/core/barProcessor.js';
-import type { TimeframeBar } from '../src/core/timeframe.js';
+import type { Bar } from '../src/bars/bar.js';
+import { createBarsState, flushBars, processBars, type BarsConfigInput, type BarsState } from '../src/bars/barProcessor.js';
+import type { TimeframeBar } from '../src/bars/timeframe.js';
 import { barCount, barsRefused, isEmptyBarBatch, type BarsRefused } from './barBatch.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**
  * The bars actor (AIStock's BarProcessor + TimeframeManager): aggregates accepted bars into
  * every configured timeframe, keeps a bounded history per symbol and timeframe, and tracks
- * warm-up (see `src/core/barProcessor.ts`). One `assign` per batch.
+ * warm-up (see `src/bars/barProcessor.ts`). One `assign` per batch.
  *
  * - `BARS` in `running` reports `BARS_CLOSED` (every bar that closed, base bars included)
  *   and `SYMBOLS_READY` (symbols whose warm-up just finished), to `actor.on` listeners and

@@ -1,5 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { describeErrorEvent } from '../src/core/errors.js';
+import { describeErrorEvent } from '../src/common/errors.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';
 
 /**

@@ -6,8 +6,8 @@ import {
   settleWrites,
   type PendingSnapshots,
   type PendingWrite,
-} from '../src/core/checkpointQueue.js';
-import { describeError } from '../src/core/errors.js';
+} from '../src/checkpointer/checkpointQueue.js';
+import { describeError } from '../src/common/errors.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**
@@ -74,7 +74,7 @@ const checkpointerSetup = setup({
     emitted: {} as CheckpointerEmitted,
   },
   actors: {
-    /** Persists every write in the batch; supplied by `src/runtime` (or a test) with `.provide()`. */
+    /** Persists every write in the batch; supplied by `src/checkpointer/checkpointer.ts` (or a test) with `.provide()`. */
     writeSnapshots: fromPromise<void, { writes: PendingWrite[] }>(async () => {
       throw new Error('writeSnapshots is not provided: use checkpointerMachine.provide({ actors })');
     }),

@@ -1,18 +1,18 @@
 import { assign, emit, enqueueActions, setup, type AnyActorRef } from 'xstate';
-import type { Bar } from '../src/core/bar.js';
+import type { Bar } from '../src/bars/bar.js';
 import {
   createDataGuard,
   screenBars,
   type DataGuardConfigInput,
   type GuardFinding,
   type GuardState,
-} from '../src/core/dataGuard.js';
+} from '../src/dataGuard/dataGuard.js';
 import { barCount, barsRefused, isEmptyBarBatch, type BarsRefused } from './barBatch.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**
  * The data guard (AIStock's EdgeCaseHandler) as an actor: screens batches of bars per symbol
- * (see `src/core/dataGuard.ts` for the reasons and actions) in one `assign` per batch.
+ * (see `src/dataGuard/dataGuard.ts` for the reasons and actions) in one `assign` per batch.
  *
  * - `BARS` in `running` screens the batch and reports `BARS_SCREENED` (the bars that passed,
  *   and every finding) to `actor.on` listeners and to `reportTo`, if one was given

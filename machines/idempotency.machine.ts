@@ -1,5 +1,5 @@
 import { and, assign, enqueueActions, fromPromise, not, or, setup, stateIn } from 'xstate';
-import { describeError } from '../src/core/errors.js';
+import { describeError } from '../src/common/errors.js';
 import {
   emptyReservationTable,
   markIds,
@@ -22,8 +22,8 @@ import {
   type ReserveVerdict,
   type SettleSummary,
   type Watermark,
-} from '../src/core/idempotency.js';
-import type { JournalLoad, TornTail } from '../src/runtime/orderJournal.js';
+} from '../src/idempotency/idempotency.js';
+import type { JournalLoad, TornTail } from '../src/idempotency/orderJournal.js';
 import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
 
 /**
@@ -205,7 +205,7 @@ const idempotencySetup = setup({
     emitted: {} as IdempotencyEmitted,
   },
   actors: {
-    /** Reads the journal and opens it for appends; supplied by `src/runtime` with `.provide()`. */
+    /** Reads the journal and opens it for appends; supplied by `src/idempotency/idempotencyTracker.ts` with `.provide()`. */
     loadJournal: fromPromise<JournalLoad, void>(async () => {
       throw new Error('loadJournal is not provided: use idempotencyMachine.provide({ actors })');
     }),
@@ -404,7 +404,7 @@ function refuseCommands(reason: IdempotencyRefusal) {
 const journalOpen = or([stateIn('#idempotency.lifecycle.running'), stateIn('#idempotency.lifecycle.draining')]);
 const journalQuiet = and(['nothingToDrain', not(stateIn('#idempotency.journal.compacting'))]);
 
-/** The idempotency machine (id `idempotency`); `src/runtime/idempotencyTracker.ts` runs it. */
+/** The idempotency machine (id `idempotency`); `src/idempotency/idempotencyTracker.ts` runs it. */
 export const idempotencyMachine = idempotencySetup.createMachine({
   id: 'idempotency',
   context: ({ input }) => {

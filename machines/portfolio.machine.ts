@@ -1,8 +1,8 @@
 import { enqueueActions, setup, type AnyActorRef } from 'xstate';
-import type { Bar } from '../src/core/bar.js';
-import { parsePrice } from '../src/core/money.js';
-import type { Fill } from '../src/core/order.js';
-import type { PortfolioAt } from '../src/core/risk.js';
+import type { Bar } from '../src/bars/bar.js';
+import { parsePrice } from '../src/common/money.js';
+import type { Fill } from '../src/common/order.js';
+import type { PortfolioAt } from '../src/risk/risk.js';
 import {
   applyFills,
   deposit,
@@ -15,7 +15,7 @@ import {
   type FillRejection,
   type MarkRejection,
   type Portfolio,
-} from '../src/core/portfolio.js';
+} from '../src/portfolio/portfolio.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**

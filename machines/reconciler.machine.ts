@@ -1,7 +1,7 @@
 import { assign, enqueueActions, fromPromise, setup, type AnyActorRef } from 'xstate';
-import type { Fill } from '../src/core/order.js';
-import type { Portfolio } from '../src/core/portfolio.js';
-import { describeErrorEvent } from '../src/core/errors.js';
+import type { Fill } from '../src/common/order.js';
+import type { Portfolio } from '../src/portfolio/portfolio.js';
+import { describeErrorEvent } from '../src/common/errors.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**

@@ -24,8 +24,8 @@ import {
   type RiskState,
   type TradingDay,
   type TradingState,
-} from '../src/core/risk.js';
-import { compileRiskRules, DEFAULT_RISK_LIMITS, type RiskLimits, type RiskRules } from '../src/core/riskLimits.js';
+} from '../src/risk/risk.js';
+import { compileRiskRules, DEFAULT_RISK_LIMITS, type RiskLimits, type RiskRules } from '../src/risk/riskLimits.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
 /**

@@ -1,11 +1,11 @@
 import { assign, emit, enqueueActions, fromPromise, setup, type ActorRefFrom, type NonReducibleUnknown } from 'xstate';
-import type { Bar } from '../src/core/bar.js';
-import type { BarsState } from '../src/core/barProcessor.js';
-import type { GuardState } from '../src/core/dataGuard.js';
-import type { Fill } from '../src/core/order.js';
-import { keyed } from '../src/core/keyed.js';
-import type { Portfolio } from '../src/core/portfolio.js';
-import type { RiskRules } from '../src/core/riskLimits.js';
+import type { Bar } from '../src/bars/bar.js';
+import type { BarsState } from '../src/bars/barProcessor.js';
+import type { GuardState } from '../src/dataGuard/dataGuard.js';
+import type { Fill } from '../src/common/order.js';
+import { keyed } from '../src/common/keyed.js';
+import type { Portfolio } from '../src/portfolio/portfolio.js';
+import type { RiskRules } from '../src/risk/riskLimits.js';
 import {
   approvedOrders,
   bookOutcomes,
@@ -23,8 +23,8 @@ import {
   type OrderRequest,
   type PlannedOrder,
   type SessionState,
-} from '../src/core/sessionPipeline.js';
-import type { Strategy } from '../src/core/strategy.js';
+} from '../src/session/sessionPipeline.js';
+import type { Strategy } from '../src/strategy/strategy.js';
 import { barsMachine, type BarsEmitted } from './bars.machine.js';
 import { dataGuardMachine, type DataGuardEvent } from './dataGuard.machine.js';
 import { LIFECYCLE, lifecycleStatesWithFault, type LifecycleEvent } from './lifecycle.js';

@@ -2,8 +2,8 @@
  * aistock — the state-management core of a trading session as an XState v5 actor system.
  * Everything a library user imports comes from here; machines from `aistock/machines`.
  */
-export { AistockError } from './core/errors.js';
-export { type Clock, systemClock, ManualClock, offsetClock } from './runtime/clock.js';
+export { AistockError } from './common/errors.js';
+export { type Clock, systemClock, ManualClock, offsetClock } from './common/clock.js';
 export {
   readStateFile,
   writeStateFile,
@@ -14,7 +14,7 @@ export {
   type StateFileRead,
   type StateFileFormat,
   type CorruptReason,
-} from './runtime/stateFile.js';
+} from './stateDir/stateFile.js';
 export {
   lockStateDir,
   StateDirLockedError,
@@ -24,8 +24,8 @@ export {
   type StateDirLock,
   type LockOwner,
   type LockOptions,
-} from './runtime/stateDirLock.js';
-export { fileCheckpointStore, InvalidCheckpointKeyError, type CheckpointStore } from './runtime/checkpointStore.js';
+} from './stateDir/stateDirLock.js';
+export { fileCheckpointStore, InvalidCheckpointKeyError, type CheckpointStore } from './checkpointer/checkpointStore.js';
 export {
   createCheckpointer,
   CheckpointerFailedError,
@@ -33,15 +33,15 @@ export {
   type Checkpointer,
   type CheckpointerOptions,
   type CheckpointerReport,
-} from './runtime/checkpointer.js';
-export { BarSchema, barDefect, type Bar, type BarDefect, type BarProblem } from './core/bar.js';
+} from './checkpointer/checkpointer.js';
+export { BarSchema, barDefect, type Bar, type BarDefect, type BarProblem } from './bars/bar.js';
 export {
   parseTimestamp,
   timestampParser,
   type TimestampOptions,
   type TimestampProblem,
   type TimestampResult,
-} from './core/timestamps.js';
+} from './bars/timestamps.js';
 export {
   TIMEFRAMES,
   TIMEFRAME_MS,
@@ -53,9 +53,9 @@ export {
   divides,
   type Timeframe,
   type TimeframeBar,
-} from './core/timeframe.js';
-export { isKnownZone, formatInZone } from './core/zoneOffsets.js';
-export { createAggregator, aggregate, flush, openBars, AggregatorConfigSchema, AggregatorStateSchema } from './core/aggregator.js';
+} from './bars/timeframe.js';
+export { isKnownZone, formatInZone } from './bars/zoneOffsets.js';
+export { createAggregator, aggregate, flush, openBars, AggregatorConfigSchema, AggregatorStateSchema } from './bars/aggregator.js';
 export {
   createDataGuard,
   screenBars,
@@ -68,9 +68,9 @@ export {
   type GuardReason,
   type GuardAction,
   type GuardState,
-} from './core/dataGuard.js';
-export { createBarHistory, recordBars, recentBars, lastPrice, warmUpStatus, BarHistoryStateSchema } from './core/barHistory.js';
-export { createBarsState, processBars, flushBars, BarsConfigSchema, BarsStateSchema } from './core/barProcessor.js';
+} from './dataGuard/dataGuard.js';
+export { createBarHistory, recordBars, recentBars, lastPrice, warmUpStatus, BarHistoryStateSchema } from './bars/barHistory.js';
+export { createBarsState, processBars, flushBars, BarsConfigSchema, BarsStateSchema } from './bars/barProcessor.js';
 export {
   readBars,
   BarInputError,
@@ -79,7 +79,7 @@ export {
   type ReadBarsOptions,
   type BarBatch,
   type BarInputReason,
-} from './runtime/barReader.js';
+} from './bars/barReader.js';
 export {
   createTradingSession,
   SessionOptionsSchema,
@@ -92,7 +92,7 @@ export {
   type ReconcileCounts,
 } from './session/createTradingSession.js';
 export { SessionCheckpointSchema, type SessionCheckpoint } from './session/sessionCheckpoint.js';
-export { smaCross, SmaCrossOptionsSchema, type Strategy } from './core/strategy.js';
+export { smaCross, SmaCrossOptionsSchema, type Strategy } from './strategy/strategy.js';
 export {
   BrokerError,
   BrokerOrderSchema,
@@ -106,7 +106,7 @@ export {
   type CancelResult,
   type BrokerBar,
   type BrokerErrorCode,
-} from './runtime/broker.js';
+} from './broker/broker.js';
 export {
   PaperBroker,
   PaperBrokerSettingsSchema,
@@ -115,9 +115,9 @@ export {
   type PaperBrokerFaults,
   type PaperBrokerOpenReport,
   type LedgerFileKind,
-} from './runtime/paperBroker.js';
-export { BrokerLedgerCorruptError } from './runtime/paperBrokerLedger.js';
-export { readClock, type ClockReading } from './core/clockReading.js';
+} from './broker/paperBroker.js';
+export { BrokerLedgerCorruptError } from './broker/paperBrokerLedger.js';
+export { readClock, type ClockReading } from './common/clockReading.js';
 export {
   createIdempotencyTracker,
   IdempotencyTrackerError,
@@ -128,7 +128,7 @@ export {
   type IdempotencyReport,
   type IdempotencyLogEntry,
   type TrackerState,
-} from './runtime/idempotencyTracker.js';
+} from './idempotency/idempotencyTracker.js';
 export {
   clientOrderId,
   assertClientOrderId,
@@ -143,7 +143,7 @@ export {
   InvalidClientOrderIdError,
   type OrderIntentKey,
   type ClientOrderIdParts,
-} from './core/clientOrderId.js';
+} from './idempotency/clientOrderId.js';
 export {
   FileOrderJournal,
   JournalReadError,
@@ -155,7 +155,7 @@ export {
   type JournalLoad,
   type TornTail,
   type JournalFaults,
-} from './runtime/orderJournal.js';
+} from './idempotency/orderJournal.js';
 export {
   DEFAULT_TTL_MS,
   DEFAULT_JUMP_TOLERANCE_MS,
@@ -164,7 +164,7 @@ export {
   type ReserveVerdict,
   type ReservationCheck,
   type ClockJump,
-} from './core/idempotency.js';
+} from './idempotency/idempotency.js';
 export {
   QTY_DECIMALS,
   PRICE_DECIMALS,
@@ -190,7 +190,7 @@ export {
   type Price,
   type Money,
   type Ratio,
-} from './core/money.js';
+} from './common/money.js';
 export {
   SideSchema,
   OrderIntentSchema,
@@ -205,7 +205,7 @@ export {
   type Side,
   type OrderIntent,
   type Fill,
-} from './core/order.js';
+} from './common/order.js';
 export {
   createPortfolio,
   PortfolioOptionsSchema,
@@ -228,7 +228,7 @@ export {
   type TradeRecord,
   type Valuation,
   type PortfolioSummary,
-} from './core/portfolio.js';
+} from './portfolio/portfolio.js';
 export {
   checkOrder,
   checkOrders,
@@ -256,8 +256,8 @@ export {
   type OrderCheckRequest,
   type DenyReason,
   type TradingState,
-} from './core/risk.js';
-export { RiskLimitsSchema, parseRiskLimits, InvalidRiskLimitsError, DEFAULT_RISK_LIMITS, compileRiskRules, type RiskLimits, type RiskRules } from './core/riskLimits.js';
+} from './risk/risk.js';
+export { RiskLimitsSchema, parseRiskLimits, InvalidRiskLimitsError, DEFAULT_RISK_LIMITS, compileRiskRules, type RiskLimits, type RiskRules } from './risk/riskLimits.js';
 export { renderMermaid } from './docs/mermaid.js';
 export { renderMachinesDocument, DOCUMENTED_MACHINES, type DocumentedMachine } from './docs/machinesDocument.js';
 export {
@@ -271,7 +271,7 @@ export {
   type ReconcilePolicy,
   type ReconcileReport,
   type PositionDifference,
-} from './core/reconcile.js';
+} from './reconciler/reconcile.js';
 export {
   startInspector,
   InspectorOptionsSchema,
@@ -279,4 +279,4 @@ export {
   InspectorStartError,
   type InspectorOptions,
   type RunningInspector,
-} from './runtime/inspector.js';
+} from './inspector/inspector.js';

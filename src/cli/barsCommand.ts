@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { aggregate, createAggregator, flush } from '../core/aggregator.js';
-import { createDataGuard, screenBars, type GuardState } from '../core/dataGuard.js';
-import { describeError } from '../core/errors.js';
-import { SessionAnchorSchema, TIMEFRAMES, TimeframeSchema, type Timeframe, type TimeframeBar } from '../core/timeframe.js';
-import { formatInZone, isKnownZone, zoneOffsets, type ZoneOffsetTable } from '../core/zoneOffsets.js';
-import { BAR_COLUMNS, BarInputError, readBars } from '../runtime/barReader.js';
+import { aggregate, createAggregator, flush } from '../bars/aggregator.js';
+import { createDataGuard, screenBars, type GuardState } from '../dataGuard/dataGuard.js';
+import { describeError } from '../common/errors.js';
+import { SessionAnchorSchema, TIMEFRAMES, TimeframeSchema, type Timeframe, type TimeframeBar } from '../bars/timeframe.js';
+import { formatInZone, isKnownZone, zoneOffsets, type ZoneOffsetTable } from '../bars/zoneOffsets.js';
+import { BAR_COLUMNS, BarInputError, readBars } from '../bars/barReader.js';
 import { EXIT, type CliIo } from './io.js';
 
 /** Usage of `aistock bars`. */

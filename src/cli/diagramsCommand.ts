@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../common/errors.js';
 import { DOCUMENTED_MACHINES, renderMachinesDocument } from '../docs/machinesDocument.js';
-import { atomicFileWriter } from '../runtime/stateFile.js';
+import { atomicFileWriter } from '../stateDir/stateFile.js';
 import { EXIT, type CliIo } from './io.js';
 
 /** Usage of `aistock diagrams`. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../runtime/packageRoot.js';
+import { packageRoot } from '../common/packageRoot.js';
 import { runBarsCommand } from './barsCommand.js';
 import { runDiagramsCommand } from './diagramsCommand.js';
 import { EXIT, type CliIo } from './io.js';

@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { AistockError, describeError } from '../core/errors.js';
-import { smaCross } from '../core/strategy.js';
-import { TimeframeSchema, type Timeframe } from '../core/timeframe.js';
-import { isKnownZone } from '../core/zoneOffsets.js';
-import { BarInputError, readBars } from '../runtime/barReader.js';
-import { startInspector, type RunningInspector } from '../runtime/inspector.js';
+import { AistockError, describeError } from '../common/errors.js';
+import { smaCross } from '../strategy/strategy.js';
+import { TimeframeSchema, type Timeframe } from '../bars/timeframe.js';
+import { isKnownZone } from '../bars/zoneOffsets.js';
+import { BarInputError, readBars } from '../bars/barReader.js';
+import { startInspector, type RunningInspector } from '../inspector/inspector.js';
 import { describeFault } from '../../machines/session.machine.js';
-import { offsetClock } from '../runtime/clock.js';
-import { StateDirLockedError, StateDirUnwritableError } from '../runtime/stateDirLock.js';
+import { offsetClock } from '../common/clock.js';
+import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateDirLock.js';
 import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
 

@@ -1,8 +1,8 @@
-import type { SessionState } from '../core/sessionPipeline.js';
-import type { Checkpointer } from '../runtime/checkpointer.js';
-import type { CheckpointStore } from '../runtime/checkpointStore.js';
-import type { Clock } from '../runtime/clock.js';
-import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+import type { SessionState } from './sessionPipeline.js';
+import type { Checkpointer } from '../checkpointer/checkpointer.js';
+import type { CheckpointStore } from '../checkpointer/checkpointStore.js';
+import type { Clock } from '../common/clock.js';
+import type { IdempotencyTracker } from '../idempotency/idempotencyTracker.js';
 import { CHECKPOINT_KEY, sessionCheckpoint, type SessionCheckpoint } from './sessionCheckpoint.js';
 
 /**

@@ -1,26 +1,26 @@
 import { createActor, fromPromise, waitFor } from 'xstate';
 import { reconcilerMachine, type PositionsCheck, type Reconciliation } from '../../machines/reconciler.machine.js';
 import { describeFault, sessionMachine, sessionStateOf, type SessionFault } from '../../machines/session.machine.js';
-import type { Bar } from '../core/bar.js';
-import { sessionTag } from '../core/clientOrderId.js';
-import { AistockError, describeError } from '../core/errors.js';
-import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../core/portfolio.js';
-import type { ReconcileReport } from '../core/reconcile.js';
-import type { OrderRefusalCode } from '../core/sessionPipeline.js';
-import { createRiskState, tradingState } from '../core/risk.js';
-import { compileRiskRules, parseRiskLimits } from '../core/riskLimits.js';
-import { smaCross } from '../core/strategy.js';
-import { TIMEFRAME_MS } from '../core/timeframe.js';
-import { systemClock } from '../runtime/clock.js';
+import type { Bar } from '../bars/bar.js';
+import { sessionTag } from '../idempotency/clientOrderId.js';
+import { AistockError, describeError } from '../common/errors.js';
+import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../portfolio/portfolio.js';
+import type { ReconcileReport } from '../reconciler/reconcile.js';
+import type { OrderRefusalCode } from './sessionPipeline.js';
+import { createRiskState, tradingState } from '../risk/risk.js';
+import { compileRiskRules, parseRiskLimits } from '../risk/riskLimits.js';
+import { smaCross } from '../strategy/strategy.js';
+import { TIMEFRAME_MS } from '../bars/timeframe.js';
+import { systemClock } from '../common/clock.js';
 import { createCheckpointPolicy } from './checkpointPolicy.js';
 import { executeOrders, feedBroker, type ExecutionDeps } from './orderExecution.js';
 import { parseSessionOptions, type TradingSessionOptions } from './sessionOptions.js';
-import { createSessionReconciler, type ReconcileCounts } from './sessionReconciler.js';
+import { createSessionReconciler, type ReconcileCounts } from '../reconciler/sessionReconciler.js';
 import { startSteps, type SessionParts } from './startSteps.js';
 
 export { SessionOptionsSchema, InvalidSessionOptionsError, type TradingSessionOptions, type SessionConfig } from './sessionOptions.js';
 export { LegacyOrderIdsError } from './startSteps.js';
-export type { ReconcileCounts } from './sessionReconciler.js';
+export type { ReconcileCounts } from '../reconciler/sessionReconciler.js';
 
 /**
  * `createTradingSession`: wires the session machine to its parts — the start steps

@@ -1,9 +1,9 @@
-import type { Bar } from '../core/bar.js';
-import { AistockError, describeError } from '../core/errors.js';
+import type { Bar } from '../bars/bar.js';
+import { AistockError, describeError } from '../common/errors.js';
 import type { IdempotencyRefusal } from '../../machines/idempotency.machine.js';
-import type { OrderOutcome, OrderRefusal, OrderRefusalCode, PlannedOrder } from '../core/sessionPipeline.js';
-import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../runtime/broker.js';
-import type { IdempotencyTracker } from '../runtime/idempotencyTracker.js';
+import type { OrderOutcome, OrderRefusal, OrderRefusalCode, PlannedOrder } from './sessionPipeline.js';
+import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../broker/broker.js';
+import type { IdempotencyTracker } from '../idempotency/idempotencyTracker.js';
 
 /**
  * Sends planned orders to the broker exactly once: write ahead (the id is fsynced as

@@ -1,16 +1,16 @@
 import { z } from 'zod';
-import { PortfolioSnapshotSchema, portfolioSnapshot, restorePortfolio } from '../core/portfolio.js';
-import { accountView, restoreRiskState, RiskSnapshotSchema, riskSnapshot } from '../core/risk.js';
-import type { RiskRules } from '../core/riskLimits.js';
+import { PortfolioSnapshotSchema, portfolioSnapshot, restorePortfolio } from '../portfolio/portfolio.js';
+import { accountView, restoreRiskState, RiskSnapshotSchema, riskSnapshot } from '../risk/risk.js';
+import type { RiskRules } from '../risk/riskLimits.js';
 import {
   PipelineSnapshotSchema,
   PlannedOrderSchema,
   pipelineSnapshot,
   restorePipeline,
   type SessionState,
-} from '../core/sessionPipeline.js';
-import type { Strategy } from '../core/strategy.js';
-import { keyed, keyedRecord } from '../core/keyed.js';
+} from './sessionPipeline.js';
+import type { Strategy } from '../strategy/strategy.js';
+import { keyed, keyedRecord } from '../common/keyed.js';
 
 /**
  * The session's checkpoint: domain state under our own schema (not an XState persisted
@@ -34,7 +34,7 @@ export type SessionCheckpoint = z.infer<typeof SessionCheckpointSchema>;
 /** The checkpointer key: the file is `checkpoint.json`. */
 export const CHECKPOINT_KEY = 'checkpoint';
 
-export type { SessionState } from '../core/sessionPipeline.js';
+export type { SessionState } from './sessionPipeline.js';
 
 /** The checkpoint of the session's current state. */
 export function sessionCheckpoint(

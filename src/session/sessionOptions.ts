@@ -1,14 +1,14 @@
 import type { ActorOptions, AnyActorLogic } from 'xstate';
 import { z } from 'zod';
-import type { DataGuardConfigInput } from '../core/dataGuard.js';
-import { AistockError } from '../core/errors.js';
-import { ReconcilePolicySchema } from '../core/reconcile.js';
-import type { RiskLimitsInput } from '../core/riskLimits.js';
-import type { Strategy } from '../core/strategy.js';
-import { TimeframeSchema, TIMEFRAME_MS } from '../core/timeframe.js';
-import { isKnownZone } from '../core/zoneOffsets.js';
-import type { Broker } from '../runtime/broker.js';
-import type { Clock } from '../runtime/clock.js';
+import type { DataGuardConfigInput } from '../dataGuard/dataGuard.js';
+import { AistockError } from '../common/errors.js';
+import { ReconcilePolicySchema } from '../reconciler/reconcile.js';
+import type { RiskLimitsInput } from '../risk/riskLimits.js';
+import type { Strategy } from '../strategy/strategy.js';
+import { TimeframeSchema, TIMEFRAME_MS } from '../bars/timeframe.js';
+import { isKnownZone } from '../bars/zoneOffsets.js';
+import type { Broker } from '../broker/broker.js';
+import type { Clock } from '../common/clock.js';
 import type { DeadlineTimers } from './orderExecution.js';
 
 /** The options of a trading session: the zod schema of its settings, and the live parts beside them. */

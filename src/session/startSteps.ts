@@ -1,28 +1,28 @@
 import { join } from 'node:path';
 import { fromPromise, type AnyActorRef } from 'xstate';
 import type { SessionEvent, SessionStart } from '../../machines/session.machine.js';
-import { isLegacyClientOrderId } from '../core/clientOrderId.js';
-import { AistockError, describeError } from '../core/errors.js';
-import { keyed } from '../core/keyed.js';
-import { createPortfolio } from '../core/portfolio.js';
-import { accountView, createRiskState, updateAccount } from '../core/risk.js';
-import type { RiskRules } from '../core/riskLimits.js';
-import { createPipeline, type PipelineOptions } from '../core/sessionPipeline.js';
-import type { Strategy } from '../core/strategy.js';
-import type { Broker } from '../runtime/broker.js';
-import { openBrokerConnection, type BrokerConnection } from '../runtime/brokerConnection.js';
-import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../runtime/checkpointer.js';
-import { fileCheckpointStore } from '../runtime/checkpointStore.js';
-import type { Clock } from '../runtime/clock.js';
-import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } from '../runtime/idempotencyTracker.js';
-import { PaperBroker } from '../runtime/paperBroker.js';
-import { lockStateDir, type StateDirLock } from '../runtime/stateDirLock.js';
+import { isLegacyClientOrderId } from '../idempotency/clientOrderId.js';
+import { AistockError, describeError } from '../common/errors.js';
+import { keyed } from '../common/keyed.js';
+import { createPortfolio } from '../portfolio/portfolio.js';
+import { accountView, createRiskState, updateAccount } from '../risk/risk.js';
+import type { RiskRules } from '../risk/riskLimits.js';
+import { createPipeline, type PipelineOptions } from './sessionPipeline.js';
+import type { Strategy } from '../strategy/strategy.js';
+import type { Broker } from '../broker/broker.js';
+import { openBrokerConnection, type BrokerConnection } from '../broker/brokerConnection.js';
+import { createCheckpointer, type Checkpointer, type CheckpointerReport } from '../checkpointer/checkpointer.js';
+import { fileCheckpointStore } from '../checkpointer/checkpointStore.js';
+import type { Clock } from '../common/clock.js';
+import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } from '../idempotency/idempotencyTracker.js';
+import { PaperBroker } from '../broker/paperBroker.js';
+import { lockStateDir, type StateDirLock } from '../stateDir/stateDirLock.js';
 import { watermarkingStore } from './checkpointPolicy.js';
 import { settleUnknown, type ExecutionDeps } from './orderExecution.js';
 import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint, type SessionState } from './sessionCheckpoint.js';
-import { moveAside } from '../runtime/stateFile.js';
+import { moveAside } from '../stateDir/stateFile.js';
 import { InvalidSessionOptionsError, type SessionConfig } from './sessionOptions.js';
-import type { SessionReconciler } from './sessionReconciler.js';
+import type { SessionReconciler } from '../reconciler/sessionReconciler.js';
 
 /**
  * The session's start sequence, one actor per step of `starting` (machines/session.machine.ts):

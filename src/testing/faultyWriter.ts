@@ -1,4 +1,4 @@
-import { atomicFileWriter, type FileWriter } from '../runtime/stateFile.js';
+import { atomicFileWriter, type FileWriter } from '../stateDir/stateFile.js';
 
 /** An errno error as Node's fs raises it (`code`, `errno`, `syscall`, `path`). */
 export function errnoError(code: string, path: string, syscall = 'write'): NodeJS.ErrnoException {

@@ -20,6 +20,6 @@ export {
 } from './modelTesting.js';
 export { FaultyWriter, errnoError } from './faultyWriter.js';
 export { seededRandom } from './seededRandom.js';
-export { ManualClock, type Clock } from '../runtime/clock.js';
-export { PaperBroker, type PaperBrokerFaults, type PaperBrokerOptions } from '../runtime/paperBroker.js';
+export { ManualClock, type Clock } from '../common/clock.js';
+export { PaperBroker, type PaperBrokerFaults, type PaperBrokerOptions } from '../broker/paperBroker.js';
 export { SimulatedClock } from 'xstate';

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { DataGuardConfigSchema } from '../../src/core/dataGuard.js';
-import { RiskLimitsSchema } from '../../src/core/riskLimits.js';
-import { PaperBrokerSettingsSchema } from '../../src/runtime/paperBroker.js';
+import { DataGuardConfigSchema } from '../../src/dataGuard/dataGuard.js';
+import { RiskLimitsSchema } from '../../src/risk/riskLimits.js';
+import { PaperBrokerSettingsSchema } from '../../src/broker/paperBroker.js';
 import { SessionOptionsSchema } from '../../src/session/createTradingSession.js';
 
 const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');

@@ -7,12 +7,12 @@ import { createActor, type ActorRefFrom } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { portfolioMachine } from '../../machines/portfolio.machine.js';
 import { riskMachine, type RiskEmitted } from '../../machines/risk.machine.js';
-import { formatMoney, parseQty } from '../../src/core/money.js';
-import type { Fill } from '../../src/core/order.js';
-import { createPortfolio, portfolioInvariantViolations, portfolioSnapshot, valuation, type Portfolio } from '../../src/core/portfolio.js';
-import { accountView, readClock, type OrderVerdict } from '../../src/core/risk.js';
-import { parseRiskLimits } from '../../src/core/riskLimits.js';
-import { ManualClock } from '../../src/runtime/clock.js';
+import { formatMoney, parseQty } from '../../src/common/money.js';
+import type { Fill } from '../../src/common/order.js';
+import { createPortfolio, portfolioInvariantViolations, portfolioSnapshot, valuation, type Portfolio } from '../../src/portfolio/portfolio.js';
+import { accountView, readClock, type OrderVerdict } from '../../src/risk/risk.js';
+import { parseRiskLimits } from '../../src/risk/riskLimits.js';
+import { ManualClock } from '../../src/common/clock.js';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOG', 'META', 'TSLA', 'JPM'];
 

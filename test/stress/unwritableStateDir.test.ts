@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atomicFileWriter } from '../../src/runtime/stateFile.js';
+import { atomicFileWriter } from '../../src/stateDir/stateFile.js';
 import { readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
 
 /**

@@ -2,8 +2,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { ManualClock } from '../../src/runtime/clock.js';
-import { PaperBroker, type PaperBrokerOptions } from '../../src/runtime/paperBroker.js';
+import { ManualClock } from '../../src/common/clock.js';
+import { PaperBroker, type PaperBrokerOptions } from '../../src/broker/paperBroker.js';
 
 /** 2025-01-02 14:30 UTC: the first bar's time in the PaperBroker tests. */
 export const T0 = Date.UTC(2025, 0, 2, 14, 30);

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { FillSchema } from '../../src/core/order.js';
+import { FillSchema } from '../../src/common/order.js';
 
 export const bin = join(import.meta.dirname, '../../bin/aistock.js');
 export const sampleCsv = join(import.meta.dirname, '../../data/sample-bars.csv');

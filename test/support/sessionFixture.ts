@@ -2,10 +2,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Bar } from '../../src/core/bar.js';
-import type { Strategy } from '../../src/core/strategy.js';
-import { ManualClock } from '../../src/runtime/clock.js';
-import { PaperBroker } from '../../src/runtime/paperBroker.js';
+import type { Bar } from '../../src/bars/bar.js';
+import type { Strategy } from '../../src/strategy/strategy.js';
+import { ManualClock } from '../../src/common/clock.js';
+import { PaperBroker } from '../../src/broker/paperBroker.js';
 
 /** One bar a minute for `symbol`, from 2025-11-03 14:30 UTC (09:30 New York), prices 100, 101, … */
 export function minuteBars(count: number, symbol = 'AAPL', startPrice = 100): Bar[] {

@@ -1,0 +1,255 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer, Socket } from 'node:net';
+import { createWebSocketInspector } from '@statelyai/inspect';
+import { createInspectorServer } from '@statelyai/inspect/server';
+import type { AnyEventObject, InspectionEvent, Observer, Snapshot } from 'xstate';
+import { z } from 'zod';
+import { AistockError, describeError } from '../common/errors.js';
+
+/**
+ * The Stately inspector for a running session: `@statelyai/inspect`'s local relay (an HTTP page
+ * that embeds the hosted Stately UI, plus a WebSocket server) and its WebSocket client, whose
+ * `inspect` observer streams every actor it is given to the relay.
+ *
+ * The package leaves four gaps that a command line cannot live with; this module closes them:
+ * - a port in use is thrown as an uncaught exception from inside the relay: the port is tried
+ *   first, so it becomes an {@link InspectorPortInUseError} (a port taken in the microseconds
+ *   between the try and the relay's own `listen` still crashes: the package offers no hook);
+ * - the relay's `stop()` closes the listener but not the browsers connected to it, which keep
+ *   Node alive: the connections it accepts are tracked through `node:diagnostics_channel` and
+ *   ended (after their pending writes) on stop;
+ * - the client retries every 5 s for good after a failed connect, and `stop()` on a socket still
+ *   connecting counts as one: start waits until the client is connected, stop until it is closed;
+ * - the client hands each event over on a later timer tick: stop lets those ticks run first, so
+ *   the last events (the session's `STOP`) reach the relay.
+ * The relay listens on every interface (the package has no host option): on a shared network,
+ * anyone who reaches the port sees the session's events.
+ *
+ * The client serializes every snapshot whole, three times over; a session's context (bar
+ * histories, the idempotency journal) runs to hundreds of kilobytes, which made a replay ten
+ * times slower. The inspector is shown a bounded view instead: see {@link boundedView}.
+ */
+
+/** Options of {@link startInspector}. */
+export const InspectorOptionsSchema = z.object({
+  /** Port of the relay (page and WebSocket); 0 picks a free one. */
+  port: z.number().int().min(0).max(65_535).default(8080),
+  /** Open the page in the default browser; only ever when stderr is a terminal. */
+  open: z.boolean().default(false),
+  /** Longest wait for the client to connect to the relay. */
+  connectTimeoutMs: z.number().int().positive().default(5_000),
+});
+
+/** Options of {@link startInspector} as callers write them (every field optional). */
+export type InspectorOptions = z.input<typeof InspectorOptionsSchema>;
+
+/** A running inspector: the page to open, the observer to pass to actors, and `stop()`. */
+export interface RunningInspector {
+  /** The page to open in a browser (it embeds the Stately UI and reads the relay). */
+  readonly url: string;
+  /** The port the relay listens on (the one asked for, or the free one picked for 0). */
+  readonly port: number;
+  /** Pass to `createTradingSession({ inspect })` or `createActor(logic, { inspect })`. */
+  readonly inspect: Observer<InspectionEvent>;
+  /** Delivers pending events, then closes client, relay and viewers; the same promise every time. */
+  stop(): Promise<void>;
+}
+
+/** The inspector's port is taken by another server. */
+export class InspectorPortInUseError extends AistockError {
+  readonly port: number;
+
+  constructor(port: number, cause: unknown) {
+    super('INSPECTOR_PORT_IN_USE', `port ${port} is in use: pick another with --inspect PORT`, { cause });
+    this.port = port;
+  }
+}
+
+/** The inspector could not start (a port it may not bind, a client that never connected, …). */
+export class InspectorStartError extends AistockError {
+  constructor(message: string, cause?: unknown) {
+    super('INSPECTOR_START_FAILED', message, { cause });
+  }
+}
+
+/** Starts the relay on `port` and a client connected to it; resolves once events can flow. */
+export async function startInspector(options: InspectorOptions = {}): Promise<RunningInspector> {
+  const config = InspectorOptionsSchema.parse(options);
+  const port = await claimPort(config.port);
+  const viewers = trackConnections(port);
+  const relay = createInspectorServer({ port, autoOpen: config.open && process.stderr.isTTY === true });
+  const client = createWebSocketInspector({ url: `ws://127.0.0.1:${port}` });
+  try {
+    await connected(clientSocket(client.adapter), config.connectTimeoutMs);
+  } catch (error) {
+    // Only if the relay does not answer on loopback; the client's own 5 s retry cannot be cancelled.
+    relay.stop();
+    await viewers.close();
+    throw error instanceof AistockError ? error : new InspectorStartError(`the inspector client did not connect: ${describeError(error)}`, error);
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    inspect: { next: (event) => client.inspect.next?.(boundedEvent(event)) },
+    stop: () => {
+      stopping ??= (async () => {
+        // The client converts and sends each event on a `setTimeout(0)` tick; timers of one
+        // duration run in order, so once this one has run, every earlier event is on the socket.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        const socket = clientSocket(client.adapter);
+        const closed =
+          socket.readyState === CLOSED ? Promise.resolve() : new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
+        client.stop();
+        // The relay has read (and forwarded) every message once the close handshake is done.
+        await closed;
+        relay.stop();
+        await viewers.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Binds `port` the way the relay will (every interface) and lets it go: a refusal is typed. */
+async function claimPort(port: number): Promise<number> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ port }, resolve);
+    });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'EADDRINUSE') throw new InspectorPortInUseError(port, error);
+    throw new InspectorStartError(`cannot listen on port ${port}: ${describeError(error)}`, error);
+  }
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return typeof address === 'object' && address !== null ? address.port : port;
+}
+
+/** Every connection accepted on `port` from now on; `close()` ends them once their writes are out. */
+function trackConnections(port: number): { close(): Promise<void> } {
+  const open = new Set<Socket>();
+  const onAccepted = (message: unknown): void => {
+    const socket = (message as { socket?: unknown }).socket;
+    if (!(socket instanceof Socket) || socket.localPort !== port) return;
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  };
+  subscribe('net.server.socket', onAccepted);
+  return {
+    close: async () => {
+      unsubscribe('net.server.socket', onAccepted);
+      await Promise.all(
+        [...open].map(
+          (socket) =>
+            new Promise<void>((resolve) => {
+              socket.once('close', () => resolve());
+              // A browser may never close its side: drop the socket once the relayed events are flushed.
+              socket.end(() => socket.destroy());
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** The client's WebSocket, which `@statelyai/inspect` 0.7 keeps in its adapter's (TS-private) `ws`. */
+interface ClientSocket {
+  readonly readyState: number;
+  addEventListener(type: 'open' | 'close' | 'error', listener: () => void, options: { once: boolean }): void;
+}
+
+const OPEN = 1;
+const CLOSED = 3;
+
+function clientSocket(adapter: object): ClientSocket {
+  const socket: unknown = Reflect.get(adapter, 'ws');
+  const usable =
+    typeof socket === 'object' &&
+    socket !== null &&
+    typeof Reflect.get(socket, 'readyState') === 'number' &&
+    typeof Reflect.get(socket, 'addEventListener') === 'function';
+  if (!usable) throw new InspectorStartError('this @statelyai/inspect version keeps no WebSocket where 0.7 did; the inspector cannot be stopped cleanly');
+  return socket as ClientSocket;
+}
+
+async function connected(socket: ClientSocket, timeoutMs: number): Promise<void> {
+  if (socket.readyState === OPEN) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.addEventListener('open', () => resolve(), { once: true });
+      socket.addEventListener('error', () => reject(new InspectorStartError('the inspector client could not connect to the relay')), { once: true });
+      timer = setTimeout(() => reject(new InspectorStartError(`the inspector client did not connect within ${timeoutMs} ms`)), timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Items of an array the inspector is shown: the last ones (the latest bars, the newest ids). */
+const ARRAY_ITEMS_SHOWN = 5;
+/** Fields of an object or entries of a map the inspector is shown. */
+const FIELDS_SHOWN = 50;
+/** Values one event or snapshot shows at most, whatever its shape. */
+const VALUES_SHOWN = 2_000;
+const SNAPSHOT_FIELDS = ['status', 'value', 'context', 'output', 'error'] as const;
+
+function boundedEvent(event: InspectionEvent): InspectionEvent {
+  switch (event.type) {
+    case '@xstate.event':
+      return { ...event, event: boundedPayload(event.event) };
+    case '@xstate.snapshot': {
+      const fields = SNAPSHOT_FIELDS.filter((field) => field in event.snapshot).map((field) => [field, Reflect.get(event.snapshot, field)]);
+      return { ...event, event: boundedPayload(event.event), snapshot: boundedView(Object.fromEntries(fields)) as Snapshot<unknown> };
+    }
+    default:
+      return event;
+  }
+}
+
+function boundedPayload(event: AnyEventObject): AnyEventObject {
+  return { ...(boundedView(event) as object), type: event.type };
+}
+
+/**
+ * A copy of `value` small enough to inspect: long arrays keep their last items, wide objects
+ * and maps their first fields (maps and sets become plain objects and arrays, bigints and errors strings),
+ * each with a marker saying how much was left out, and no more than {@link VALUES_SHOWN} values.
+ */
+function boundedView(value: unknown): unknown {
+  let budget = VALUES_SHOWN;
+  const copy = (item: unknown): unknown => {
+    if (typeof item === 'bigint') return item.toString();
+    if (typeof item !== 'object' || item === null) return item;
+    if (budget <= 0) return '…';
+    if (item instanceof Error) return describeError(item);
+    const toJSON: unknown = Reflect.get(item, 'toJSON');
+    if (typeof toJSON === 'function') {
+      budget -= 1;
+      return copy(toJSON.call(item));
+    }
+    if (Array.isArray(item) || item instanceof Set) {
+      const all: readonly unknown[] = item instanceof Set ? [...item] : item;
+      const shown = all.slice(-ARRAY_ITEMS_SHOWN);
+      budget -= shown.length;
+      const copies = shown.map(copy);
+      return all.length > shown.length ? [`… ${all.length - shown.length} earlier`, ...copies] : copies;
+    }
+    const entries = item instanceof Map ? item.entries() : Object.entries(item).values();
+    const size = item instanceof Map ? item.size : Object.keys(item).length;
+    const shown: Record<string, unknown> = {};
+    let count = 0;
+    for (const [key, field] of entries) {
+      if (count === FIELDS_SHOWN) break;
+      count += 1;
+      budget -= 1;
+      shown[String(key)] = copy(field);
+    }
+    if (size > count) shown['…'] = `${size - count} more`;
+    return shown;
+  };
+  return copy(value);
+}

@@ -1,0 +1,256 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Bar } from '../../src/bars/bar.js';
+import { BarInputError, readBars, type ReadBarsOptions } from '../../src/bars/barReader.js';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'bars');
+const fixture = (name: string) => join(fixtures, name);
+
+const tempDirs: string[] = [];
+
+/** A fresh temp dir, removed after the file's tests. */
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'aistock-bars-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function readAll(file: string, options: ReadBarsOptions = {}): Promise<{ bars: Bar[]; errors: BarInputError[]; batches: number }> {
+  const bars: Bar[] = [];
+  const errors: BarInputError[] = [];
+  let batches = 0;
+  for await (const batch of readBars(file, options)) {
+    batches += 1;
+    bars.push(...batch.bars);
+    errors.push(...batch.errors);
+  }
+  return { bars, errors, batches };
+}
+
+async function firstError(file: string, options: ReadBarsOptions = {}): Promise<BarInputError> {
+  try {
+    await readAll(file, options);
+  } catch (error) {
+    if (error instanceof BarInputError) return error;
+    throw error;
+  }
+  throw new Error(`${file} was read without an error`);
+}
+
+describe('reading CSV bars', () => {
+  it('reads offsets, Z and epoch milliseconds into UTC bar starts', async () => {
+    const { bars, errors } = await readAll(fixture('good.csv'));
+
+    expect(errors).toEqual([]);
+    expect(bars).toEqual([
+      { symbol: 'AAPL', ts: Date.parse('2025-11-03T14:30:00Z'), open: 261.85, high: 262.06, low: 261.84, close: 262.01, volume: 208415 },
+      { symbol: 'MSFT', ts: Date.parse('2025-11-03T14:30:00Z'), open: 521.65, high: 521.7, low: 521.1, close: 521.19, volume: 102009 },
+      { symbol: 'AAPL', ts: Date.parse('2025-11-03T14:31:00Z'), open: 262.01, high: 262.3, low: 261.9, close: 262.2, volume: 150000 },
+      { symbol: 'AAPL', ts: Date.parse('2025-11-03T14:32:00Z'), open: 262.2, high: 262.25, low: 262, close: 262.1, volume: 90000 },
+    ]);
+  });
+
+  it('accepts a UTF-8 byte order mark and CRLF line ends', async () => {
+    const { bars, errors } = await readAll(fixture('bom-crlf.csv'));
+
+    expect(errors).toEqual([]);
+    expect(bars.map((bar) => [bar.symbol, bar.ts, bar.volume])).toEqual([
+      ['AAPL', Date.parse('2025-11-03T14:30:00Z'), 208415],
+      ['AAPL', Date.parse('2025-11-03T14:31:00Z'), 150000],
+    ]);
+  });
+
+  it('reads quoted fields through csv-parse; a quote left open ends with its line; symbols follow the one grammar', async () => {
+    const { bars, errors } = await readAll(fixture('quoted.csv'), { onBadRow: 'skip' });
+
+    expect(bars.map((bar) => bar.symbol)).toEqual(['BRK.B']);
+    expect(errors.map((error) => [error.line, error.field, error.reason])).toEqual([
+      // "BRK<newline>B": no bar field can hold a newline, so each half is a bad row of its own.
+      [3, null, 'MALFORMED_ROW'],
+      [4, null, 'MALFORMED_ROW'],
+      // The same symbol grammar as orders: a bar the session accepts can always be traded.
+      [5, 'symbol', 'INVALID_SYMBOL'],
+    ]);
+  });
+
+  it('loses no row after an unterminated quote: it is that line\'s error, in bars (stop) and replay (skip) alike', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'open-quote.csv');
+    const rows = Array.from({ length: 20 }, (_, i) => `2025-11-03T14:${String(i).padStart(2, '0')}:00Z,${i === 5 ? '"AAPL' : 'AAPL'},1,1,1,1,10`);
+    await writeFile(file, `timestamp,symbol,open,high,low,close,volume\n${rows.join('\n')}\n`);
+
+    const skipped = await readAll(file, { onBadRow: 'skip' });
+    expect(skipped.bars).toHaveLength(19);
+    expect(skipped.errors.map((error) => [error.line, error.reason])).toEqual([[7, 'MALFORMED_ROW']]);
+    await expect(readAll(file)).rejects.toMatchObject({ line: 7, reason: 'MALFORMED_ROW' });
+  });
+
+  it('accepts the columns in any order', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'reordered.csv');
+    await writeFile(file, 'symbol,volume,close,low,high,open,timestamp\nAAPL,10,101,99,102,100,2025-11-03T14:30:00Z\n');
+
+    const { bars } = await readAll(file);
+
+    expect(bars).toEqual([{ symbol: 'AAPL', ts: Date.parse('2025-11-03T14:30:00Z'), open: 100, high: 102, low: 99, close: 101, volume: 10 }]);
+  });
+
+  it('streams a large file in batches of the requested size', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'large.csv');
+    const start = Date.parse('2025-01-02T14:30:00Z');
+    const rows = Array.from({ length: 20_000 }, (_, i) => `${start + i * 60_000},SPY,100,101,99,100.5,${i}`);
+    await writeFile(file, `timestamp,symbol,open,high,low,close,volume\n${rows.join('\n')}`); // no final newline
+
+    const { bars, batches } = await readAll(file, { batchSize: 1000 });
+
+    expect(bars).toHaveLength(20_000);
+    expect(batches).toBe(20);
+    expect(bars.at(-1)).toEqual({ symbol: 'SPY', ts: start + 19_999 * 60_000, open: 100, high: 101, low: 99, close: 100.5, volume: 19_999 });
+  });
+
+  it('parses prices exactly as Number() does, and refuses hex, blanks and Infinity', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'numbers.csv');
+    const prices = ['0.1', '1e2', '123456.789012', '.5', '7.', '99999999999999999'];
+    const body = prices.map((price, i) => `${Date.parse('2025-01-02T14:30:00Z') + i * 60_000},X,${price},${price},${price},${price},0`);
+    const bad = ['0x10', ' 1', '1 ', 'Infinity', '1_0', '+-1'].map((price, i) => `${Date.parse('2025-01-03T14:30:00Z') + i * 60_000},X,1,1,1,${price},0`);
+    await writeFile(file, `timestamp,symbol,open,high,low,close,volume\n${[...body, ...bad].join('\n')}\n`);
+
+    const { bars, errors } = await readAll(file, { onBadRow: 'skip' });
+
+    expect(bars.map((bar) => bar.close)).toEqual(prices.map(Number));
+    expect(errors.map((error) => [error.line, error.field, error.reason])).toEqual(
+      [8, 9, 10, 11, 12, 13].map((line) => [line, 'close', 'NOT_A_NUMBER']),
+    );
+  });
+});
+
+describe('reading JSON lines', () => {
+  it('reads objects with numbers or numeric strings and skips blank lines', async () => {
+    const { bars, errors } = await readAll(fixture('good.jsonl'));
+
+    expect(errors).toEqual([]);
+    expect(bars).toEqual([
+      { symbol: 'AAPL', ts: Date.parse('2025-11-03T14:30:00Z'), open: 261.85, high: 262.06, low: 261.84, close: 262.01, volume: 208415 },
+      { symbol: 'AAPL', ts: Date.parse('2025-11-03T14:31:00Z'), open: 262.01, high: 262.3, low: 261.9, close: 262.2, volume: 150000 },
+    ]);
+  });
+
+  it('reports a missing key, an unknown key and a line that is not JSON, each with its line', async () => {
+    const { bars, errors } = await readAll(fixture('bad.jsonl'), { onBadRow: 'skip' });
+
+    expect(bars).toHaveLength(1);
+    expect(errors.map((error) => [error.line, error.field, error.reason])).toEqual([
+      [2, 'volume', 'MISSING_FIELD'],
+      [3, 'vwap', 'EXTRA_FIELD'],
+      [4, null, 'MALFORMED_ROW'],
+    ]);
+  });
+});
+
+describe('the malformed-row corpus', () => {
+  it.each([
+    ['missing-field.csv', 3, 'high', 'MISSING_FIELD'],
+    ['short-row.csv', 2, 'close', 'MISSING_FIELD'],
+    ['nan.csv', 2, 'close', 'NOT_A_NUMBER'],
+    ['negative.csv', 3, 'open', 'NON_POSITIVE_PRICE'],
+    ['negative-volume.csv', 2, 'volume', 'NEGATIVE_VOLUME'],
+    ['high-below-low.csv', 2, 'high', 'HIGH_BELOW_LOW'],
+    ['bad-date.csv', 3, 'timestamp', 'TIMESTAMP_MALFORMED'],
+    ['extra-columns.csv', 2, 'column 8', 'EXTRA_FIELD'],
+    ['naive.csv', 2, 'timestamp', 'TIMESTAMP_NAIVE'],
+    ['unterminated-quote.csv', 2, null, 'MALFORMED_ROW'],
+    ['bad-header.csv', 1, 'time', 'BAD_HEADER'],
+  ])('%s stops at line %i, field %s, with %s', async (name, line, field, reason) => {
+    const error = await firstError(fixture(name));
+
+    expect({ file: error.file, line: error.line, field: error.field, reason: error.reason, code: error.code }).toEqual({
+      file: fixture(name),
+      line,
+      field,
+      reason,
+      code: 'BAD_BAR_INPUT',
+    });
+    expect(error.message).toContain(`${fixture(name)}:${line}`);
+    if (field !== null) expect(error.message).toContain(`"${field}"`);
+  });
+
+  it('yields the bars before the bad row, then throws (stop mode)', async () => {
+    const seen: Bar[] = [];
+    const reading = (async () => {
+      for await (const batch of readBars(fixture('negative.csv'))) seen.push(...batch.bars);
+    })();
+
+    await expect(reading).rejects.toBeInstanceOf(BarInputError);
+    expect(seen.map((bar) => bar.ts)).toEqual([Date.parse('2025-11-03T14:30:00Z')]);
+  });
+
+  it('reports the bad row next to the good ones and keeps reading (skip mode)', async () => {
+    const { bars, errors } = await readAll(fixture('mixed-naive-aware.csv'), { onBadRow: 'skip' });
+
+    expect(bars.map((bar) => bar.ts)).toEqual([Date.parse('2025-11-03T14:30:00Z'), Date.parse('2025-11-03T14:32:00Z')]);
+    expect(errors.map((error) => [error.line, error.reason])).toEqual([[3, 'TIMESTAMP_NAIVE']]);
+  });
+
+  it('names a file that cannot be opened', async () => {
+    const error = await firstError(fixture('no-such-file.csv'));
+
+    expect([error.line, error.field, error.reason]).toEqual([0, null, 'FILE_UNREADABLE']);
+  });
+
+  it('refuses a line too long to be a bar instead of holding it whole', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'one-line.csv');
+    await writeFile(file, `timestamp,symbol,open,high,low,close,volume\n${'9'.repeat(3 << 20)}`);
+
+    const error = await firstError(file, { onBadRow: 'skip' });
+
+    expect([error.line, error.reason]).toEqual([2, 'MALFORMED_ROW']);
+  });
+
+  it('refuses an empty CSV file for its missing header', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'empty.csv');
+    await writeFile(file, '');
+
+    expect((await firstError(file)).reason).toBe('BAD_HEADER');
+  });
+});
+
+describe('naive timestamps with an assumed zone', () => {
+  it('reads mixed naive and offset rows, each by its own rule', async () => {
+    const { bars, errors } = await readAll(fixture('mixed-naive-aware.csv'), { assumeZone: 'America/New_York' });
+
+    expect(errors).toEqual([]);
+    expect(bars.map((bar) => new Date(bar.ts).toISOString())).toEqual([
+      '2025-11-03T14:30:00.000Z',
+      '2025-11-03T14:31:00.000Z',
+      '2025-11-03T14:32:00.000Z',
+    ]);
+  });
+
+  it('reads a fall-back wall time as its earlier occurrence (EDT)', async () => {
+    const { bars } = await readAll(fixture('dst-fall-back-naive.csv'), { assumeZone: 'America/New_York' });
+
+    expect(bars.map((bar) => new Date(bar.ts).toISOString())).toEqual([
+      '2025-11-02T04:30:00.000Z',
+      '2025-11-02T05:30:00.000Z',
+      '2025-11-02T07:30:00.000Z',
+    ]);
+  });
+
+  it('refuses a spring-forward wall time that never happened', async () => {
+    const error = await firstError(fixture('dst-spring-gap-naive.csv'), { assumeZone: 'America/New_York' });
+
+    expect([error.line, error.field, error.reason]).toEqual([3, 'timestamp', 'TIMESTAMP_IN_DST_GAP']);
+    expect(error.message).toContain('2025-03-09T02:00:00-05:00 to 2025-03-09T03:00:00-04:00');
+  });
+});

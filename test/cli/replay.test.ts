@@ -1,0 +1,95 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../src/idempotency/clientOrderId.js';
+import { smaCross } from '../../src/strategy/strategy.js';
+import { systemClock } from '../../src/common/clock.js';
+import { PaperBroker } from '../../src/broker/paperBroker.js';
+import { lockStateDir } from '../../src/stateDir/stateDirLock.js';
+import { ledgerBook, readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
+
+let dir: string;
+let bars: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aistock-replay-'));
+  bars = await sampleSlice(dir, 4_000);
+});
+
+function lastJson(stdout: string) {
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(line);
+}
+
+describe('aistock replay', () => {
+  it('paper-trades a file and prints the summary as JSON on the last line', async () => {
+    const stateDir = join(dir, 'first');
+    const run = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = lastJson(run.stdout);
+    expect(summary.bars.accepted).toBe(4_000);
+    expect(summary.orders.submitted).toBeGreaterThan(0);
+    expect(summary.fills).toBe(summary.orders.submitted);
+
+    const ledger = await readLedger(stateDir);
+    const ids = ledger.orders.map((o) => o.clientOrderId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(summary.orders.submitted);
+    // The portfolio equals the broker's fills, recomputed independently, to the cent.
+    const book = ledgerBook('100000', ledger.fills);
+    expect(summary.portfolio.cash).toBe(book.cash);
+    expect(Object.fromEntries(Object.entries(summary.portfolio.positions).map(([s, p]) => [s, (p as { qty: string }).qty]))).toEqual(book.positions);
+  });
+
+  it('resumes on the same state dir: bars already processed are skipped and nothing is sent twice', async () => {
+    const stateDir = join(dir, 'resume');
+    const first = lastJson((await runCli(['replay', bars, '--state-dir', stateDir, '--json'])).stdout);
+    const again = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const second = lastJson(again.stdout);
+    expect(second.bars.resumedSkips).toBe(4_000);
+    expect(second.orders.submitted).toBe(0);
+    expect(second.portfolio).toEqual(first.portfolio);
+    const ledger = await readLedger(stateDir);
+    expect(ledger.orders.length).toBe(first.orders.submitted);
+  });
+
+  it('exits 3 naming the pid when another process holds the state dir', async () => {
+    const stateDir = join(dir, 'locked');
+    const lock = await lockStateDir(stateDir);
+    const run = await runCli(['replay', bars, '--state-dir', stateDir]);
+    await lock.release();
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`pid ${process.pid}`);
+  });
+
+  it('exits 4 naming the symbol when at stop the broker holds what nothing the session sent explains', async () => {
+    const stateDir = join(dir, 'diverged');
+    // An order with this session's tag, on the file's first bar, that the strategy never asks for.
+    const broker = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock: systemClock });
+    const firstBar = Date.parse('2025-10-20T09:30:00-04:00');
+    broker.observeBar({ symbol: 'AAPL', ts: firstBar, open: 251.45, high: 251.49, low: 250.94, close: 250.99 });
+    const id = clientOrderId({ sessionId: 'aistock', strategyId: smaCross().id, symbol: 'AAPL', barTime: firstBar, intentIndex: 0, quantity: '1' });
+    await broker.submit({ clientOrderId: id, symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    await broker.close();
+
+    const run = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toMatch(/disagree at stop \(AAPL local \S+ broker \S+\)/);
+    const summary = lastJson(run.stdout);
+    expect(summary.reconciliation.at(-1)).toMatchObject({ at: 'stop', differences: [expect.objectContaining({ symbol: 'AAPL', unexplained: '1' })] });
+  });
+
+  it('exits 2 naming the file for a missing bar file', async () => {
+    const run = await runCli(['replay', join(dir, 'nope.csv'), '--state-dir', join(dir, 'missing')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('nope.csv');
+  });
+
+  it('exits 2 naming the option for an unknown zone', async () => {
+    const run = await runCli(['replay', bars, '--tz', 'Mars/Olympus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--tz');
+  });
+});
