@@ -169,7 +169,8 @@ async function liveSession(strategy: Strategy, given?: { stateDir: string; broke
 /**
  * A burst: 1,000 live bars of 500 symbols handed to `ingest` within one tick (one call per bar,
  * none awaited until the burst is handed over), 100 bursts after 20 warm-up bursts; median of 3
- * sessions. Each call is its own batch, so this is the per-batch cost without the await between.
+ * sessions. `ingest` sends the bars handed over within one tick as one batch, so a burst is one
+ * event through the tree: this is the cost of a 1,000-bar, 500-symbol batch, per bar.
  */
 async function liveBurst(): Promise<void> {
   const burst = 1_000;

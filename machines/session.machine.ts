@@ -375,9 +375,10 @@ const sessionSetup = setup({
       enqueue.assign({ inbox: rest });
       admit(context, enqueue, item ?? null, context.stats);
     }),
-    takeAdmitted: assign(({ context, event }) => {
-      if (event.type !== 'BARS_AGGREGATED' || context.batch === null || context.decided === null) return {};
-      return { batch: { ...context.batch, bars: event.bars }, decided: recordAdmitted(context.decided, event.bars) };
+    /** The batch screened and aggregated: its bars recorded as admitted and its first run decided, in one assign. */
+    decideAdmitted: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'BARS_AGGREGATED' || context.batch === null || context.decided === null) return decideRun(context, enqueue);
+      decideRun(context, enqueue, { ...context.batch, bars: event.bars }, recordAdmitted(context.decided, event.bars));
     }),
     decideRun: enqueueActions(({ context, enqueue }) => decideRun(context, enqueue)),
     settleWithRisk: enqueueActions(({ context, event, enqueue }) => {
@@ -531,10 +532,10 @@ function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null
  * end). The run's bars are settled — marked by the portfolio, their account readings and the
  * intents' check taken by risk — unless the run touches nothing held, moved no account and asks
  * for nothing. A batch decided and settled to its end is closed (`marketFeed`: its bars not yet
- * shown to the market).
+ * shown to the market). `batch` and `decided` are the context's unless the caller has newer ones
+ * (so a step that changes them and decides costs one assign).
  */
-function decideRun(context: SessionContext, enqueue: Enqueue): void {
-  const { batch, decided } = context;
+function decideRun(context: SessionContext, enqueue: Enqueue, batch = context.batch, decided = context.decided): void {
   if (batch === null || decided === null) {
     enqueue.assign({ marketFeed: [] });
     return;
@@ -730,7 +731,7 @@ export const sessionMachine = sessionSetup.createMachine({
             tags: 'awaitingBars',
             on: {
               BARS: { actions: 'admitArrived' },
-              BARS_AGGREGATED: { actions: ['takeAdmitted', 'decideRun', ...showAndSave] },
+              BARS_AGGREGATED: { actions: ['decideAdmitted', ...showAndSave] },
             },
             always: [
               // The strategy threw or returned a bad intent: the session faults; nothing more is decided.
