@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { own } from '../common/keyed.js';
 import { BarSchema } from './bar.js';
+import { BarRing } from './barRing.js';
 import { TimeframeSchema, type Timeframe, type TimeframeBar } from './timeframe.js';
 
 /**
@@ -29,37 +30,55 @@ export type BarHistoryConfigInput = z.input<typeof BarHistoryConfigSchema>;
 /** History config with defaults applied. */
 export type BarHistoryConfig = z.infer<typeof BarHistoryConfigSchema>;
 
-const RingSchema = z.object({
+/** A ring as a checkpoint holds it (see `BarRing.toJSON`). */
+const RingJsonSchema = z.object({
   /** Bars in insertion slots; once full, `next` is the oldest. */
   items: z.array(TimeframeBarSchema),
   /** The slot the next bar goes into. */
   next: z.number().int().nonnegative(),
 });
 
-/** A bounded ring buffer of bars. */
-export type BarRing = z.infer<typeof RingSchema>;
-
 /** Warm-up status of a symbol. */
 export type WarmUpStatus = 'warmingUp' | 'ready';
 
-const SymbolHistorySchema = z.object({
+const SymbolHistoryJsonSchema = z.object({
   status: z.enum(['warmingUp', 'ready']),
   barsSeen: z.number().int().nonnegative(),
   lastPrice: z.number().nullable(),
-  series: z.partialRecord(TimeframeSchema, RingSchema),
+  series: z.partialRecord(TimeframeSchema, RingJsonSchema),
 });
 
 /** One symbol's history. */
-export type SymbolHistory = z.infer<typeof SymbolHistorySchema>;
+export interface SymbolHistory {
+  status: WarmUpStatus;
+  barsSeen: number;
+  lastPrice: number | null;
+  series: Partial<Record<Timeframe, BarRing>>;
+}
 
-/** The whole history, checkpointable. */
-export const BarHistoryStateSchema = z.object({
-  config: BarHistoryConfigSchema,
-  symbols: z.record(z.string(), SymbolHistorySchema),
-});
+/** The whole history (plain data but for its rings, which serialize as plain data). */
+export interface BarHistoryState {
+  config: BarHistoryConfig;
+  symbols: Record<string, SymbolHistory>;
+}
 
-/** The whole history (plain data). */
-export type BarHistoryState = z.infer<typeof BarHistoryStateSchema>;
+/** The whole history as a checkpoint holds it, parsed into rings of the config's capacity. */
+export const BarHistoryStateSchema = z
+  .object({
+    config: BarHistoryConfigSchema,
+    symbols: z.record(z.string(), SymbolHistoryJsonSchema),
+  })
+  .transform(({ config, symbols }): BarHistoryState => {
+    const restored: Record<string, SymbolHistory> = {};
+    for (const [symbol, entry] of Object.entries(symbols)) {
+      const series: SymbolHistory['series'] = {};
+      for (const [timeframe, ring] of Object.entries(entry.series)) {
+        if (ring !== undefined) series[timeframe as Timeframe] = BarRing.fromJSON(ring, config.capacity);
+      }
+      restored[symbol] = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
+    }
+    return { config, symbols: restored };
+  });
 
 /** An empty history. Throws a `ZodError` for an invalid config. */
 export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistoryState {
@@ -68,8 +87,8 @@ export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistory
 
 /**
  * Appends bars (each to its symbol's ring for its timeframe) and reports the symbols that
- * became `ready` with this batch. Pure: `state` is not changed; each touched ring is copied
- * once per call.
+ * became `ready` with this batch. Pure: `state` is not changed; each touched entry is copied
+ * once per call, and rings share their storage (see `BarRing`).
  */
 export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]): { state: BarHistoryState; becameReady: string[] } {
   const { config } = state;
@@ -91,16 +110,7 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
       entry = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
       symbols[bar.symbol] = entry;
     }
-    let ring = entry.series[bar.timeframe];
-    if (ring === undefined) {
-      ring = { items: [], next: 0 };
-      entry.series[bar.timeframe] = ring;
-    } else if (ring === original?.series[bar.timeframe]) {
-      ring = { items: [...ring.items], next: ring.next };
-      entry.series[bar.timeframe] = ring;
-    }
-    ring.items[ring.next] = bar;
-    ring.next = (ring.next + 1) % config.capacity;
+    entry.series[bar.timeframe] = (entry.series[bar.timeframe] ?? BarRing.empty(config.capacity)).append(bar);
 
     if (bar.timeframe === config.warmUpTimeframe) {
       entry.barsSeen += 1;
@@ -116,11 +126,7 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
 
 /** The newest `count` bars (default: all kept) of a symbol's timeframe, oldest first. */
 export function recentBars(state: BarHistoryState, symbol: string, timeframe: Timeframe, count = Number.POSITIVE_INFINITY): TimeframeBar[] {
-  const ring = own(state.symbols, symbol)?.series[timeframe];
-  if (ring === undefined) return [];
-  const { items, next } = ring;
-  const ordered = items.length < state.config.capacity ? items : [...items.slice(next), ...items.slice(0, next)];
-  return count >= ordered.length ? [...ordered] : ordered.slice(ordered.length - count);
+  return own(state.symbols, symbol)?.series[timeframe]?.newest(count) ?? [];
 }
 
 /** The close of the symbol's newest warm-up-timeframe bar, or null before its first one. */
