@@ -92,7 +92,7 @@ export {
   type ReconcileCounts,
 } from './session/createTradingSession.js';
 export { SessionCheckpointSchema, type SessionCheckpoint } from './session/sessionCheckpoint.js';
-export { smaCross, SmaCrossOptionsSchema, type Strategy } from './strategy/strategy.js';
+export { smaCross, SmaCrossOptionsSchema, StrategyTimeoutError, timeLimited, type Strategy } from './strategy/strategy.js';
 export {
   BrokerError,
   BrokerOrderSchema,

@@ -9,7 +9,7 @@ import type { ReconcileReport } from '../reconciler/reconcile.js';
 import type { OrderRefusalCode } from './sessionPipeline.js';
 import { createRiskState, tradingState } from '../risk/risk.js';
 import { compileRiskRules, parseRiskLimits } from '../risk/riskLimits.js';
-import { smaCross } from '../strategy/strategy.js';
+import { smaCross, timeLimited } from '../strategy/strategy.js';
 import { TIMEFRAME_MS } from '../bars/timeframe.js';
 import { systemClock } from '../common/clock.js';
 import { createCheckpointPolicy } from './checkpointPolicy.js';
@@ -91,7 +91,7 @@ const logToStderr = (entry: Record<string, unknown>): void => {
 function createSessionActor(options: TradingSessionOptions) {
   const config = parseSessionOptions(options);
   const clock = options.clock ?? systemClock;
-  const strategy = options.strategy ?? smaCross();
+  const strategy = timeLimited(options.strategy ?? smaCross(), () => clock.monoMs(), config.strategyTimeoutMs);
   const rules = compileRiskRules(parseRiskLimits(options.risk ?? {}));
   const log = options.log ?? logToStderr;
   const inspect = options.inspect ? { inspect: options.inspect } : {};

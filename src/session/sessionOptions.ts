@@ -32,6 +32,8 @@ export const SessionOptionsSchema = z.object({
   replay: z.boolean().default(false),
   /** Longest wait for one broker call before its outcome counts as unknown. */
   brokerTimeoutMs: z.number().int().positive().default(5_000),
+  /** Longest one `onBar` call may take (monotonic clock) before the session faults with `STRATEGY_FAILED`. */
+  strategyTimeoutMs: z.number().int().positive().default(1_000),
   /** Least time between two checkpoints while running (draining always writes one). */
   checkpointIntervalMs: z.number().int().nonnegative().default(250),
   /** Bars of history kept per symbol and timeframe (part of every checkpoint). */

@@ -8,7 +8,7 @@ import { createDataGuard, GuardStateSchema, type DataGuardConfigInput, type Guar
 import { OrderIntentSchema, type Fill, type OrderIntent } from '../common/order.js';
 import { applyFills, positionsTouched, type Portfolio } from '../portfolio/portfolio.js';
 import type { DenyReason, OrderCheckRequest, OrderVerdict, RiskState } from '../risk/risk.js';
-import type { Strategy } from '../strategy/strategy.js';
+import { StrategyTimeoutError, type Strategy } from '../strategy/strategy.js';
 import type { BrokerErrorCode, BrokerRejectReason } from '../broker/broker.js';
 
 /**
@@ -176,6 +176,7 @@ function strategyStep(
   try {
     step = strategy.onBar(state, bar, position);
   } catch (error) {
+    if (error instanceof StrategyTimeoutError) return fail(error.message);
     return fail(`${strategy.id}.onBar threw: ${describeError(error)}`);
   }
   if (typeof step !== 'object' || step === null || !Array.isArray(step.intents)) return fail(`${strategy.id}.onBar returned no { state, intents }`);

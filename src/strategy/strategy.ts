@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AistockError } from '../common/errors.js';
 import { own } from '../common/keyed.js';
 import type { Bar } from '../bars/bar.js';
 import type { OrderIntent } from '../common/order.js';
@@ -72,6 +73,38 @@ export function smaCross(options: z.input<typeof SmaCrossOptionsSchema> = {}): S
         return { state: next, intents: [{ symbol: bar.symbol, side: 'sell', qty: position, type: 'market', reason: 'sma cross down' }] };
       }
       return { state: next, intents: [] };
+    },
+  };
+}
+
+/** A strategy's `onBar` ran longer than the session allows (`strategyTimeoutMs`). */
+export class StrategyTimeoutError extends AistockError {
+  readonly tookMs: number;
+
+  constructor(strategyId: string, tookMs: number, limitMs: number) {
+    super('STRATEGY_TIMEOUT', `${strategyId}.onBar took ${tookMs} ms, over strategyTimeoutMs ${limitMs}`);
+    this.tookMs = tookMs;
+  }
+}
+
+/**
+ * `strategy`, its every `onBar` timed on `monoMs`: one that returns after more than `limitMs`
+ * throws {@link StrategyTimeoutError} instead of its result, so the session faults
+ * (`STRATEGY_FAILED`) rather than trade on a strategy that cannot keep up. `onBar` is
+ * synchronous and runs on the session's thread: a call that never returns cannot be cut short
+ * here (that needs a worker thread), only one that returns late.
+ */
+export function timeLimited<TState>(strategy: Strategy<TState>, monoMs: () => number, limitMs: number): Strategy<TState> {
+  return {
+    id: strategy.id,
+    stateSchema: strategy.stateSchema,
+    initialState: () => strategy.initialState(),
+    onBar(state, bar, position) {
+      const started = monoMs();
+      const step = strategy.onBar(state, bar, position);
+      const tookMs = monoMs() - started;
+      if (tookMs > limitMs) throw new StrategyTimeoutError(strategy.id, tookMs, limitMs);
+      return step;
     },
   };
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { clientOrderId } from '../../src/idempotency/clientOrderId.js';
 import type { Strategy } from '../../src/strategy/strategy.js';
 import { join } from 'node:path';
+import type { ManualClock } from '../../src/common/clock.js';
 import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
 import { readLedger } from '../support/replayFixture.js';
 
@@ -354,11 +355,11 @@ describe('a start that fails names its step', () => {
 
 describe('user code is contained', () => {
   /** A strategy (id `cue`, as `buyOnBars`) that misbehaves from its third bar on. */
-  const misbehaving = (onThird: () => { state: number; intents: unknown[] }): Strategy<number> => ({
+  const misbehaving = (onThird: (clock: ManualClock) => { state: number; intents: unknown[] }, clock: ManualClock): Strategy<number> => ({
     id: 'cue',
     stateSchema: z.number().int(),
     initialState: () => 0,
-    onBar: (seen) => (seen + 1 === 3 ? (onThird() as { state: number; intents: [] }) : { state: seen + 1, intents: [] }),
+    onBar: (seen) => (seen + 1 === 3 ? (onThird(clock) as { state: number; intents: [] }) : { state: seen + 1, intents: [] }),
   });
 
   it.each([
@@ -367,9 +368,17 @@ describe('user code is contained', () => {
     }, /cue\.onBar threw: division by zero/],
     ['returns an intent with a number for its quantity', () => ({ state: 3, intents: [{ symbol: 'AAPL', side: 'buy', qty: 10, type: 'market' }] }), /invalid intent #0.*qty/s],
     ['returns nothing', () => undefined as never, /returned no \{ state, intents \}/],
+    [
+      'takes longer than strategyTimeoutMs',
+      (clock: ManualClock) => {
+        clock.advance(1_001);
+        return { state: 3, intents: [] };
+      },
+      /cue\.onBar took 1001 ms, over strategyTimeoutMs 1000/,
+    ],
   ])('a strategy that %s faults the session with STRATEGY_FAILED naming the bar; ingest rejects, stop settles, the dir resumes', async (_what, onThird, detail) => {
     const deps = await sessionDeps();
-    const session = createTradingSession({ ...deps, strategy: misbehaving(onThird), replay: true });
+    const session = createTradingSession({ ...deps, strategy: misbehaving(onThird, deps.clock), replay: true });
     await session.start();
     const bars = minuteBars(5);
     await session.ingest(bars.slice(0, 2));
