@@ -5,6 +5,7 @@ import type { GuardState } from '../src/dataGuard/dataGuard.js';
 import type { Fill } from '../src/common/order.js';
 import { keyed } from '../src/common/keyed.js';
 import type { Portfolio } from '../src/portfolio/portfolio.js';
+import type { DenyCode } from '../src/risk/risk.js';
 import type { RiskRules } from '../src/risk/riskLimits.js';
 import {
   approvedOrders,
@@ -17,6 +18,7 @@ import {
   unappliedFills,
   withPositions,
   type DecidedState,
+  type DeniedIntent,
   type OrderOutcome,
   type OrderRefusal,
   type OrderRefusalCode,
@@ -84,7 +86,12 @@ export type SessionEvent =
   | ReconcilerEmitted;
 
 /** What the session tells observers (`actor.on(type, …)`). */
-export type SessionEmitted = { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] };
+export type SessionEmitted =
+  | { type: 'ORDER_OUTCOMES'; outcomes: OrderOutcome[] }
+  /** Intents risk denied, each with every reason, at their bar. */
+  | { type: 'ORDERS_DENIED'; barTs: number; denied: readonly DeniedIntent[] }
+  /** Fills handed to the portfolio, none of them booked before. */
+  | { type: 'FILLS_BOOKED'; fills: readonly Fill[] };
 
 /**
  * What the start sequence hands over (`reconcileAtStart`'s output): the restored (or fresh)
@@ -172,6 +179,8 @@ export interface SessionContext extends SessionInput {
   persistenceDegraded: string | null;
   /** Orders refused, by refusal code. */
   refusals: Partial<Record<OrderRefusalCode, number>>;
+  /** Intents risk denied, by the code of each reason (an intent denied for two reasons counts under both). */
+  denials: Partial<Record<DenyCode, number>>;
   fault: SessionFault | null;
   stats: SessionStats;
 }
@@ -396,11 +405,15 @@ const sessionSetup = setup({
       enqueue.sendTo('risk', { type: 'SETTLE', series: event.series, check });
       enqueue.assign({ accountMoved: false });
     }),
-    takeVerdicts: assign(({ context, event }) => {
+    takeVerdicts: enqueueActions(({ context, event, enqueue }) => {
       const pending = context.settling?.check ?? null;
-      if (event.type !== 'SETTLED' || pending === null) return { settling: null };
+      if (event.type !== 'SETTLED' || pending === null) return enqueue.assign({ settling: null });
       const { orders, denied } = approvedOrders(pending.bar, pending.requests, event.verdicts);
-      return { settling: null, planned: orders, stats: denied.length === 0 ? context.stats : counted(context.stats, { ordersDenied: denied.length }) };
+      if (denied.length === 0) return enqueue.assign({ settling: null, planned: orders });
+      const denials = { ...context.denials };
+      for (const { reasons } of denied) for (const { code } of reasons) denials[code] = (denials[code] ?? 0) + 1;
+      enqueue.assign({ settling: null, planned: orders, denials, stats: counted(context.stats, { ordersDenied: denied.length }) });
+      enqueue.emit({ type: 'ORDERS_DENIED', barTs: pending.bar.ts, denied });
     }),
     applyExecution: enqueueActions(({ context, event, enqueue }) => {
       const { outcomes } = (event as unknown as { output: Execution }).output;
@@ -481,11 +494,12 @@ const sessionSetup = setup({
 
 type InboxItem = SessionContext['inbox'][number];
 type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
-/** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer. */
+/** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer, report a fact. */
 interface Enqueue {
   assign(update: Partial<SessionContext>): void;
   sendTo(child: (typeof SESSION_CHILDREN)[number], event: DataGuardEvent | PortfolioEvent | RiskEvent | ReconcilerEvent): void;
   raise(event: SessionEvent): void;
+  emit(event: SessionEmitted): void;
 }
 
 /** A BARS event's bars the session trades (others are dropped and counted), as an inbox item. */
@@ -598,6 +612,7 @@ function bookInto(context: SessionContext, enqueue: Enqueue, outcomes: readonly 
   });
   // Always sent, even empty: its answer (FILLS_APPLIED) comes after risk took the slots above.
   enqueue.sendTo('portfolio', { type: 'FILLS', fills: booked.fresh });
+  if (booked.fresh.length > 0) enqueue.emit({ type: 'FILLS_BOOKED', fills: booked.fresh });
 }
 
 /**
@@ -610,6 +625,7 @@ function sendFills(context: SessionContext, enqueue: Enqueue, fills: readonly Fi
   if (fresh.length === 0 && !always) return;
   enqueue.assign({ appliedFills, accountMoved: context.accountMoved || fresh.length > 0, stats: counted(context.stats, { fills: fresh.length }) });
   enqueue.sendTo('portfolio', { type: 'FILLS', fills: fresh });
+  if (fresh.length > 0) enqueue.emit({ type: 'FILLS_BOOKED', fills: fresh });
 }
 
 /** Nothing is sent while the session cannot persist what it sends. */
@@ -688,6 +704,7 @@ export const sessionMachine = sessionSetup.createMachine({
     stopRequested: false,
     persistenceDegraded: null,
     refusals: {},
+    denials: {},
     fault: null,
     stats: NO_STATS,
   }),

@@ -90,6 +90,10 @@ export {
   type TradingSessionOptions,
   type Summary,
   type ReconcileCounts,
+  type SessionEvent,
+  type SessionEventOf,
+  type SessionEventType,
+  type SessionOn,
 } from './session/createTradingSession.js';
 export { SessionCheckpointSchema, type SessionCheckpoint } from './session/sessionCheckpoint.js';
 export { smaCross, SmaCrossOptionsSchema, StrategyTimeoutError, timeLimited, type Strategy } from './strategy/strategy.js';

@@ -7,12 +7,13 @@ import { AistockError, describeError } from '../common/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../portfolio/portfolio.js';
 import type { ReconcileReport } from '../reconciler/reconcile.js';
 import type { OrderRefusalCode } from './sessionPipeline.js';
-import { createRiskState, tradingState } from '../risk/risk.js';
+import { createRiskState, tradingState, type DenyCode } from '../risk/risk.js';
 import { compileRiskRules, parseRiskLimits } from '../risk/riskLimits.js';
 import { smaCross, timeLimited } from '../strategy/strategy.js';
 import { TIMEFRAME_MS } from '../bars/timeframe.js';
 import { systemClock } from '../common/clock.js';
 import { createCheckpointPolicy } from './checkpointPolicy.js';
+import { createSessionEvents, observeSession, type SessionOn } from './sessionEvents.js';
 import { executeOrders, feedBroker, type ExecutionDeps } from './orderExecution.js';
 import { parseSessionOptions, type TradingSessionOptions } from './sessionOptions.js';
 import { createSessionReconciler, type ReconcileCounts } from '../reconciler/sessionReconciler.js';
@@ -20,6 +21,7 @@ import { startSteps, type SessionParts } from './startSteps.js';
 
 export { SessionOptionsSchema, InvalidSessionOptionsError, type TradingSessionOptions, type SessionConfig } from './sessionOptions.js';
 export { LegacyOrderIdsError } from './startSteps.js';
+export type { SessionEvent, SessionEventOf, SessionEventType, SessionOn } from './sessionEvents.js';
 export type { ReconcileCounts } from '../reconciler/sessionReconciler.js';
 
 /**
@@ -42,6 +44,8 @@ export interface Summary {
     /** Refused orders by code (`BROKER_UNREACHABLE`, `PERSISTENCE_DEGRADED`, `JOURNAL_UNAVAILABLE`, …). */
     refusedBy: Partial<Record<OrderRefusalCode, number>>;
     denied: number;
+    /** Denied intents by the code of each reason (an intent denied for two reasons counts under both). */
+    deniedBy: Partial<Record<DenyCode, number>>;
   };
   fills: number;
   portfolio: PortfolioSummary;
@@ -76,6 +80,8 @@ export interface TradingSession {
   stop(): Promise<Summary>;
   /** The summary as of now. */
   snapshot(): Summary;
+  /** Subscribes to what the session reports as it runs (see {@link SessionEvent}); returns the unsubscribe. */
+  on: SessionOn;
   /**
    * Writes the newest between-batches state a throttled save skipped, and waits until every
    * checkpoint offered is on disk: true, or false after `timeoutMs`. For a process that must
@@ -206,6 +212,8 @@ function createSessionActor(options: TradingSessionOptions) {
 export function createTradingSession(options: TradingSessionOptions): TradingSession {
   const { actor, parts, reconciler, checkpoints } = createSessionActor(options);
   const clock = options.clock ?? systemClock;
+  const events = createSessionEvents(options.log ?? logToStderr);
+  observeSession({ session: actor, checkpointer: () => parts.checkpointer?.actor }, events.emit);
   const replay = options.replay ?? false;
   let fatal: unknown;
   actor.subscribe({ error: (error) => (fatal = error) });
@@ -239,6 +247,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         refused: context.stats.ordersRefused,
         refusedBy: { ...context.refusals },
         denied: context.stats.ordersDenied,
+        deniedBy: { ...context.denials },
       },
       fills: context.stats.fills,
       portfolio: portfolioSummary(portfolio),
@@ -303,6 +312,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       return stopped;
     },
     snapshot: summary,
+    on: events.on,
     flushCheckpoint: (timeoutMs) => checkpoints.flush(timeoutMs),
   };
 }
