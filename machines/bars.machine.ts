@@ -36,7 +36,14 @@ export type BarsEmitted =
   | { type: 'BARS_CLOSED'; bars: TimeframeBar[] }
   | { type: 'SYMBOLS_READY'; symbols: string[] }
   /** A screened batch taken (see `BARS_SCREENED`): its bars, in order, and what closed and warmed up. */
-  | { type: 'BARS_AGGREGATED'; bars: readonly Bar[]; closed: TimeframeBar[]; ready: string[] }
+  | {
+      type: 'BARS_AGGREGATED';
+      bars: readonly Bar[];
+      closed: TimeframeBar[];
+      ready: string[];
+      /** The higher-timeframe bars each bar completed, by its index in `bars` (see `ProcessResult.completed`). */
+      completed: ReadonlyMap<number, readonly TimeframeBar[]>;
+    }
   | BarsRefused;
 
 /** Input: aggregation and history settings, a checkpointed state, and who to report to. */
@@ -54,6 +61,7 @@ export interface BarsContext {
   /** What the last batch or flush closed and warmed up, reported right after. */
   lastClosed: TimeframeBar[];
   lastReady: string[];
+  lastCompleted: ReadonlyMap<number, readonly TimeframeBar[]>;
   stats: { batches: number; bars: number; closed: number; refused: number };
   reportTo: AnyActorRef | null;
 }
@@ -77,6 +85,7 @@ export const barsMachine = setup({
         state: result.state,
         lastClosed: result.closed,
         lastReady: result.becameReady,
+        lastCompleted: result.completed,
         stats: {
           ...context.stats,
           batches: context.stats.batches + 1,
@@ -91,6 +100,7 @@ export const barsMachine = setup({
         state: result.state,
         lastClosed: result.closed,
         lastReady: result.becameReady,
+        lastCompleted: result.completed,
         stats: { ...context.stats, closed: context.stats.closed + result.closed.length },
       };
     }),
@@ -105,7 +115,13 @@ export const barsMachine = setup({
         if (context.reportTo !== null && !screened) enqueue.sendTo(context.reportTo, report);
       }
       if (!screened) return;
-      const aggregated = { type: 'BARS_AGGREGATED' as const, bars: event.bars, closed: context.lastClosed, ready: context.lastReady };
+      const aggregated = {
+        type: 'BARS_AGGREGATED' as const,
+        bars: event.bars,
+        closed: context.lastClosed,
+        ready: context.lastReady,
+        completed: context.lastCompleted,
+      };
       enqueue.emit(aggregated);
       if (context.reportTo !== null) enqueue.sendTo(context.reportTo, aggregated);
     }),
@@ -123,6 +139,7 @@ export const barsMachine = setup({
     state: input?.restore ?? createBarsState(input?.config),
     lastClosed: [],
     lastReady: [],
+    lastCompleted: new Map(),
     stats: { batches: 0, bars: 0, closed: 0, refused: 0 },
     reportTo: input?.reportTo ?? null,
   }),

@@ -1,6 +1,7 @@
 import { assign, emit, enqueueActions, fromPromise, setup, type ActorRefFrom, type NonReducibleUnknown } from 'xstate';
 import type { Bar } from '../src/bars/bar.js';
 import type { BarsState } from '../src/bars/barProcessor.js';
+import type { TimeframeBar } from '../src/bars/timeframe.js';
 import type { GuardState } from '../src/dataGuard/dataGuard.js';
 import type { Fill } from '../src/common/order.js';
 import { keyed } from '../src/common/keyed.js';
@@ -148,6 +149,8 @@ interface Batch {
   readonly settleFrom: number;
   /** Bars already shown to the broker (the market), so its fills use the right prices. */
   readonly fed: number;
+  /** The higher-timeframe bars each admitted bar completed, by its index (the bars actor's answer). */
+  readonly completed: ReadonlyMap<number, readonly TimeframeBar[]>;
 }
 
 /** The check a settle ends with: the intents of the run's last bar. */
@@ -387,7 +390,7 @@ const sessionSetup = setup({
     /** The batch screened and aggregated: its bars recorded as admitted and its first run decided, in one assign. */
     decideAdmitted: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'BARS_AGGREGATED' || context.batch === null || context.decided === null) return decideRun(context, enqueue);
-      decideRun(context, enqueue, { ...context.batch, bars: event.bars }, recordAdmitted(context.decided, event.bars));
+      decideRun(context, enqueue, { ...context.batch, bars: event.bars, completed: event.completed }, recordAdmitted(context.decided, event.bars));
     }),
     decideRun: enqueueActions(({ context, enqueue }) => decideRun(context, enqueue)),
     settleWithRisk: enqueueActions(({ context, event, enqueue }) => {
@@ -493,6 +496,7 @@ const sessionSetup = setup({
 });
 
 type InboxItem = SessionContext['inbox'][number];
+const NOTHING_COMPLETED: ReadonlyMap<number, readonly TimeframeBar[]> = new Map();
 type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
 /** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer, report a fact. */
 interface Enqueue {
@@ -524,19 +528,19 @@ function enqueued(context: SessionContext, event: BarsEvent): Partial<SessionCon
 function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null, stats: SessionStats): void {
   if (item === null || context.decided === null) {
     enqueue.assign({ stats });
-    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [] });
+    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NOTHING_COMPLETED });
     return;
   }
   const live = !context.replay;
   const { decided, fresh } = skipResumed(context.decided, item.bars);
   enqueue.assign({
     decided,
-    batch: { bars: [], monoMs: live ? item.monoMs : null, next: 0, settleFrom: 0, fed: 0 },
+    batch: { bars: [], monoMs: live ? item.monoMs : null, next: 0, settleFrom: 0, fed: 0, completed: NOTHING_COMPLETED },
     stats: counted(stats, { batches: 1 }),
     lastMonoMs: live ? item.monoMs : context.lastMonoMs,
     lastReconciledMonoMs: context.lastReconciledMonoMs ?? (live ? item.monoMs : null),
   });
-  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [] });
+  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NOTHING_COMPLETED });
   // Staleness is judged against arrival on the wall clock, live only.
   else enqueue.sendTo('dataGuard', { type: 'BARS', bars: fresh, ...(live && item.receivedAtMs !== null ? { receivedAtMs: item.receivedAtMs } : {}) });
 }
@@ -554,7 +558,7 @@ function decideRun(context: SessionContext, enqueue: Enqueue, batch = context.ba
     enqueue.assign({ marketFeed: [] });
     return;
   }
-  const run = runStrategy(decided, batch.bars, batch.next, { strategy: context.strategy, sessionId: context.sessionId });
+  const run = runStrategy(decided, batch.bars, batch.completed, batch.next, { strategy: context.strategy, sessionId: context.sessionId });
   const strategyNow = { ...decided, strategy: run.strategy };
   if (run.failure !== null) {
     // User code failed: nothing more is decided; the batch stays open, so no checkpoint covers it.

@@ -96,7 +96,7 @@ export {
   type SessionOn,
 } from './session/createTradingSession.js';
 export { SessionCheckpointSchema, type SessionCheckpoint } from './session/sessionCheckpoint.js';
-export { smaCross, SmaCrossOptionsSchema, StrategyTimeoutError, timeLimited, type Strategy } from './strategy/strategy.js';
+export { smaCross, SmaCrossOptionsSchema, StrategyTimeoutError, timeLimited, type BarMarket, type Strategy } from './strategy/strategy.js';
 export {
   BrokerError,
   BrokerOrderSchema,

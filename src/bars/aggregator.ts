@@ -94,6 +94,8 @@ export type AggregatorState = z.infer<typeof AggregatorStateSchema>;
 export interface AggregateResult {
   readonly state: AggregatorState;
   readonly closed: TimeframeBar[];
+  /** For each of `closed`, the index (in the bars given) of the bar whose arrival closed it. */
+  readonly closedBy: number[];
 }
 
 /** An empty aggregator. Throws a `ZodError` for an invalid config. */
@@ -131,9 +133,11 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
   const baseMs = config.baseTimeframe === null ? 0 : TIMEFRAME_MS[config.baseTimeframe];
   const symbols: Record<string, SymbolBuckets> = { ...state.symbols };
   const closed: TimeframeBar[] = [];
+  const closedBy: number[] = [];
   let lateBars = state.lateBars;
 
-  for (const bar of bars) {
+  for (let index = 0; index < bars.length; index += 1) {
+    const bar = bars[index] as Bar;
     let entry = own(symbols, bar.symbol);
     if (entry === undefined) {
       entry = { lastTs: bar.ts, buckets: timeframes.map(() => null) };
@@ -164,7 +168,10 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
         bucket.close = bar.close;
         bucket.volume += bar.volume;
       } else {
-        if (bucket !== null && !bucket.complete) closed.push(toBar(bar.symbol, timeframes[i], bucket));
+        if (bucket !== null && !bucket.complete) {
+          closed.push(toBar(bar.symbol, timeframes[i], bucket));
+          closedBy.push(index);
+        }
         const rule = rules[i];
         if (rule === undefined) continue;
         const { start, end } = bucketBounds(rule, bar.ts);
@@ -173,16 +180,17 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
       }
       if (baseMs > 0 && bar.ts + baseMs >= bucket.end) {
         closed.push(toBar(bar.symbol, timeframes[i], bucket));
+        closedBy.push(index);
         bucket.complete = true;
       }
     }
     if (inClosedBucket) lateBars += 1;
   }
-  return { state: { config, symbols, lateBars }, closed };
+  return { state: { config, symbols, lateBars }, closed, closedBy };
 }
 
 /** Closes every open bucket (end of data). Later bars of a flushed bucket count as late. */
-export function flush(state: AggregatorState): AggregateResult {
+export function flush(state: AggregatorState): Omit<AggregateResult, 'closedBy'> {
   const closed: TimeframeBar[] = [];
   const symbols: Record<string, SymbolBuckets> = {};
   for (const [symbol, entry] of Object.entries(state.symbols)) {

@@ -58,7 +58,14 @@ export interface ProcessResult {
   readonly closed: TimeframeBar[];
   /** Symbols whose warm-up finished with this batch. */
   readonly becameReady: string[];
+  /**
+   * The higher-timeframe bars (not the base timeframe's) each bar of the batch completed, by its
+   * index in the batch: the 5-minute bar its fifth minute closed, the hour its last. A flush completes none.
+   */
+  readonly completed: ReadonlyMap<number, readonly TimeframeBar[]>;
 }
+
+const NONE_COMPLETED: ReadonlyMap<number, readonly TimeframeBar[]> = new Map();
 
 /** A fresh processor. Throws a `ZodError` for an invalid config. */
 export function createBarsState(input: BarsConfigInput = {}): BarsState {
@@ -78,16 +85,30 @@ export function createBarsState(input: BarsConfigInput = {}): BarsState {
 /** Aggregates a batch of accepted bars and records what closed. Pure. */
 export function processBars(state: BarsState, bars: readonly Bar[]): ProcessResult {
   const aggregated = aggregate(state.aggregation, bars);
-  return settle(state, aggregated.state, aggregated.closed);
+  const completed = completedBy(aggregated.closed, aggregated.closedBy, state.aggregation.config.baseTimeframe);
+  return { ...settle(state, aggregated.state, aggregated.closed), completed };
 }
 
 /** Closes every open bucket (end of data) and records those bars. Pure. */
 export function flushBars(state: BarsState): ProcessResult {
   const flushed = flush(state.aggregation);
-  return settle(state, flushed.state, flushed.closed);
+  return { ...settle(state, flushed.state, flushed.closed), completed: NONE_COMPLETED };
 }
 
-function settle(state: BarsState, aggregation: BarsState['aggregation'], closed: TimeframeBar[]): ProcessResult {
+/** The higher-timeframe bars among `closed`, grouped by the index of the bar that closed them. */
+function completedBy(closed: readonly TimeframeBar[], closedBy: readonly number[], base: string | null): ReadonlyMap<number, readonly TimeframeBar[]> {
+  const completed = new Map<number, TimeframeBar[]>();
+  closed.forEach((bar, i) => {
+    const by = closedBy[i];
+    if (bar.timeframe === base || by === undefined) return;
+    const list = completed.get(by);
+    if (list === undefined) completed.set(by, [bar]);
+    else list.push(bar);
+  });
+  return completed;
+}
+
+function settle(state: BarsState, aggregation: BarsState['aggregation'], closed: TimeframeBar[]): Omit<ProcessResult, 'completed'> {
   if (closed.length === 0) return { state: { aggregation, history: state.history }, closed, becameReady: [] };
   const recorded = recordBars(state.history, closed);
   return { state: { aggregation, history: recorded.state }, closed, becameReady: recorded.becameReady };

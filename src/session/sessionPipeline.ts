@@ -8,7 +8,8 @@ import { createDataGuard, GuardStateSchema, type DataGuardConfigInput, type Guar
 import { OrderIntentSchema, type Fill, type OrderIntent } from '../common/order.js';
 import { applyFills, positionsTouched, type Portfolio } from '../portfolio/portfolio.js';
 import type { DenyReason, OrderCheckRequest, OrderVerdict, RiskState } from '../risk/risk.js';
-import { StrategyTimeoutError, type Strategy } from '../strategy/strategy.js';
+import { StrategyTimeoutError, type BarMarket, type Strategy } from '../strategy/strategy.js';
+import type { TimeframeBar } from '../bars/timeframe.js';
 import type { BrokerErrorCode, BrokerRejectReason } from '../broker/broker.js';
 
 /**
@@ -164,17 +165,20 @@ export interface StrategyRun {
   readonly failure: StrategyFailure | null;
 }
 
+const NOTHING_COMPLETED: readonly TimeframeBar[] = Object.freeze([]);
+
 /** The strategy's step for `bar`, its intents checked (user code: it may throw or return anything). */
 function strategyStep(
   strategy: Strategy,
   state: unknown,
   bar: Bar,
   position: string,
+  market: BarMarket,
 ): { ok: true; state: unknown; intents: OrderIntent[] } | { ok: false; failure: StrategyFailure } {
   const fail = (detail: string) => ({ ok: false as const, failure: { symbol: bar.symbol, barTs: bar.ts, detail } });
   let step;
   try {
-    step = strategy.onBar(state, bar, position);
+    step = strategy.onBar(state, bar, position, market);
   } catch (error) {
     if (error instanceof StrategyTimeoutError) return fail(error.message);
     return fail(`${strategy.id}.onBar threw: ${describeError(error)}`);
@@ -196,12 +200,18 @@ function strategyStep(
  * shown: positions a strategy sees are always the ones its earlier orders left. Nothing here
  * depends on where one `ingest` ends and the next begins.
  */
-export function runStrategy(decided: DecidedState, bars: readonly Bar[], from: number, ctx: StrategyContext): StrategyRun {
+export function runStrategy(
+  decided: DecidedState,
+  bars: readonly Bar[],
+  completed: ReadonlyMap<number, readonly TimeframeBar[]>,
+  from: number,
+  ctx: StrategyContext,
+): StrategyRun {
   let state = decided.strategy;
   for (let index = from; index < bars.length; index += 1) {
     const bar = bars[index];
     if (bar === undefined) break;
-    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0');
+    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0', { completed: completed.get(index) ?? NOTHING_COMPLETED });
     if (!step.ok) return { strategy: state, stop: index, requests: [], failure: step.failure };
     state = step.state;
     if (step.intents.length > 0) {

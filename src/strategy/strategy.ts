@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AistockError } from '../common/errors.js';
 import { own } from '../common/keyed.js';
 import type { Bar } from '../bars/bar.js';
+import type { TimeframeBar } from '../bars/timeframe.js';
 import type { OrderIntent } from '../common/order.js';
 
 /**
@@ -17,9 +18,23 @@ export interface Strategy<TState = unknown> {
   initialState(): TState;
   /**
    * One closed base-timeframe bar of one symbol. `position` is the signed quantity held now
-   * (a decimal string). Returns the next state and the orders to place, in order.
+   * (a decimal string); `market.completed` the higher-timeframe bars this bar completed. Returns
+   * the next state and the orders to place, in order.
    */
-  onBar(state: TState, bar: Bar, position: string): { state: TState; intents: OrderIntent[] };
+  onBar(state: TState, bar: Bar, position: string, market: BarMarket): { state: TState; intents: OrderIntent[] };
+}
+
+/**
+ * What the session has aggregated as of a bar, beside the bar itself.
+ *
+ * `completed` holds the bars of the session's higher timeframes (`timeframes`, e.g. 5m, 1h, 1d)
+ * that this base bar completed — the 5-minute bar on its fifth minute, the hour on its last —
+ * shortest timeframe first; empty for most bars. It depends only on the bars' times, never on how
+ * they were batched, so a strategy that keeps the history it needs in its state (bounded: it is
+ * checkpointed with it) decides the same in a replay, live, and after a restart.
+ */
+export interface BarMarket {
+  readonly completed: readonly TimeframeBar[];
 }
 
 /** Options of {@link smaCross}. */
@@ -99,9 +114,9 @@ export function timeLimited<TState>(strategy: Strategy<TState>, monoMs: () => nu
     id: strategy.id,
     stateSchema: strategy.stateSchema,
     initialState: () => strategy.initialState(),
-    onBar(state, bar, position) {
+    onBar(state, bar, position, market) {
       const started = monoMs();
-      const step = strategy.onBar(state, bar, position);
+      const step = strategy.onBar(state, bar, position, market);
       const tookMs = monoMs() - started;
       if (tookMs > limitMs) throw new StrategyTimeoutError(strategy.id, tookMs, limitMs);
       return step;

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { z } from 'zod';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,5 +78,42 @@ describe('batching never changes a result', () => {
       }),
       { numRuns: 8, seed: 20261201 },
     );
+  }, 120_000);
+});
+
+describe('the higher timeframes a strategy sees', () => {
+  /** Every (base bar, completed bar) pair the strategy is shown, as text. */
+  async function shown(bars: readonly Bar[], size: number): Promise<string[]> {
+    const seen: string[] = [];
+    const stateDir = await mkdtemp(join(tmpdir(), 'aistock-completed-'));
+    const session = createTradingSession({
+      stateDir,
+      strategy: {
+        id: 'watch',
+        stateSchema: z.null(),
+        initialState: () => null,
+        onBar: (state, bar, _position, market) => {
+          for (const done of market.completed) seen.push(`${bar.symbol}@${bar.ts}: ${done.timeframe} ${done.ts} c${done.close}`);
+          return { state, intents: [] };
+        },
+      },
+      replay: true,
+      clock: new ManualClock(),
+      log: () => undefined,
+    });
+    await session.start();
+    for (let at = 0; at < bars.length; at += size) await session.ingest(bars.slice(at, at + size));
+    await session.stop();
+    return seen;
+  }
+
+  it('are the same bars at the same base bar however the bars are batched', async () => {
+    const bars = sample.slice(0, 3_000);
+    const whole = await shown(bars, bars.length);
+    // The sample's symbols close 5-minute bars on their fifth minute, and hours on their last.
+    expect(whole.filter((line) => line.includes(': 5m ')).length).toBeGreaterThan(100);
+    expect(whole.some((line) => line.includes(': 1h '))).toBe(true);
+    expect(await shown(bars, 7)).toEqual(whole);
+    expect(await shown(bars, 1)).toEqual(whole);
   }, 120_000);
 });

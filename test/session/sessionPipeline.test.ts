@@ -14,6 +14,7 @@ import {
   type PlannedOrder,
 } from '../../src/session/sessionPipeline.js';
 import type { Strategy } from '../../src/strategy/strategy.js';
+import type { TimeframeBar } from '../../src/bars/timeframe.js';
 import { buyOnBars } from '../support/sessionFixture.js';
 
 const START = Date.UTC(2025, 10, 3, 14, 30);
@@ -28,12 +29,13 @@ const bar = (symbol: string, minute: number, close: number): Bar => ({
 });
 const decidedFor = (strategy: Strategy): DecidedState => splitPipeline(createPipeline(strategy)).decided;
 const ctx = (strategy: Strategy) => ({ strategy, sessionId: 's' });
+const NOTHING = new Map<number, TimeframeBar[]>();
 
 describe('runStrategy', () => {
   it('walks to the first bar with intents and stops there, with that bar’s requests', () => {
     const strategy = buyOnBars([2]);
     const bars = [bar('AAA', 0, 100), bar('AAA', 1, 101), bar('AAA', 2, 102)];
-    const run = runStrategy(decidedFor(strategy), bars, 0, ctx(strategy));
+    const run = runStrategy(decidedFor(strategy), bars, NOTHING, 0, ctx(strategy));
     expect(run.stop).toBe(1);
     expect(run.failure).toBeNull();
     expect(run.requests).toHaveLength(1);
@@ -42,13 +44,13 @@ describe('runStrategy', () => {
 
   it('walks to the end when no bar asks for anything', () => {
     const strategy = buyOnBars([]);
-    const run = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100), bar('AAA', 1, 101)], 0, ctx(strategy));
+    const run = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100), bar('AAA', 1, 101)], NOTHING, 0, ctx(strategy));
     expect(run).toMatchObject({ stop: 2, requests: [], failure: null });
   });
 
   it('stops at a bar where the strategy throws, naming the bar, without deciding it', () => {
     const throwing: Strategy = { ...buyOnBars([]), id: 'boom', onBar: () => { throw new Error('kaput'); } };
-    const run = runStrategy(decidedFor(throwing), [bar('AAA', 0, 100)], 0, ctx(throwing));
+    const run = runStrategy(decidedFor(throwing), [bar('AAA', 0, 100)], NOTHING, 0, ctx(throwing));
     expect(run.stop).toBe(0);
     expect(run.failure).toMatchObject({ symbol: 'AAA', barTs: START, detail: expect.stringContaining('kaput') });
   });
@@ -58,7 +60,7 @@ describe('runStrategy', () => {
       ...buyOnBars([]),
       onBar: (state) => ({ state, intents: [{ symbol: 'AAA', side: 'buy', type: 'market', qty: 10 } as never] }),
     };
-    const run = runStrategy(decidedFor(sloppy), [bar('AAA', 0, 100)], 0, ctx(sloppy));
+    const run = runStrategy(decidedFor(sloppy), [bar('AAA', 0, 100)], NOTHING, 0, ctx(sloppy));
     expect(run.failure?.detail).toMatch(/invalid intent #0/);
   });
 });
@@ -87,7 +89,7 @@ describe('the session’s own bookkeeping', () => {
 
   it('plans the approved requests and lists the denied ones with their reasons', () => {
     const strategy = buyOnBars([1]);
-    const requests = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100)], 0, ctx(strategy)).requests;
+    const requests = runStrategy(decidedFor(strategy), [bar('AAA', 0, 100)], NOTHING, 0, ctx(strategy)).requests;
     const denial = { verdict: 'deny' as const, reasons: [{ code: 'TRADING_HALTED' as const, detail: 'halted' }] };
     expect(approvedOrders(bar('AAA', 0, 100), requests, [{ verdict: 'approve' }]).orders).toHaveLength(1);
     const denied = approvedOrders(bar('AAA', 0, 100), requests, [denial]);

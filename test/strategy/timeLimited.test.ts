@@ -25,14 +25,14 @@ describe('a time-limited strategy', () => {
 
     expect(limited.id).toBe('slow');
     expect(limited.initialState()).toBe(7);
-    expect(limited.onBar(7, bar, '0')).toEqual({ state: 8, intents: [] });
+    expect(limited.onBar(7, bar, '0', { completed: [] })).toEqual({ state: 8, intents: [] });
   });
 
   it('throws STRATEGY_TIMEOUT, with the time taken, when onBar returns late', () => {
     const now = { ms: 0 };
     const limited = timeLimited(slow(1_001, now), () => now.ms, 1_000);
 
-    expect(() => limited.onBar(7, bar, '0')).toThrow(StrategyTimeoutError);
-    expect(() => limited.onBar(7, bar, '0')).toThrow(expect.objectContaining({ code: 'STRATEGY_TIMEOUT', tookMs: 1_001 }));
+    expect(() => limited.onBar(7, bar, '0', { completed: [] })).toThrow(StrategyTimeoutError);
+    expect(() => limited.onBar(7, bar, '0', { completed: [] })).toThrow(expect.objectContaining({ code: 'STRATEGY_TIMEOUT', tookMs: 1_001 }));
   });
 });
