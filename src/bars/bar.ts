@@ -8,6 +8,13 @@ export const MIN_BAR_TS = Date.UTC(1900, 0, 1);
 /** The first bar time refused: 2200-01-01T00:00Z. (Epoch microseconds and nanoseconds land beyond it.) */
 export const MAX_BAR_TS = Date.UTC(2200, 0, 1);
 
+/**
+ * The largest volume accepted: 2^53 - 1, the largest integer a double counts exactly. Summed into
+ * the buckets of any timeframe, volumes this size stay finite; a volume near `Number.MAX_VALUE`
+ * would aggregate to Infinity, which JSON (the checkpoint) cannot hold.
+ */
+export const MAX_VOLUME = Number.MAX_SAFE_INTEGER;
+
 /** The shape of a bar, without the cross-field checks (see {@link BarSchema}). */
 const barShape = z.object({
   symbol: z.string().min(1),
@@ -22,7 +29,7 @@ const barShape = z.object({
 /**
  * A price bar: `ts` is the UTC epoch milliseconds of the bar's start; prices are plain
  * numbers (the portfolio converts them to exact money itself). Valid means: prices finite
- * and > 0, `low ≤ open, close ≤ high`, volume finite and ≥ 0 (FX bars carry volume 0).
+ * and > 0, `low ≤ open, close ≤ high`, volume in 0 .. {@link MAX_VOLUME} (FX bars carry volume 0).
  */
 export type Bar = Readonly<z.infer<typeof barShape>>;
 
@@ -34,7 +41,8 @@ export type BarProblem =
   | 'NON_POSITIVE_PRICE'
   | 'HIGH_BELOW_LOW'
   | 'OUTSIDE_HIGH_LOW'
-  | 'NEGATIVE_VOLUME';
+  | 'NEGATIVE_VOLUME'
+  | 'VOLUME_OUT_OF_RANGE';
 
 /** A bar that is not sane, with the field to blame. */
 export interface BarDefect {
@@ -69,7 +77,7 @@ export function barDefect(bar: Bar): BarDefect | null {
   // The common case in one expression: comparisons with NaN are false, so NaN falls through.
   if (
     low > 0 && low <= open && low <= close && open <= high && close <= high && Number.isFinite(high) &&
-    volume >= 0 && Number.isFinite(volume) && Number.isSafeInteger(ts) && ts >= MIN_BAR_TS && ts < MAX_BAR_TS &&
+    volume >= 0 && volume <= MAX_VOLUME && Number.isSafeInteger(ts) && ts >= MIN_BAR_TS && ts < MAX_BAR_TS &&
     isValidSymbol(bar.symbol)
   ) {
     return null;
@@ -96,6 +104,9 @@ export function barDefect(bar: Bar): BarDefect | null {
     }
   }
   if (bar.volume < 0) return { problem: 'NEGATIVE_VOLUME', field: 'volume', detail: `volume ${bar.volume} is < 0` };
+  if (bar.volume > MAX_VOLUME) {
+    return { problem: 'VOLUME_OUT_OF_RANGE', field: 'volume', detail: `volume ${bar.volume} is > ${MAX_VOLUME} (2^53 - 1): summed, it would not stay finite` };
+  }
   return null;
 }
 

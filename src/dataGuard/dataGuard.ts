@@ -7,7 +7,7 @@ import { barDefect, type Bar } from '../bars/bar.js';
  *
  * | reason | action | when |
  * |---|---|---|
- * | `INVALID_SYMBOL`, `TIMESTAMP_OUT_OF_RANGE`, `NOT_A_NUMBER`, `NON_POSITIVE_PRICE`, `HIGH_BELOW_LOW`, `OUTSIDE_HIGH_LOW`, `NEGATIVE_VOLUME` | block | not a bar ({@link barDefect}) |
+ * | `INVALID_SYMBOL`, `TIMESTAMP_OUT_OF_RANGE`, `NOT_A_NUMBER`, `NON_POSITIVE_PRICE`, `HIGH_BELOW_LOW`, `OUTSIDE_HIGH_LOW`, `NEGATIVE_VOLUME`, `VOLUME_OUT_OF_RANGE` | block | not a bar ({@link barDefect}) |
  * | `DUPLICATE_TIMESTAMP` | block | same `ts` as the symbol's last accepted bar |
  * | `OUT_OF_ORDER` | block | older than the symbol's last accepted bar |
  * | `STALE` | block | it ended more than `maxStalenessMs` before it was received (live only) |
@@ -32,6 +32,7 @@ export const GUARD_REASONS = [
   'HIGH_BELOW_LOW',
   'OUTSIDE_HIGH_LOW',
   'NEGATIVE_VOLUME',
+  'VOLUME_OUT_OF_RANGE',
   'DUPLICATE_TIMESTAMP',
   'OUT_OF_ORDER',
   'STALE',

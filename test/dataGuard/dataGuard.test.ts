@@ -31,6 +31,8 @@ describe('the data guard blocks', () => {
     ['OUTSIDE_HIGH_LOW', bar(0, { close: 101.5 })],
     ['NOT_A_NUMBER', bar(0, { close: Number.NaN })],
     ['NEGATIVE_VOLUME', bar(0, { volume: -1 })],
+    ['VOLUME_OUT_OF_RANGE', bar(0, { volume: 1e300 })],
+    ['VOLUME_OUT_OF_RANGE', bar(0, { volume: Number.MAX_SAFE_INTEGER + 2 })],
     ['INVALID_SYMBOL', bar(0, { symbol: '__proto__' })],
     ['INVALID_SYMBOL', bar(0, { symbol: 'HAS SPACE' })],
     ['INVALID_SYMBOL', bar(0, { symbol: 'A,B' })],
@@ -167,5 +169,13 @@ describe('the data guard state', () => {
     screenBars(state, [bar(1), bar(2, { volume: -1 })]);
 
     expect(JSON.stringify(state)).toBe(snapshot);
+  });
+});
+
+describe('the data guard passes', () => {
+  it('a volume of 2^53 - 1, the largest it accepts', () => {
+    const result = screenBars(createDataGuard({ lowVolume: null }), [bar(0, { volume: Number.MAX_SAFE_INTEGER })]);
+
+    expect(result.passed).toHaveLength(1);
   });
 });
