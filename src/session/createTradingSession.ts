@@ -213,7 +213,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
   const { actor, parts, reconciler, checkpoints } = createSessionActor(options);
   const clock = options.clock ?? systemClock;
   const events = createSessionEvents(options.log ?? logToStderr);
-  observeSession({ session: actor, checkpointer: () => parts.checkpointer?.actor }, events.emit);
+  observeSession({ session: actor, checkpointer: () => parts.checkpointer?.actor }, events);
   const replay = options.replay ?? false;
   let fatal: unknown;
   actor.subscribe({ error: (error) => (fatal = error) });

@@ -1,10 +1,13 @@
 import type { AnyActorRef, Subscription } from 'xstate';
 import type { DataGuardEmitted } from '../../machines/dataGuard.machine.js';
+import type { PortfolioEmitted } from '../../machines/portfolio.machine.js';
 import type { RiskEmitted } from '../../machines/risk.machine.js';
 import type { SessionEmitted, SessionFault } from '../../machines/session.machine.js';
 import type { GuardReason } from '../dataGuard/dataGuard.js';
 import { describeError } from '../common/errors.js';
+import { formatMoney } from '../common/money.js';
 import type { Fill, Side } from '../common/order.js';
+import { valuation } from '../portfolio/portfolio.js';
 import type { DenyReason, Reason, TradingState } from '../risk/risk.js';
 import type { OrderOutcome } from './sessionPipeline.js';
 
@@ -34,6 +37,8 @@ export type SessionEvent =
   | { type: 'barRejected'; symbol: string; ts: number; reason: GuardReason; detail: string }
   /** Risk's trading state changed. */
   | { type: 'riskState'; state: TradingState; haltReasons: readonly Reason[]; reduceReason: Reason | null }
+  /** The account as it stood at a bar's time, each time marks or fills moved it (decimal strings). */
+  | { type: 'equity'; at: number; equity: string; cash: string; grossExposure: string }
   /** A checkpoint write ended: totals so far. */
   | { type: 'checkpoint'; result: 'written' | 'failed'; written: number; failed: number }
   /** The session faulted (reported once). */
@@ -48,11 +53,18 @@ export type SessionEventOf<T extends SessionEventType> = Extract<SessionEvent, {
 /** Subscribes `listener` to events named `type`; returns the unsubscribe. */
 export type SessionOn = <T extends SessionEventType>(type: T, listener: (event: SessionEventOf<T>) => void) => () => void;
 
+/** Subscribe, emit, and whether anyone listens to a type (so an event costly to build is built only then). */
+export interface SessionEmitter {
+  on: SessionOn;
+  emit(event: SessionEvent): void;
+  wants(type: SessionEventType): boolean;
+}
+
 /**
  * Listeners by event type. A listener that throws is the user's bug, not the session's: it is
  * logged (`LISTENER_FAILED`, with the event type and error) and the other listeners still run.
  */
-export function createSessionEvents(log: (entry: Record<string, unknown>) => void): { on: SessionOn; emit: (event: SessionEvent) => void } {
+export function createSessionEvents(log: (entry: Record<string, unknown>) => void): SessionEmitter {
   const listeners = new Map<SessionEventType, Set<(event: SessionEvent) => void>>();
   const on: SessionOn = (type, listener) => {
     const set = listeners.get(type) ?? new Set();
@@ -70,7 +82,7 @@ export function createSessionEvents(log: (entry: Record<string, unknown>) => voi
       }
     }
   };
-  return { on, emit };
+  return { on, emit, wants: (type) => (listeners.get(type)?.size ?? 0) > 0 };
 }
 
 /** The session's own facts as public events. */
@@ -114,7 +126,7 @@ export interface ObservedActors {
  * children's as soon as they are spawned (before any bar reaches them), the checkpointer's once
  * the start has made it. Returns what stops it.
  */
-export function observeSession(actors: ObservedActors, emit: (event: SessionEvent) => void): () => void {
+export function observeSession(actors: ObservedActors, { emit, wants }: Pick<SessionEmitter, 'emit' | 'wants'>): () => void {
   const subscriptions: Subscription[] = [];
   for (const type of ['ORDER_OUTCOMES', 'ORDERS_DENIED', 'FILLS_BOOKED'] as const) {
     subscriptions.push(actors.session.on(type, (event: SessionEmitted) => fromSession(event).forEach(emit)));
@@ -125,12 +137,20 @@ export function observeSession(actors: ObservedActors, emit: (event: SessionEven
   const watchChildren = (): void => {
     const guard = actors.session.system.get('dataGuard') as AnyActorRef | undefined;
     const risk = actors.session.system.get('risk') as AnyActorRef | undefined;
-    if (guard === undefined || risk === undefined) return;
+    const portfolio = actors.session.system.get('portfolio') as AnyActorRef | undefined;
+    if (guard === undefined || risk === undefined || portfolio === undefined) return;
     childrenSeen = true;
     subscriptions.push(
       guard.on('BARS_SCREENED', (event: Extract<DataGuardEmitted, { type: 'BARS_SCREENED' }>) => {
         for (const finding of event.findings) {
           if (finding.action === 'block') emit({ type: 'barRejected', symbol: finding.symbol, ts: finding.ts, reason: finding.reason, detail: finding.detail });
+        }
+      }),
+      portfolio.on('BARS_MARKED', (event: Extract<PortfolioEmitted, { type: 'BARS_MARKED' }>) => {
+        if (!wants('equity')) return;
+        for (const { at, portfolio: reading } of event.series) {
+          const { equity, cash, grossExposure } = valuation(reading);
+          emit({ type: 'equity', at, equity: formatMoney(equity), cash: formatMoney(cash), grossExposure: formatMoney(grossExposure) });
         }
       }),
       risk.on('TRADING_STATE_CHANGED', (event: Extract<RiskEmitted, { type: 'TRADING_STATE_CHANGED' }>) =>

@@ -5,7 +5,7 @@ import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js
 /** Every event the session reports, in order. */
 function recordAll(session: ReturnType<typeof createTradingSession>): SessionEvent[] {
   const seen: SessionEvent[] = [];
-  for (const type of ['order', 'fill', 'denied', 'barRejected', 'riskState', 'checkpoint', 'fault'] as const) session.on(type, (event) => seen.push(event));
+  for (const type of ['order', 'fill', 'denied', 'barRejected', 'riskState', 'equity', 'checkpoint', 'fault'] as const) session.on(type, (event) => seen.push(event));
   return seen;
 }
 
@@ -35,6 +35,10 @@ describe('what a session reports as it runs (session.on)', () => {
     expect(summary.orders.deniedBy).toEqual({ TRADING_HALTED: 1, KILL_SWITCH: 1 });
     expect(ofType(events, 'checkpoint').at(-1)).toEqual({ type: 'checkpoint', result: 'written', written: summary.checkpoints.written, failed: 0 });
     expect(ofType(events, 'fault')).toEqual([]);
+    // The account at each bar that moved it: 100 bought at ~100, then marked at 50.
+    const equity = ofType(events, 'equity');
+    expect(equity.map((point) => point.at)).toEqual([...new Set(equity.map((point) => point.at))]);
+    expect(equity.at(-1)).toEqual({ type: 'equity', at: bars[4]?.ts, equity: summary.portfolio.equity, cash: summary.portfolio.cash, grossExposure: '5000.00' });
   });
 
   it('reports a bar the data guard rejects, with its reason', async () => {
