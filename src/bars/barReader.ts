@@ -1,14 +1,25 @@
 import { parse as parseCsvRecord } from 'csv-parse/sync';
-import { open } from 'node:fs/promises';
+import { close, constants, createReadStream, fstat, open } from 'node:fs';
+import { Socket } from 'node:net';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { promisify } from 'node:util';
 import { barDefect, type Bar, type BarProblem } from './bar.js';
 import { AistockError, describeError } from '../common/errors.js';
+import { printable, shownValue } from './printable.js';
 import { timestampParser, type TimestampProblem, type TimestampResult } from './timestamps.js';
 
 /**
  * Streaming bar readers for CSV (header `timestamp,symbol,open,high,low,close,volume`, in
- * any column order; UTF-8 BOM and CRLF accepted) and JSON lines (one object per line with the
- * same keys; prices as numbers or numeric strings). The file is read in 1 MiB chunks and
- * handed out as batches of validated bars, so a 1 GB file is never held whole.
+ * any column order) and JSON lines (one object per line with the same keys; prices as numbers
+ * or numeric strings). The file is read in 1 MiB chunks and handed out as batches of validated
+ * bars, so a 1 GB file is never held whole. A FIFO (`mkfifo`, `<(…)`) is read as a pipe: opening
+ * it does not wait for a writer, and `signal` stops the read at once, writer or not.
+ *
+ * Text is UTF-8, a leading BOM skipped; lines end in LF, CRLF or (decided by the first line
+ * ending) a bare CR. A file that starts with a UTF-16 or UTF-32 byte order mark, or whose first
+ * 8 KiB hold bytes that are not UTF-8, is refused whole (`UNSUPPORTED_ENCODING`), and so is one
+ * with a NUL byte there (`NOT_TEXT`: a binary file, or UTF-16 without a BOM).
  *
  * CSV: a line without a `"` is split on commas directly (the common case, and the fast
  * one); a line with quotes goes through csv-parse, so quoting follows RFC 4180 — within the
@@ -19,13 +30,16 @@ import { timestampParser, type TimestampProblem, type TimestampResult } from './
  *   yielded, then the error is thrown;
  * - `'skip'` (what a session uses: it keeps going and counts): each batch carries the errors
  *   of its rows next to its bars, and reading continues.
- * A bad header, a file that cannot be opened, or a line longer than 1 Mi characters (not a
- * bar file, and it would have to be held whole) always throws.
+ * A bad header (CSV; or a CSV header in a JSON-lines file), a file that cannot be opened or is a
+ * directory, the encodings above, or a line longer than 1 Mi characters (not a bar file, and it
+ * would have to be held whole) always throws, in either mode.
  */
 
 /** Why a row (or the file) was refused: a closed set. */
 export type BarInputReason =
   | 'FILE_UNREADABLE'
+  | 'UNSUPPORTED_ENCODING'
+  | 'NOT_TEXT'
   | 'BAD_HEADER'
   | 'MALFORMED_ROW'
   | 'MISSING_FIELD'
@@ -33,7 +47,11 @@ export type BarInputReason =
   | TimestampProblem
   | BarProblem;
 
-/** Bad bar input: the file, the 1-based line (0: the file as a whole), the field (null: the row as a whole). */
+/**
+ * Bad bar input: the file, the 1-based line (0: the file as a whole), the field (null: the row as
+ * a whole). The message shows the field and detail {@link printable}: input never reaches a
+ * terminal raw or whole.
+ */
 export class BarInputError extends AistockError {
   readonly file: string;
   readonly line: number;
@@ -43,12 +61,14 @@ export class BarInputError extends AistockError {
 
   constructor(file: string, line: number, field: string | null, reason: BarInputReason, detail: string, cause?: unknown) {
     const where = line === 0 ? file : `${file}:${line}`;
-    super('BAD_BAR_INPUT', `${where}: ${field === null ? '' : `field "${field}": `}${detail} (${reason})`, { cause });
+    const shownField = field === null ? '' : `field ${shownValue(field, 60)}: `;
+    const shownDetail = printable(detail);
+    super('BAD_BAR_INPUT', printable(`${where}: ${shownField}${shownDetail} (${reason})`, Number.POSITIVE_INFINITY), { cause });
     this.file = file;
     this.line = line;
     this.field = field;
     this.reason = reason;
-    this.detail = detail;
+    this.detail = shownDetail;
   }
 }
 
@@ -65,6 +85,12 @@ export interface ReadBarsOptions {
   onBadRow?: 'stop' | 'skip';
   /** Bars per batch (default 4096). */
   batchSize?: number;
+  /**
+   * Stops the read when aborted (a signal to the process): the generator ends without an error,
+   * and the rows read since the last batch it yielded are dropped. Waiting on a FIFO no one has
+   * opened for writing is stopped too.
+   */
+  signal?: AbortSignal;
 }
 
 /** Validated bars in file order, plus (in `skip` mode) the rows refused among them. */
@@ -83,23 +109,29 @@ export function formatOf(file: string): BarFileFormat {
   return /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
 }
 
+/** Characters at the start of a file checked for NUL bytes and bytes that are not UTF-8. */
+const SNIFF_CHARS = 8192;
+const LF = 10;
+const CR = 13;
+
 /**
  * Reads a bar file as batches. Throws {@link BarInputError} for a file that cannot be opened,
- * a bad CSV header and (in `stop` mode) the first bad row; other I/O errors propagate.
- * Throws `RangeError` for an unknown `assumeZone` (check it first).
+ * is a directory or is not UTF-8 text, a bad CSV header and (in `stop` mode) the first bad row;
+ * other I/O errors propagate. Throws `RangeError` for an unknown `assumeZone` (check it first).
  */
 export async function* readBars(file: string, options: ReadBarsOptions = {}): AsyncGenerator<BarBatch> {
   const format = options.format ?? formatOf(file);
   const batchSize = options.batchSize ?? 4096;
   const stopOnBadRow = (options.onBadRow ?? 'stop') === 'stop';
-  const rows = format === 'csv' ? new CsvRows(file, options.assumeZone ?? null) : new JsonRows(file, options.assumeZone ?? null);
+  const { signal } = options;
+  // A function, not a narrowed property: the signal can fire between any two awaits.
+  const aborted = (): boolean => signal?.aborted === true;
+  const validator = new RowValidator(file, options.assumeZone ?? null);
+  const rows = format === 'csv' ? new CsvRows(validator) : new JsonRows(validator);
 
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', `cannot open: ${describeError(error)}`, error);
-  }
+  if (aborted()) return;
+  const stream = await openBytes(file);
+  if (signal !== undefined) addAbortSignal(signal, stream);
   let batch: BarBatch = { bars: [], errors: [] };
   let pending: BarInputError | null = null;
   const accept = (row: Bar | BarInputError): void => {
@@ -108,45 +140,145 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
     else batch.errors.push(row);
   };
   try {
-    const stream = handle.createReadStream({ encoding: 'utf8', highWaterMark: 1 << 20 });
+    const decoder = new StringDecoder('utf8');
+    let head: Buffer | null = Buffer.alloc(0);
     let carry = '';
     let lineNumber = 0;
-    let first = true;
-    for await (const chunk of stream as AsyncIterable<string>) {
-      let text = carry + chunk;
-      if (first) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-        first = false;
+    /** Characters of the file before `carry`. */
+    let consumed = 0;
+    /** The line terminator, once the first line ending decided it (0: not yet). */
+    let eol = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let bytes = chunk;
+      if (head !== null) {
+        // The byte order mark needs the first 4 bytes, however the chunks come (a FIFO may send 1).
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 4) continue;
+        bytes = skipByteOrderMark(file, head);
+        head = null;
       }
+      const text = carry + decoder.write(bytes);
+      if (eol === 0) eol = lineEnding(text, false);
       let from = 0;
-      for (let newline = text.indexOf('\n', from); newline !== -1; newline = text.indexOf('\n', from)) {
-        lineNumber += 1;
-        rows.line(text.slice(from, text.charCodeAt(newline - 1) === 13 ? newline - 1 : newline), lineNumber, accept);
-        from = newline + 1;
-        if (pending !== null) break;
-        if (batch.bars.length + batch.errors.length >= batchSize) {
-          yield batch;
-          batch = { bars: [], errors: [] };
+      if (eol !== 0) {
+        const terminator = eol === CR ? '\r' : '\n';
+        for (let end = text.indexOf(terminator, from); end !== -1; end = text.indexOf(terminator, from)) {
+          lineNumber += 1;
+          if (end - from > MAX_LINE_CHARS) throw tooLong(file, lineNumber);
+          const line = text.slice(from, eol === LF && text.charCodeAt(end - 1) === CR ? end - 1 : end);
+          if (consumed + from < SNIFF_CHARS) sniff(file, line, lineNumber);
+          rows.line(line, lineNumber, accept);
+          from = end + 1;
+          if (pending !== null) break;
+          if (batch.bars.length + batch.errors.length >= batchSize) {
+            yield batch;
+            if (aborted()) return;
+            batch = { bars: [], errors: [] };
+          }
         }
       }
-      carry = text.slice(from);
       if (pending !== null) break;
-      if (carry.length > MAX_LINE_CHARS) {
-        throw new BarInputError(file, lineNumber + 1, null, 'MALFORMED_ROW', `a line longer than ${MAX_LINE_CHARS} characters: not a bar file`);
-      }
+      consumed += from;
+      carry = text.slice(from);
+      if (carry.length > MAX_LINE_CHARS) throw tooLong(file, lineNumber + 1);
     }
     if (pending === null) {
+      // A file shorter than a byte order mark.
+      if (head !== null) carry = decoder.write(skipByteOrderMark(file, head));
+      carry += decoder.end();
+      if (eol === 0) eol = lineEnding(carry, true);
+      // What is left is one line (a CR-terminated file ends with an empty one, never read).
       if (carry.length > 0) {
         lineNumber += 1;
-        rows.line(carry.endsWith('\r') ? carry.slice(0, -1) : carry, lineNumber, accept);
+        const line = eol === LF && carry.endsWith('\r') ? carry.slice(0, -1) : carry;
+        if (consumed < SNIFF_CHARS) sniff(file, line, lineNumber);
+        rows.line(line, lineNumber, accept);
       }
-      rows.end();
+      if (pending === null) rows.end();
     }
+  } catch (error) {
+    if (aborted()) return;
+    throw error;
   } finally {
-    await handle.close();
+    stream.destroy();
   }
+  if (aborted()) return;
   if (batch.bars.length > 0 || batch.errors.length > 0) yield batch;
   if (pending !== null) throw pending;
+}
+
+const openFile = promisify(open);
+const statFd = promisify(fstat);
+
+/**
+ * The file's bytes as a stream. It is opened non-blocking, so a FIFO without a writer does not
+ * hold up open(2) on libuv's thread pool (where no signal could end the wait, nor the process
+ * exit); a FIFO or socket is then read as a pipe (epoll: it waits for its writer without a
+ * thread, and `destroy` ends the wait), anything else as a file.
+ */
+async function openBytes(file: string): Promise<Readable> {
+  let fd: number;
+  try {
+    fd = await openFile(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', `cannot open: ${describeError(error)}`, error);
+  }
+  try {
+    const stats = await statFd(fd);
+    if (stats.isDirectory()) throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', 'is a directory, not a bar file');
+    if (stats.isFIFO() || stats.isSocket()) return new Socket({ fd, readable: true, writable: false });
+    if (!stats.isFile()) {
+      // A character device (a terminal, /dev/null): read it as it blocks.
+      close(fd, () => undefined);
+      return createReadStream(file, { highWaterMark: 1 << 20 });
+    }
+    return createReadStream('', { fd, highWaterMark: 1 << 20 });
+  } catch (error) {
+    close(fd, () => undefined);
+    throw error;
+  }
+}
+
+/** The byte order marks of the encodings a bar file must not be in, longest first. */
+const FOREIGN_BOMS: readonly (readonly [string, readonly number[]])[] = [
+  ['UTF-32 LE', [0xff, 0xfe, 0x00, 0x00]],
+  ['UTF-32 BE', [0x00, 0x00, 0xfe, 0xff]],
+  ['UTF-16 LE', [0xff, 0xfe]],
+  ['UTF-16 BE', [0xfe, 0xff]],
+];
+
+/** The bytes after a UTF-8 byte order mark; throws for a UTF-16 or UTF-32 one. */
+function skipByteOrderMark(file: string, head: Buffer): Buffer {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return head.subarray(3);
+  for (const [encoding, mark] of FOREIGN_BOMS) {
+    if (mark.every((byte, i) => head[i] === byte)) {
+      throw new BarInputError(file, 1, null, 'UNSUPPORTED_ENCODING', `the file is ${encoding} (it starts with that byte order mark); bar files are UTF-8: convert it`);
+    }
+  }
+  return head;
+}
+
+/** LF (for LF and CRLF) or CR, from the first line ending in `text`; 0 while it cannot tell. */
+function lineEnding(text: string, atEnd: boolean): number {
+  const lf = text.indexOf('\n');
+  const cr = text.indexOf('\r');
+  if (cr === -1 || (lf !== -1 && lf < cr)) return lf === -1 && !atEnd ? 0 : LF;
+  if (cr + 1 < text.length) return text.charCodeAt(cr + 1) === LF ? LF : CR;
+  return atEnd ? LF : 0;
+}
+
+/** Refuses a file whose first lines hold a NUL (binary) or U+FFFD (bytes that are not UTF-8). */
+function sniff(file: string, line: string, lineNumber: number): void {
+  if (line.includes('\0')) {
+    throw new BarInputError(file, lineNumber, null, 'NOT_TEXT', 'a NUL byte: a binary file (or UTF-16 without a byte order mark), not text');
+  }
+  if (line.includes('\ufffd')) {
+    throw new BarInputError(file, lineNumber, null, 'UNSUPPORTED_ENCODING', 'bytes that are not UTF-8 (Latin-1 or Windows-1252?); bar files are UTF-8: convert it');
+  }
+}
+
+function tooLong(file: string, line: number): BarInputError {
+  return new BarInputError(file, line, null, 'MALFORMED_ROW', `a line longer than ${MAX_LINE_CHARS} characters: not a bar file`);
 }
 
 type Accept = (row: Bar | BarInputError) => void;
@@ -208,12 +340,12 @@ class RowValidator {
     const { timestamp, symbol } = raw;
     if (timestamp === '' || timestamp === null || timestamp === undefined) return this.error(line, 'timestamp', 'MISSING_FIELD', 'timestamp is empty');
     if (typeof timestamp !== 'string' && typeof timestamp !== 'number') {
-      return this.error(line, 'timestamp', 'TIMESTAMP_MALFORMED', `expected a string or epoch milliseconds, got ${JSON.stringify(timestamp)}`);
+      return this.error(line, 'timestamp', 'TIMESTAMP_MALFORMED', `expected a string or epoch milliseconds, got ${shownValue(timestamp)}`);
     }
     const parsed = this.#parseTimestamp(timestamp);
     if (!parsed.ok) return this.error(line, 'timestamp', parsed.problem, parsed.detail);
     if (symbol === '' || symbol === null || symbol === undefined) return this.error(line, 'symbol', 'MISSING_FIELD', 'symbol is empty');
-    if (typeof symbol !== 'string') return this.error(line, 'symbol', 'MALFORMED_ROW', `symbol must be a string, got ${JSON.stringify(symbol)}`);
+    if (typeof symbol !== 'string') return this.error(line, 'symbol', 'INVALID_SYMBOL', `a symbol is a string, got ${shownValue(symbol)}`);
     const open = this.#number(line, 'open', raw.open);
     if (typeof open !== 'number') return open;
     const high = this.#number(line, 'high', raw.high);
@@ -226,13 +358,15 @@ class RowValidator {
     if (typeof volume !== 'number') return volume;
     const bar: Bar = { symbol, ts: parsed.ts, open, high, low, close, volume };
     const defect = barDefect(bar);
-    return defect === null ? bar : this.error(line, defect.field, defect.problem, defect.detail);
+    if (defect === null) return bar;
+    // The bar's `ts` is the file's `timestamp`.
+    return this.error(line, defect.field === 'ts' ? 'timestamp' : defect.field, defect.problem, defect.detail);
   }
 
   #number(line: number, field: Column, raw: unknown): number | BarInputError {
     if (raw === '' || raw === null || raw === undefined) return this.error(line, field, 'MISSING_FIELD', `${field} is empty`);
     const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? toNumber(raw) : Number.NaN;
-    if (!Number.isFinite(value)) return this.error(line, field, 'NOT_A_NUMBER', `${JSON.stringify(raw)} is not a finite number`);
+    if (!Number.isFinite(value)) return this.error(line, field, 'NOT_A_NUMBER', `${shownValue(raw)} is not a finite number`);
     return value;
   }
 }
@@ -243,11 +377,15 @@ class CsvRows {
   #columns: Column[] | null = null;
   /** Index of each column in a record. */
   #index: Record<Column, number> | null = null;
-  constructor(file: string, assumeZone: string | null) {
-    this.#validator = new RowValidator(file, assumeZone);
+  constructor(validator: RowValidator) {
+    this.#validator = validator;
   }
 
   line(text: string, line: number, accept: Accept): void {
+    if (this.#index === null) {
+      this.#headerLine(text, line);
+      return;
+    }
     if (text.includes('"')) {
       // A quote left open ends with its line: no field of a bar can hold a newline (the symbol
       // grammar refuses one), so the next line is the next row, in `bars` and `replay` alike.
@@ -264,12 +402,37 @@ class CsvRows {
     if (this.#columns === null) throw this.#validator.error(1, null, 'BAD_HEADER', `the file is empty; expected the header ${BAR_COLUMNS.join(',')}`);
   }
 
+  /**
+   * The first line that is not blank is the header; a header that cannot be read is the file's
+   * error (BAD_HEADER), in `stop` and `skip` mode alike: no later line is read as one.
+   */
+  #headerLine(text: string, line: number): void {
+    if (text.trim().length === 0) return;
+    if (text.trimStart().startsWith('{')) {
+      throw this.#validator.error(line, null, 'BAD_HEADER', `this line is JSON, not a CSV header: is it a JSON-lines file? Name it .jsonl; ${EXPECTED_HEADER}`);
+    }
+    if (!text.includes('"')) {
+      this.#header(splitOnCommas(text), line);
+      return;
+    }
+    let records: string[][];
+    try {
+      records = parseCsvRecord(text, { relax_column_count: true }) as string[][];
+    } catch (error) {
+      if (countQuotes(text) % 2 === 1) throw this.#validator.error(line, null, 'BAD_HEADER', `a quoted name is not closed on its line; ${EXPECTED_HEADER}`);
+      const { index, detail } = csvParseProblem(error);
+      throw this.#validator.error(line, index === null ? null : `column ${index + 1}`, 'BAD_HEADER', `${detail}; ${EXPECTED_HEADER}`);
+    }
+    this.#header(records[0] ?? [], line);
+  }
+
   #quoted(text: string, line: number, accept: Accept): void {
     let records: string[][];
     try {
       records = parseCsvRecord(text, { relax_column_count: true }) as string[][];
     } catch (error) {
-      accept(this.#validator.error(line, null, 'MALFORMED_ROW', describeError(error)));
+      const { index, detail } = csvParseProblem(error);
+      accept(this.#validator.error(line, index === null ? null : (this.#columns?.[index] ?? `column ${index + 1}`), 'MALFORMED_ROW', detail));
       return;
     }
     const [fields] = records;
@@ -278,11 +441,8 @@ class CsvRows {
 
   #record(fields: string[], line: number, accept: Accept): void {
     const index = this.#index;
-    if (index === null) {
-      this.#header(fields, line);
-      return;
-    }
-    const columns = this.#columns ?? [];
+    const columns = this.#columns;
+    if (index === null || columns === null) return;
     if (fields.length > columns.length) {
       accept(this.#validator.error(line, `column ${columns.length + 1}`, 'EXTRA_FIELD', `${fields.length} fields, the header has ${columns.length}`));
       return;
@@ -305,19 +465,37 @@ class CsvRows {
     );
   }
 
+  /** Names are matched trimmed and in any case; the error names a bad one as written. */
   #header(fields: string[], line: number): void {
-    const names = fields.map((field) => field.trim().toLowerCase());
-    const expected = `expected the header ${BAR_COLUMNS.join(',')} (any order)`;
-    const unknown = names.find((name) => !(BAR_COLUMNS as readonly string[]).includes(name));
-    if (unknown !== undefined) throw this.#validator.error(line, unknown, 'BAD_HEADER', `unknown column "${unknown}"; ${expected}`);
+    const written = fields.map((field) => field.trim());
+    const names = written.map((name) => name.toLowerCase());
+    const unnamed = names.indexOf('');
+    if (unnamed !== -1) throw this.#validator.error(line, `column ${unnamed + 1}`, 'BAD_HEADER', `column ${unnamed + 1} has no name; ${EXPECTED_HEADER}`);
+    const unknown = names.findIndex((name) => !(BAR_COLUMNS as readonly string[]).includes(name));
+    if (unknown !== -1) {
+      const name = written[unknown] ?? '';
+      throw this.#validator.error(line, name, 'BAD_HEADER', `unknown column ${shownValue(name)}; ${EXPECTED_HEADER}`);
+    }
     const missing = BAR_COLUMNS.find((column) => !names.includes(column));
-    if (missing !== undefined) throw this.#validator.error(line, missing, 'BAD_HEADER', `no "${missing}" column; ${expected}`);
-    if (names.length !== BAR_COLUMNS.length) throw this.#validator.error(line, null, 'BAD_HEADER', `a column is repeated; ${expected}`);
+    if (missing !== undefined) throw this.#validator.error(line, missing, 'BAD_HEADER', `no "${missing}" column; ${EXPECTED_HEADER}`);
+    const repeated = names.find((name, i) => names.indexOf(name) !== i);
+    if (repeated !== undefined) throw this.#validator.error(line, repeated, 'BAD_HEADER', `column "${repeated}" is repeated; ${EXPECTED_HEADER}`);
     const columns = names as Column[];
     this.#columns = columns;
     this.#index = Object.fromEntries(BAR_COLUMNS.map((column) => [column, columns.indexOf(column)])) as Record<Column, number>;
   }
 }
+
+/** What csv-parse found wrong with one line, said for that line (it counts lines of its own). */
+function csvParseProblem(error: unknown): { index: number | null; detail: string } {
+  const { code, index } = (error ?? {}) as { code?: unknown; index?: unknown };
+  const at = typeof index === 'number' && Number.isSafeInteger(index) && index >= 0 ? index : null;
+  if (code === 'INVALID_OPENING_QUOTE') return { index: at, detail: 'a quote inside a field that does not start with one' };
+  if (code === 'CSV_INVALID_CLOSING_QUOTE') return { index: at, detail: 'text after the closing quote of a field' };
+  return { index: at, detail: describeError(error).replace(/ at line \d+/g, '') };
+}
+
+const EXPECTED_HEADER = `expected the header ${BAR_COLUMNS.join(',')} (any order)`;
 
 /** `text.split(',')`, which V8 runs about twice as slowly on the sliced strings lines are. */
 function splitOnCommas(text: string): string[] {
@@ -340,17 +518,24 @@ function countQuotes(text: string): number {
 /** JSON lines: one object per line, exactly the bar keys. */
 class JsonRows {
   readonly #validator: RowValidator;
+  #first = true;
 
-  constructor(file: string, assumeZone: string | null) {
-    this.#validator = new RowValidator(file, assumeZone);
+  constructor(validator: RowValidator) {
+    this.#validator = validator;
   }
 
   line(text: string, line: number, accept: Accept): void {
     if (text.trim().length === 0) return;
+    const first = this.#first;
+    this.#first = false;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (error) {
+      // A CSV file named .jsonl would otherwise be one MALFORMED_ROW per line, and a replay of nothing.
+      if (first && isCsvHeader(text)) {
+        throw this.#validator.error(line, null, 'BAD_HEADER', 'a CSV header in a JSON-lines file: is it a CSV file? Name it .csv');
+      }
       accept(this.#validator.error(line, null, 'MALFORMED_ROW', `not JSON: ${describeError(error)}`));
       return;
     }
@@ -361,7 +546,7 @@ class JsonRows {
     const record = value as Record<string, unknown>;
     for (const key of Object.keys(record)) {
       if (!(BAR_COLUMNS as readonly string[]).includes(key)) {
-        accept(this.#validator.error(line, key, 'EXTRA_FIELD', `unknown key "${key}"; expected ${BAR_COLUMNS.join(', ')}`));
+        accept(this.#validator.error(line, key, 'EXTRA_FIELD', `unknown key ${shownValue(key)}; expected ${BAR_COLUMNS.join(', ')}`));
         return;
       }
     }
@@ -374,4 +559,10 @@ class JsonRows {
   }
 
   end(): void {}
+}
+
+/** Whether `text` reads as a CSV header of bar columns (any order, any case, quoted or not). */
+function isCsvHeader(text: string): boolean {
+  const names = text.split(',').map((name) => name.trim().replace(/^"(.*)"$/, '$1').trim().toLowerCase());
+  return names.length === BAR_COLUMNS.length && BAR_COLUMNS.every((column) => names.includes(column));
 }

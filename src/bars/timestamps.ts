@@ -1,3 +1,4 @@
+import { shownValue } from './printable.js';
 import { daysFromCivil, daysInMonth, formatWithOffset, zoneOffsets, type ZoneOffsetTable } from './zoneOffsets.js';
 
 /**
@@ -61,13 +62,13 @@ function refuse(problem: TimestampProblem, detail: string): TimestampResult {
 }
 
 function epochMs(value: number, text: string): TimestampResult {
-  if (!Number.isSafeInteger(value)) return refuse('TIMESTAMP_MALFORMED', `"${text}" is not an integer of epoch milliseconds`);
+  if (!Number.isSafeInteger(value)) return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an integer of epoch milliseconds`);
   if (Math.abs(value) < MIN_EPOCH_MS) {
-    return refuse('TIMESTAMP_MALFORMED', `"${text}" looks like epoch seconds; epoch timestamps must be milliseconds`);
+    return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} looks like epoch seconds; epoch timestamps must be milliseconds`);
   }
   // Epoch microseconds and nanoseconds of any recent date are past the year 2200: never guessed.
   if (value >= MAX_EPOCH_MS) {
-    return refuse('TIMESTAMP_MALFORMED', `"${text}" is after 2200-01-01 as epoch milliseconds (microseconds or nanoseconds?); epoch timestamps must be milliseconds`);
+    return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is after 2200-01-01 as epoch milliseconds (microseconds or nanoseconds?); epoch timestamps must be milliseconds`);
   }
   return { ok: true, ts: value };
 }
@@ -93,7 +94,7 @@ function isAllDigits(text: string, from: number): boolean {
 }
 
 function malformedText(text: string, why: string): TimestampResult {
-  return refuse('TIMESTAMP_MALFORMED', `"${text}" is not an ISO-8601 timestamp or epoch milliseconds: ${why}`);
+  return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an ISO-8601 timestamp or epoch milliseconds: ${why}`);
 }
 
 function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text: string; days: number }): TimestampResult {
@@ -134,18 +135,21 @@ function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text:
         millis = digits(`${text.slice(from, Math.min(i, from + 3))}00`, 0, 3);
       }
     }
+  } else if (i < n) {
+    // `2025-11-03Z`, `2025-11-03+05:00`: ISO-8601 gives an offset only to a time.
+    return malformedText(text, `unexpected ${shownValue(text.slice(i))} after the date: an offset needs a time, like 2025-11-03T00:00Z`);
   }
   const localMs = days * MS_PER_DAY + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis;
 
   if (i === n) {
     if (zone === null) {
-      return refuse('TIMESTAMP_NAIVE', `"${text}" has no UTC offset: add one (Z, -05:00) or name the zone it was written in (assumeZone)`);
+      return refuse('TIMESTAMP_NAIVE', `${shownValue(text)} has no UTC offset: add one (Z, -05:00) or name the zone it was written in (assumeZone)`);
     }
     return fromZone(text, localMs, zone);
   }
   const sign = text[i];
   if ((sign === 'Z' || sign === 'z') && i + 1 === n) return { ok: true, ts: localMs };
-  if (sign !== '+' && sign !== '-') return malformedText(text, `unexpected "${text.slice(i)}" after the time`);
+  if (sign !== '+' && sign !== '-') return malformedText(text, `unexpected ${shownValue(text.slice(i))} after the time`);
   const offsetHours = digits(text, i + 1, 2);
   let offsetMinutes = 0;
   if (i + 3 === n) offsetMinutes = 0;
@@ -169,7 +173,7 @@ function fromZone(text: string, localMs: number, zone: ZoneOffsetTable): Timesta
       const jumpedTo = formatWithOffset(resolved.transition, resolved.offsetAfterMs);
       return refuse(
         'TIMESTAMP_IN_DST_GAP',
-        `"${text}" never happened in ${zone.zone}: the clocks jumped from ${jumpedFrom} to ${jumpedTo}`,
+        `${shownValue(text)} never happened in ${zone.zone}: the clocks jumped from ${jumpedFrom} to ${jumpedTo}`,
       );
     }
   }

@@ -17,6 +17,8 @@ Aggregates a bar file (CSV or JSON lines) into one timeframe and prints it as CS
   --assume-tz ZONE       IANA zone of timestamps written without an offset (default: refuse them)
   --session-anchor HH:MM where intraday buckets start, e.g. 09:30 (default: local midnight)
 Bars out of order or duplicated are left out and counted on stderr; bad input exits 2.
+SIGINT/SIGTERM end it at once (killed by the signal, no handler), even while it waits for
+a FIFO's writer.
 `;
 
 /**

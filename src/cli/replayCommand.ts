@@ -148,10 +148,11 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       return EXIT.ok;
     }
     const { file } = options;
-    // Refuse a missing file before taking the state dir, not after.
-    await stat(file).catch((error: unknown) => {
+    // Refuse a missing file or a directory before taking the state dir, not after.
+    const stats = await stat(file).catch((error: unknown) => {
       throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', describeError(error), error);
     });
+    if (stats.isDirectory()) throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', 'is a directory, not a bar file');
   } catch (error) {
     io.stderr.write(`aistock replay: ${describeError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
     return EXIT.badInput;
@@ -187,10 +188,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     return error instanceof InvalidSessionOptionsError ? EXIT.badInput : EXIT.failure;
   }
   let signals = 0;
+  // The first signal also stops the read where it waits: on a FIFO no one writes to yet, say.
+  const reading = new AbortController();
   const onSignal = (): void => {
     signals += 1;
-    if (signals === 1) io.stderr.write('aistock replay: stopping (again to exit after the checkpoint is flushed)\n');
-    else if (signals === 2) {
+    if (signals === 1) {
+      io.stderr.write('aistock replay: stopping (again to exit after the checkpoint is flushed)\n');
+      reading.abort();
+    } else if (signals === 2) {
       io.stderr.write('aistock replay: flushing the checkpoint, then exiting (again to exit at once)\n');
       void session.flushCheckpoint(FLUSH_DEADLINE_MS).then(
         (flushed) => {
@@ -211,7 +216,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     await session.start();
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
-    for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip' })) {
+    for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip', signal: reading.signal })) {
       for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
       await session.ingest(batch.bars);
       bars += batch.bars.length;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -252,5 +253,99 @@ describe('naive timestamps with an assumed zone', () => {
 
     expect([error.line, error.field, error.reason]).toEqual([3, 'timestamp', 'TIMESTAMP_IN_DST_GAP']);
     expect(error.message).toContain('2025-03-09T02:00:00-05:00 to 2025-03-09T03:00:00-04:00');
+  });
+});
+
+describe('reading a FIFO', () => {
+  /** A FIFO in a fresh temp dir, no one writing to it. */
+  async function fifo(): Promise<string> {
+    const path = join(await tempDir(), 'bars.csv');
+    execFileSync('mkfifo', [path]);
+    return path;
+  }
+
+  it('waits for a writer that opens the FIFO after the read started, then reads what it wrote', async () => {
+    const path = await fifo();
+    const reading = readAll(path);
+    // Written once the reader holds the FIFO (writeFile on a FIFO waits for a reader to open it).
+    await writeFile(path, 'timestamp,symbol,open,high,low,close,volume\n2025-11-03T14:30:00Z,AAPL,1,1,1,1,1\n2025-11-03T14:31:00Z,AAPL,1,1,1,1,1\n');
+
+    const { bars } = await reading;
+
+    expect(bars.map((bar) => bar.ts)).toEqual([Date.parse('2025-11-03T14:30:00Z'), Date.parse('2025-11-03T14:31:00Z')]);
+  });
+
+  it('ends without an error when its signal aborts while no one has opened the FIFO for writing', async () => {
+    const path = await fifo();
+    const controller = new AbortController();
+    const reading = readAll(path, { signal: controller.signal });
+
+    controller.abort();
+
+    await expect(reading).resolves.toEqual({ bars: [], errors: [], batches: 0 });
+  });
+
+  it('yields no batch after its signal aborts mid-file, and throws nothing', async () => {
+    const controller = new AbortController();
+    let batches = 0;
+    for await (const batch of readBars(fixture('good.csv'), { signal: controller.signal, batchSize: 1 })) {
+      batches += 1;
+      expect(batch.bars).toHaveLength(1);
+      controller.abort();
+    }
+
+    expect(batches).toBe(1);
+  });
+});
+
+describe('line endings and encodings', () => {
+  it.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+    ['CR', '\r'],
+  ])('reads %s line endings, naming bad rows by their line', async (_, eol) => {
+    const dir = await tempDir();
+    const file = join(dir, 'eol.csv');
+    const rows = ['timestamp,symbol,open,high,low,close,volume', '2025-11-03T14:30:00Z,AAPL,1,1,1,1,1', '2025-11-03T14:31:00Z,AAPL,-1,1,1,1,1', '2025-11-03T14:32:00Z,AAPL,1,1,1,1,1'];
+    await writeFile(file, rows.join(eol) + eol);
+
+    const { bars, errors } = await readAll(file, { onBadRow: 'skip' });
+
+    expect(bars).toHaveLength(2);
+    expect(errors.map((error) => [error.line, error.field, error.reason])).toEqual([[3, 'open', 'NON_POSITIVE_PRICE']]);
+  });
+
+  it('decides CR line endings even when the first CR ends a read chunk', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'cr-chunk.csv');
+    const header = 'timestamp,symbol,open,high,low,close,volume';
+    // A header padded to end exactly at the 1 MiB chunk boundary with its CR.
+    const padded = `${header}${' '.repeat((1 << 20) - header.length - 1)}\r`;
+    await writeFile(file, `${padded}2025-11-03T14:30:00Z,AAPL,1,1,1,1,1\r`);
+
+    const { bars } = await readAll(file);
+
+    expect(bars).toHaveLength(1);
+  });
+
+  it.each([
+    ['UTF-16 LE', Buffer.from([0xff, 0xfe, 0x74, 0x00]), 'UNSUPPORTED_ENCODING'],
+    ['UTF-16 BE', Buffer.from([0xfe, 0xff, 0x00, 0x74]), 'UNSUPPORTED_ENCODING'],
+    ['a NUL', Buffer.from('timestamp,sym\0bol'), 'NOT_TEXT'],
+    ['Latin-1', Buffer.from('timestamp,symbol,open,high,low,close,volume\n2025-11-03T14:30:00Z,CAF\xc9,1,1,1,1,1\n', 'latin1'), 'UNSUPPORTED_ENCODING'],
+  ])('refuses a file in %s as a whole, in skip mode too', async (_, bytes, reason) => {
+    const dir = await tempDir();
+    const file = join(dir, 'encoded.csv');
+    await writeFile(file, bytes);
+
+    await expect(readAll(file, { onBadRow: 'skip' })).rejects.toMatchObject({ reason, field: null });
+  });
+
+  it('refuses a header it cannot read in skip mode too, instead of reading the next line as the header', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'open-quote-header.csv');
+    await writeFile(file, '"timestamp,symbol,open,high,low,close,volume\n2025-11-03T14:30:00Z,AAPL,1,1,1,1,1\n');
+
+    await expect(readAll(file, { onBadRow: 'skip' })).rejects.toMatchObject({ line: 1, reason: 'BAD_HEADER' });
   });
 });
