@@ -20,7 +20,7 @@ import { LOCK_OWNER_FILE } from '../../src/stateDir/stateDirLock.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const corpus = join(root, 'test', 'fixtures', 'bad-input');
 /** The files of the corpus dir that are not inputs. */
-const NOT_INPUTS = new Set(['outcomes.json', 'makeBadInput.ts']);
+const NOT_INPUTS = new Set(['outcomes.json', 'makeBadInput.ts', '.gitattributes']);
 /** Longest a command may take on one file before it counts as hung. */
 const CASE_TIMEOUT_MS = 10_000;
 /** Reasons only a session's data guard gives: `bars` screens bars for order alone. */
