@@ -26,7 +26,9 @@ Options:
   -h, --help           Show this help.
   -v, --version        Print the version.
 
-Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process.
+Exit codes: 0 done, 1 unexpected failure, 2 bad input (or a state dir of aistock 0.1),
+3 state dir locked by another process, 4 portfolio and broker disagree at stop,
+5 state dir not writable (full or read-only disk).
 `;
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;

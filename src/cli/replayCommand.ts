@@ -9,7 +9,7 @@ import { startInspector, type RunningInspector } from '../inspector/inspector.js
 import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../common/clock.js';
 import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateDirLock.js';
-import { createTradingSession, InvalidSessionOptionsError, type Summary } from '../session/createTradingSession.js';
+import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
 
 /** Usage of `aistock replay`. */
@@ -235,7 +235,8 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError) return EXIT.locked;
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
-    if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError) return EXIT.badInput;
+    // A state dir this version cannot use is bad input too: the message says what to do with it.
+    if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
     return EXIT.failure;
   } finally {
     process.off('SIGINT', onSignal);

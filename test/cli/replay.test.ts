@@ -81,6 +81,19 @@ describe('aistock replay', () => {
     expect(summary.reconciliation.at(-1)).toMatchObject({ at: 'stop', differences: [expect.objectContaining({ symbol: 'AAPL', unexplained: '1' })] });
   });
 
+  it('exits 2 saying what to do when the broker holds orders of aistock 0.1 (LEGACY_ORDER_IDS)', async () => {
+    const stateDir = join(dir, 'legacy');
+    const broker = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock: systemClock });
+    broker.observeBar({ symbol: 'AAPL', ts: Date.parse('2025-10-20T09:30:00-04:00'), open: 251.45, high: 251.49, low: 250.94, close: 250.99 });
+    // An id of the first scheme: symbol and a hash, naming neither its bar nor its session.
+    await broker.submit({ clientOrderId: 'AAPL-6e0d4e7adcc08379c97f4608', symbol: 'AAPL', side: 'buy', qty: '1', type: 'market' });
+    await broker.close();
+
+    const run = await runCli(['replay', bars, '--state-dir', stateDir]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/LEGACY_ORDER_IDS.*resume .* with aistock 0\.1, or start a new state dir/s);
+  });
+
   it('exits 2 naming the file for a missing bar file', async () => {
     const run = await runCli(['replay', join(dir, 'nope.csv'), '--state-dir', join(dir, 'missing')]);
     expect(run.code).toBe(2);
