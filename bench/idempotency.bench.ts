@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { checkReservation, restoreTable, type JournalRecord } from '../src/idempotency/idempotency.js';
 import { systemClock } from '../src/common/clock.js';
 import { createIdempotencyTracker } from '../src/idempotency/idempotencyTracker.js';
-import { FileOrderJournal, orderJournalPath } from '../src/idempotency/orderJournal.js';
+import { FileOrderJournal, ORDER_JOURNAL_SCHEMA_VERSION, orderJournalPath } from '../src/idempotency/orderJournal.js';
+import { withChecksum } from '../src/stateDir/lineChecksum.js';
 import { percentile, report } from './report.js';
 
 const BENCH = 'idempotency';
@@ -97,8 +98,9 @@ function checks(): void {
 async function load(): Promise<void> {
   const stateDir = await mkdtemp(join(tmpdir(), 'aistock-bench-idem-load-'));
   const at = Date.now();
-  let text = `${JSON.stringify({ journal: 'aistock/orders', schemaVersion: 1, createdAt: at })}\n`;
-  for (let n = 0; n < LIVE_IDS; n += 1) text += `${JSON.stringify({ id: idFor('AAPL-L', n), state: 'submitted', at })}\n`;
+  // The journal's own format (schema version 2: a CRC-32 on every line), so no run pays an upgrade.
+  let text = `${withChecksum(JSON.stringify({ journal: 'aistock/orders', schemaVersion: ORDER_JOURNAL_SCHEMA_VERSION, createdAt: at }))}\n`;
+  for (let n = 0; n < LIVE_IDS; n += 1) text += `${withChecksum(JSON.stringify({ id: idFor('AAPL-L', n), state: 'submitted', at }))}\n`;
   await writeFile(orderJournalPath(stateDir), text);
   const runs: number[] = [];
   for (let run = 0; run < LOAD_RUNS; run += 1) {

@@ -30,7 +30,7 @@ import {
   type CancelResult,
   type SubmitResult,
 } from './broker.js';
-import type { Clock } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { syncDirectory } from '../stateDir/stateFile.js';
 import {
   BrokerLedgerCorruptError,
@@ -53,8 +53,10 @@ import { keyed } from '../common/keyed.js';
  * The embedded default {@link Broker}, standing in for the market. It keeps its own ledger in
  * `dir` (`<stateDir>/broker`): `orders.jsonl`, `fills.jsonl` (DESIGN.md) and `cancels.jsonl`
  * (cancels of working orders, which a reopen must not resurrect). Every line is on disk
- * (fdatasync) before the call that made it resolves; on open the book and positions are
- * rebuilt from the ledger, so the ledger is the market's truth.
+ * (fdatasync) before the call that made it resolves, with its CRC-32; on open the book and
+ * positions are rebuilt from the ledger, so the ledger is the market's truth. A line that fails
+ * its checksum, its schema or the book's consistency is never skipped: the broker refuses to
+ * open ({@link BrokerLedgerCorruptError}, file, line and reason).
  *
  * Execution, deterministic from the bars it was shown (`observeBar`):
  * - A market order fills at submit at the symbol's last observed close, moved `slippageBps`
@@ -109,8 +111,8 @@ export const PaperBrokerSettingsSchema = z.object({
 
 /** Options of {@link PaperBroker.open}: the settings, plus the injected clock and sleep. */
 export type PaperBrokerOptions = z.input<typeof PaperBrokerSettingsSchema> & {
-  /** Stamps `receivedAt` and `cancelledAt` (wall clock). */
-  clock: Clock;
+  /** Stamps `receivedAt` and `cancelledAt` (wall clock). Default: `systemClock`. */
+  clock?: Clock;
   /** How latency is waited out; inject a fake in tests. Default: a real timer. */
   sleep?: (ms: number) => Promise<void>;
 };
@@ -129,6 +131,8 @@ export interface PaperBrokerOpenReport {
   readonly orders: number;
   readonly fills: number;
   readonly cancels: number;
+  /** Files of ledger format 1 (no checksums, aistock before them) rewritten with a checksum on every line. */
+  readonly filesUpgraded: number;
 }
 
 /** The three ledger files, by what they hold. */
@@ -298,11 +302,12 @@ export class PaperBroker implements Broker {
   /**
    * Opens the ledger in `options.dir` (creating it), cuts off torn last lines, and rebuilds
    * orders, fills and positions. Throws {@link InvalidPaperBrokerOptionsError},
-   * {@link BrokerLedgerCorruptError} (a bad line before the last), or {@link BrokerError}
+   * {@link BrokerLedgerCorruptError} (a whole line that fails its checksum, its schema or the
+   * book's consistency), or {@link BrokerError}
    * `BROKER_LEDGER_FAILED` (the files cannot be read or opened).
    */
   static async open(options: PaperBrokerOptions): Promise<PaperBroker> {
-    const { clock, sleep = (ms: number) => delay(ms), ...rest } = options;
+    const { clock = systemClock, sleep = (ms: number) => delay(ms), ...rest } = options;
     const parsed = PaperBrokerSettingsSchema.safeParse(rest);
     if (!parsed.success) throw new InvalidPaperBrokerOptionsError(z.prettifyError(parsed.error));
     const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs } = parsed.data;
@@ -342,6 +347,7 @@ export class PaperBroker implements Broker {
     const [orderLines, fillLines, cancelLines] = reads;
     const openReport: PaperBrokerOpenReport = {
       tornLinesRemoved: reads.filter((read) => read.tornBytes > 0).length,
+      filesUpgraded: reads.filter((read) => read.upgraded).length,
       orders: orderLines.records.length,
       fills: fillLines.records.length,
       cancels: cancelLines.records.length,
@@ -636,12 +642,12 @@ export class PaperBroker implements Broker {
     }
     fills.forEach((fill, index) => {
       const problem = this.#restoreFill(ordersById.get(fill.clientOrderId) ?? [], fill);
-      if (problem !== undefined) throw new BrokerLedgerCorruptError(paths.fills, index + 1, problem);
+      if (problem !== undefined) throw new BrokerLedgerCorruptError(paths.fills, index + 1, 'INCONSISTENT', problem);
     });
     cancels.forEach((cancel, index) => {
       const record = ordersById.get(cancel.clientOrderId)?.findLast(isWorking);
       if (record === undefined) {
-        throw new BrokerLedgerCorruptError(paths.cancels, index + 1, `a cancel of ${cancel.clientOrderId}, which has no working order`);
+        throw new BrokerLedgerCorruptError(paths.cancels, index + 1, 'INCONSISTENT', `a cancel of ${cancel.clientOrderId}, which has no working order`);
       }
       this.#markCancelled(record);
     });

@@ -4,13 +4,24 @@ import { z } from 'zod';
 import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { FillSchema, PriceStringSchema, QtyStringSchema, SideSchema, SymbolSchema } from '../common/order.js';
-import { errnoCode, syncDirectory } from '../stateDir/stateFile.js';
+import { atomicFileWriter, errnoCode, syncDirectory } from '../stateDir/stateFile.js';
+import { CHECKSUM_KEY, checkLine, recordOf, withChecksum, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
  * The PaperBroker's ledger: the market's own record, JSON lines appended and fsynced by the
  * broker (format in DESIGN.md). Each file is opened in append mode; an append resolves only
  * after `write` + `fdatasync`, and appends made while one is being synced are written
  * together by the next (group commit).
+ *
+ * Format 2: every line ends with its CRC-32 (`"crc32":"…"`, see lineChecksum.ts), so a flipped
+ * byte — a price digit, a quantity — is refused, naming file and line, never read as another
+ * fill. There is no header (a line is an order, a fill or a cancel, as DESIGN.md says): a file
+ * is format 2 as soon as one of its lines carries a well-formed checksum, and then every line
+ * must carry one that matches. A file of format 1 (aistock before checksums: no line carries
+ * one) is read as before, each line checked by its schema (and holding no key the broker never
+ * wrote); once every line passed, it is rewritten at open, atomically, with a checksum on every
+ * line and the bytes of each record unchanged, so line numbers stay what they were. The book's
+ * consistency is checked after, in either format.
  */
 
 /** One line per order the broker accepted. */
@@ -54,19 +65,34 @@ export const CancelLineSchema = z.object({ clientOrderId: clientOrderIdSchema, c
 export type CancelLine = z.infer<typeof CancelLineSchema>;
 
 /**
+ * What is wrong with a ledger line: `CHECKSUM_MISMATCH` — its CRC-32 does not match its bytes,
+ * or it carries none in a file whose lines do (a flipped byte, an edit); `INVALID_LINE` — not
+ * JSON, or not a record of its file; `INCONSISTENT` — a record that contradicts the others
+ * (a fill of an order never received, more than the order's quantity, a cancel of nothing).
+ */
+export type LedgerCorruptReason = 'CHECKSUM_MISMATCH' | 'INVALID_LINE' | 'INCONSISTENT';
+
+/**
  * A ledger line that is not what the broker writes, before the last line (or a line that
  * contradicts the others, such as a fill of an order never received). The ledger is the
- * market's record: it is never repaired or set aside automatically. Not retryable.
+ * market's record: it is never repaired or set aside automatically, and a broker that finds
+ * one does not open (the session does not start: nothing is sent). Not retryable.
  */
 export class BrokerLedgerCorruptError extends AistockError {
   readonly path: string;
   /** 1-based line number of the bad line. */
   readonly line: number;
+  readonly reason: LedgerCorruptReason;
 
-  constructor(path: string, line: number, detail: string) {
-    super('BROKER_LEDGER_CORRUPT', `broker ledger ${path} line ${line}: ${detail}`);
+  constructor(path: string, line: number, reason: LedgerCorruptReason, detail: string) {
+    super(
+      'BROKER_LEDGER_CORRUPT',
+      `broker ledger ${path} line ${line}: ${reason}: ${detail} (the paper broker's ledger is the market's record and is never ` +
+        'repaired automatically: restore the file, or start a new state dir)',
+    );
     this.path = path;
     this.line = line;
+    this.reason = reason;
   }
 }
 
@@ -75,19 +101,22 @@ export interface LedgerRead<T> {
   readonly records: T[];
   /** Bytes cut off the end (a last line without its newline); 0 when the file was whole. */
   readonly tornBytes: number;
+  /** The file was of format 1 (no checksums) and was rewritten with one on every line. */
+  readonly upgraded: boolean;
 }
 
 /**
  * Reads a ledger file (missing = empty). A last line without its newline was torn by a crash
- * mid-append: it is cut off durably (truncate + fdatasync) and reported. Any other bad line
- * throws {@link BrokerLedgerCorruptError}.
+ * mid-append: it is cut off durably (truncate + fdatasync) and reported, never checked against
+ * a checksum. Any other bad line throws {@link BrokerLedgerCorruptError}. A file of format 1
+ * is rewritten in format 2 (see above) once every line has passed its schema.
  */
 export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>): Promise<LedgerRead<T>> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { records: [], tornBytes: 0 };
+    if (errnoCode(error) === 'ENOENT') return { records: [], tornBytes: 0, upgraded: false };
     throw error;
   }
   const bodyLength = bytes.lastIndexOf(0x0a) + 1;
@@ -103,20 +132,52 @@ export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>): Pro
   }
   const lines = bytes.subarray(0, bodyLength).toString('utf8').split('\n');
   lines.pop(); // the empty string after the final newline
-  const records = lines.map((text, index) => parseLine(path, index + 1, text, schema));
-  return { records, tornBytes };
+  const checksums = lines.map(checkLine);
+  // Format 2 as soon as one line carries a valid checksum: one flipped byte cannot make a
+  // format 2 file look like format 1, which would need every line's checksum gone.
+  const checked = checksums.some((checksum) => checksum.status !== 'missing');
+  const records = lines.map((text, index) => {
+    const checksum = checksums[index];
+    if (checked && checksum !== undefined && checksum.status !== 'ok') {
+      throw new BrokerLedgerCorruptError(path, index + 1, 'CHECKSUM_MISMATCH', describeChecksum(checksum, text));
+    }
+    return parseLine(path, index + 1, text, schema, checked);
+  });
+  if (checked || lines.length === 0) return { records, tornBytes, upgraded: false };
+  // Format 1: every line passed its schema; the same bytes, each with its checksum from now on.
+  await atomicFileWriter(path, lines.map((text) => `${withChecksum(text)}\n`).join(''));
+  return { records, tornBytes, upgraded: true };
 }
 
-function parseLine<T>(path: string, line: number, text: string, schema: z.ZodType<T>): T {
+/** Why a line failed its checksum, quoting its start. */
+function describeChecksum(checksum: LineChecksum, text: string): string {
+  const quoted = JSON.stringify(text.slice(0, 80));
+  return checksum.status === 'mismatch'
+    ? `CRC-32 ${checksum.computed} of the line's bytes, but it says ${checksum.written}: ${quoted}`
+    : `no checksum, in a file whose lines carry one: ${quoted}`;
+}
+
+/**
+ * One line against its schema. A line of format 1 must hold exactly the record's keys, as this
+ * broker wrote them: a key it does not know (a checksum under another name, made by a flipped
+ * byte in a file that had a single line) is refused, not dropped.
+ */
+function parseLine<T>(path: string, line: number, text: string, schema: z.ZodType<T>, checked: boolean): T {
   const quoted = JSON.stringify(text.slice(0, 80));
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(checked ? recordOf(text) : text);
   } catch (error) {
-    throw new BrokerLedgerCorruptError(path, line, `not JSON (${describeError(error)}): ${quoted}`);
+    throw new BrokerLedgerCorruptError(path, line, 'INVALID_LINE', `not JSON (${describeError(error)}): ${quoted}`);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new BrokerLedgerCorruptError(path, line, `${z.prettifyError(parsed.error)} in ${quoted}`);
+  if (!parsed.success) throw new BrokerLedgerCorruptError(path, line, 'INVALID_LINE', `${z.prettifyError(parsed.error)} in ${quoted}`);
+  if (!checked) {
+    const known = parsed.data as Record<string, unknown>;
+    const unknownKey = Object.keys(json as object).find((key) => !Object.hasOwn(known, key));
+    if (unknownKey === CHECKSUM_KEY) throw new BrokerLedgerCorruptError(path, line, 'CHECKSUM_MISMATCH', `a malformed checksum: ${quoted}`);
+    if (unknownKey !== undefined) throw new BrokerLedgerCorruptError(path, line, 'INVALID_LINE', `an unknown key ${JSON.stringify(unknownKey)} in ${quoted}`);
+  }
   return parsed.data;
 }
 
@@ -159,7 +220,7 @@ export class LedgerAppender {
   /** Appends one JSON line; resolves once it is on disk. */
   append(record: object): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ text: `${JSON.stringify(record)}\n`, resolve, reject });
+      this.#pending.push({ text: `${withChecksum(JSON.stringify(record))}\n`, resolve, reject });
       // Start on the next microtask, so appends made in the same tick share one sync.
       this.#draining ??= Promise.resolve().then(() => this.#drain());
     });

@@ -9,6 +9,7 @@ import { startInspector, type RunningInspector } from '../inspector/inspector.js
 import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../common/clock.js';
 import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateDirLock.js';
+import { BrokerLedgerCorruptError } from '../broker/paperBrokerLedger.js';
 import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
 
@@ -237,6 +238,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     // A state dir this version cannot use is bad input too: the message says what to do with it.
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
+    if (error instanceof BrokerLedgerCorruptError) return EXIT.badInput; // a damaged paper broker ledger: file, line, reason
     return EXIT.failure;
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,20 +1,26 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { z } from 'zod';
 import { CLIENT_ORDER_ID_MAX_LENGTH, clientOrderIdSchema } from './clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
 import type { JournalEntryRecord, JournalRecord } from './idempotency.js';
 import type { Clock } from '../common/clock.js';
 import { atomicFileWriter, errnoCode, moveAside, syncDirectory } from '../stateDir/stateFile.js';
+import { CHECKSUM_SUFFIX_LENGTH, checkLine, crc32OfBytes, withChecksum, writtenChecksumAt, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
  * The idempotency write-ahead journal. {@link OrderJournal} is the interface the tracker
  * needs, so a shared store can take the file's place later; {@link FileOrderJournal} is the
  * embedded default, `orders.journal` in the state dir:
  *
- * - JSON lines: a header `{"journal":"aistock/orders","schemaVersion":1,"createdAt":…}`, then
- *   one record per line (`{"id","state","at"}` or `{"clockSkewMs","at"}`), appended only.
+ * - JSON lines: a header `{"journal":"aistock/orders","schemaVersion":2,"createdAt":…}`, then
+ *   one record per line (`{"id","state","at"}` or `{"clockSkewMs","at"}`), appended only. Every
+ *   line, the header too, ends with its CRC-32 (`"crc32":"…"`, see lineChecksum.ts): a line whose
+ *   checksum does not match, or is missing, is corruption (`CHECKSUM_MISMATCH`, its line named).
+ * - A journal of schema version 1 (no checksums) is read as before (each line checked by its
+ *   schema only) and rewritten at once, atomically, in version 2 (`upgradedFrom: 1`).
  * - Group commit: appends that arrive while a durable write is in flight are written together
  *   by the next one, so 8 callers cost about one sync, not eight. The file is opened with
  *   `O_DSYNC`, so each write returns only once its data is on disk: the same guarantee as
@@ -22,17 +28,21 @@ import { atomicFileWriter, errnoCode, moveAside, syncDirectory } from '../stateD
  * - A failed write or sync fails every append in its batch, and the bytes it may have left
  *   are cut off before the next write, so a failure can never become a corrupt middle line.
  * - Load: a last line without its newline (a write torn by SIGKILL or power loss) is cut off
- *   and reported. A bad header, another schema version or a bad line before the end is
- *   corruption: the file is renamed aside (`orders.journal.corrupt-<time>`) and a fresh one
- *   started, and the result says so.
+ *   and reported, never checked against its checksum. A bad header, another schema version, or
+ *   a whole line that fails its checksum or its schema is corruption: the file is renamed aside
+ *   (`orders.journal.corrupt-<time>`) and a fresh one started, and the result says so (the
+ *   session then rebuilds the journal from the broker, the source of truth for what was sent).
  * - Compaction rewrites the live records atomically (`atomicFileWriter`: every byte, fsync, rename).
  */
 
 /** The journal's file name in the state dir. */
 export const ORDER_JOURNAL_FILE = 'orders.journal';
 
-/** The journal format this code reads and writes. */
-export const ORDER_JOURNAL_SCHEMA_VERSION = 1;
+/** The journal format this code writes (2: a CRC-32 on every line). */
+export const ORDER_JOURNAL_SCHEMA_VERSION = 2;
+
+/** The format before checksums, still read (and rewritten as {@link ORDER_JOURNAL_SCHEMA_VERSION} at load). */
+const UNCHECKED_SCHEMA_VERSION = 1;
 
 const JOURNAL_KIND = 'aistock/orders';
 
@@ -48,11 +58,13 @@ const entryLineSchema = z.object({ id: clientOrderIdSchema, state: z.enum(ENTRY_
  * `JSON.parse` plus zod. It accepts only what {@link entryLineSchema} accepts (the id rule is
  * {@link clientOrderIdSchema}'s, the number JSON's grammar), so anything else, such as another
  * key order, an escape, a clock-skew record or a bad line, takes the full path unchanged.
+ * The checksum after it is checked by {@link canonicalEntryAt}.
  */
-const CANONICAL_ENTRY_LINE = new RegExp(
-  `\\{"id":"([A-Za-z0-9-]{1,${CLIENT_ORDER_ID_MAX_LENGTH}})","state":"(${ENTRY_STATES.join('|')})","at":(-?(?:0|[1-9]\\d*)(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)\\}\\n`,
-  'y',
-);
+const ENTRY_FIELDS = `\\{"id":"([A-Za-z0-9-]{1,${CLIENT_ORDER_ID_MAX_LENGTH}})","state":"(${ENTRY_STATES.join('|')})","at":(-?(?:0|[1-9]\\d*)(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`;
+/** The record's part of the line: its checksum is checked by hand (cheaper than in the expression). */
+const CANONICAL_ENTRY_FIELDS = new RegExp(ENTRY_FIELDS, 'y');
+/** The same in a version 1 journal: no checksum, the line ends after the record. */
+const UNCHECKED_CANONICAL_ENTRY_LINE = new RegExp(`${ENTRY_FIELDS}\\}\\n`, 'y');
 
 // The matched state as the shared constant, not a fresh copy per line in 100,000 records.
 const ENTRY_STATE_BY_TEXT = new Map<string, JournalEntryRecord['state']>(ENTRY_STATES.map((state) => [state, state]));
@@ -68,8 +80,12 @@ export interface TornTail {
   readonly preview: string;
 }
 
-/** Why a journal was set aside. */
-export type JournalCorruptReason = 'INVALID_HEADER' | 'WRONG_VERSION' | 'INVALID_LINE';
+/**
+ * Why a journal was set aside: `CHECKSUM_MISMATCH` — a whole line whose CRC-32 does not match
+ * its bytes, or that carries none (a flipped byte, an edit); `INVALID_LINE` — a line whose
+ * checksum holds (or a version 1 line) but that is not a record.
+ */
+export type JournalCorruptReason = 'INVALID_HEADER' | 'WRONG_VERSION' | 'CHECKSUM_MISMATCH' | 'INVALID_LINE';
 
 /** What loading the journal found. After either result the journal is open for appends. */
 export type JournalLoad =
@@ -80,6 +96,8 @@ export type JournalLoad =
       readonly tornTail: TornTail | null;
       /** No usable journal was there: a new one was started. */
       readonly created: boolean;
+      /** The schema version the file was in when it was rewritten in the current one at load (1), else null. */
+      readonly upgradedFrom: number | null;
     }
   | {
       readonly status: 'corrupt';
@@ -123,7 +141,7 @@ export class JournalReadError extends AistockError {
 export class JournalWriteError extends AistockError {
   readonly path: string;
 
-  constructor(path: string, operation: 'append' | 'compact' | 'create', cause: unknown) {
+  constructor(path: string, operation: 'append' | 'compact' | 'create' | 'upgrade', cause: unknown) {
     super(
       operation === 'compact' ? 'JOURNAL_COMPACTION_FAILED' : 'JOURNAL_WRITE_FAILED',
       `cannot ${operation} order journal ${path}: ${describeError(cause)}`,
@@ -216,7 +234,7 @@ export class FileOrderJournal implements OrderJournal {
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw new JournalReadError(this.path, error);
       await this.#create();
-      return { status: 'ok', records: [], tornTail: null, created: true };
+      return { status: 'ok', records: [], tornTail: null, created: true, upgradedFrom: null };
     }
     const bodyLength = bytes.lastIndexOf(0x0a) + 1;
     const tornTail =
@@ -232,7 +250,13 @@ export class FileOrderJournal implements OrderJournal {
     if (parsed.records === null) {
       // Nothing but (part of) a header: the journal was being created when the process died.
       await this.#create();
-      return { status: 'ok', records: [], tornTail, created: true };
+      return { status: 'ok', records: [], tornTail, created: true, upgradedFrom: null };
+    }
+    if (parsed.version !== ORDER_JOURNAL_SCHEMA_VERSION) {
+      // Version 1 (no checksums): rewritten whole, atomically, so every line has one from now on.
+      await this.#replace(parsed.records, 'upgrade');
+      this.#closedBecause = undefined;
+      return { status: 'ok', records: parsed.records, tornTail, created: false, upgradedFrom: parsed.version };
     }
     try {
       this.#handle = await open(this.path, OPEN_EXISTING);
@@ -245,7 +269,7 @@ export class FileOrderJournal implements OrderJournal {
     }
     this.#size = bodyLength;
     this.#closedBecause = undefined;
-    return { status: 'ok', records: parsed.records, tornTail, created: false };
+    return { status: 'ok', records: parsed.records, tornTail, created: false, upgradedFrom: null };
   }
 
   append(records: readonly JournalRecord[]): Promise<void> {
@@ -253,7 +277,7 @@ export class FileOrderJournal implements OrderJournal {
     if (records.length === 0) return Promise.resolve();
     this.#stats.appends += 1;
     let text = '';
-    for (const record of records) text += `${JSON.stringify(record)}\n`;
+    for (const record of records) text += `${withChecksum(JSON.stringify(record))}\n`;
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ kind: 'append', text, resolve, reject });
       this.#kick();
@@ -263,7 +287,7 @@ export class FileOrderJournal implements OrderJournal {
   compact(records: readonly JournalEntryRecord[]): Promise<void> {
     if (this.#closedBecause !== undefined) return Promise.reject(new JournalClosedError(this.path, this.#closedBecause));
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind: 'exclusive', run: () => this.#rewrite(records).then(resolve, reject) });
+      this.#queue.push({ kind: 'exclusive', run: () => this.#replace(records, 'compact').then(resolve, reject) });
       this.#kick();
     });
   }
@@ -341,15 +365,16 @@ export class FileOrderJournal implements OrderJournal {
     for (const append of batch) append.resolve();
   }
 
-  async #rewrite(records: readonly JournalEntryRecord[]): Promise<void> {
+  /** Atomically replaces the file with `records` (compaction, or the upgrade of a version 1 journal). */
+  async #replace(records: readonly JournalRecord[], operation: 'compact' | 'upgrade'): Promise<void> {
     let text = headerLine(this.#clock.wallMs());
-    for (const record of records) text += `${JSON.stringify(record)}\n`;
+    for (const record of records) text += `${withChecksum(JSON.stringify(record))}\n`;
     try {
       await this.faults.beforeWrite?.();
       await atomicFileWriter(this.path, text);
     } catch (error) {
       // atomicFileWriter renames only a complete, synced file: the old journal is intact.
-      throw new JournalWriteError(this.path, 'compact', error);
+      throw new JournalWriteError(this.path, operation, error);
     }
     const previous = this.#handle;
     try {
@@ -358,14 +383,14 @@ export class FileOrderJournal implements OrderJournal {
     } catch (error) {
       // Appending through the old handle would write into the replaced file: stop instead.
       this.#handle = undefined;
-      this.#closedBecause = `lost its file after compaction (${describeError(error)})`;
-      throw new JournalWriteError(this.path, 'compact', error);
+      this.#closedBecause = `lost its file after ${operation === 'compact' ? 'compaction' : 'its upgrade'} (${describeError(error)})`;
+      throw new JournalWriteError(this.path, operation, error);
     } finally {
       await previous?.close().catch(() => undefined);
     }
     this.#size = Buffer.byteLength(text);
     this.#tailDirty = false;
-    this.#stats.compactions += 1;
+    if (operation === 'compact') this.#stats.compactions += 1;
   }
 
   /** Starts an empty journal (header only), durably, replacing whatever is at the path. */
@@ -391,7 +416,7 @@ const O_DSYNC: number | undefined = (fsConstants as { O_DSYNC?: number }).O_DSYN
 const OPEN_EXISTING = fsConstants.O_RDWR | (O_DSYNC ?? 0);
 
 function headerLine(createdAt: number): string {
-  return `${JSON.stringify({ journal: JOURNAL_KIND, schemaVersion: ORDER_JOURNAL_SCHEMA_VERSION, createdAt })}\n`;
+  return `${withChecksum(JSON.stringify({ journal: JOURNAL_KIND, schemaVersion: ORDER_JOURNAL_SCHEMA_VERSION, createdAt }))}\n`;
 }
 
 const NEWLINE = 0x0a;
@@ -400,40 +425,41 @@ const NEWLINE = 0x0a;
 const DECODE_CHUNK_BYTES = 16_384;
 
 type ParsedJournal =
-  | { ok: true; records: JournalRecord[] | null }
+  | { ok: true; records: JournalRecord[] | null; version: number }
   | { ok: false; reason: JournalCorruptReason; detail: string; line: number };
 
 /**
  * Parses whole lines (the torn tail is already cut). `records: null` means not even a header.
- * The text is decoded a few kilobytes of whole lines at a time: an id read from a line shares
- * the decoded string it came from (V8 slices substrings), so a long-lived id keeps its own
- * chunk in memory, not the whole file. A newline byte never falls inside a UTF-8 sequence, so
- * chunks cut after one decode exactly as the whole would.
+ * The header says the version: 2 checks every line's checksum first, then its schema; 1 (no
+ * checksums) only the schema. The text is decoded a few kilobytes of whole lines at a time: an
+ * id read from a line shares the decoded string it came from (V8 slices substrings), so a
+ * long-lived id keeps its own chunk in memory, not the whole file. A newline byte never falls
+ * inside a UTF-8 sequence, so chunks cut after one decode exactly as the whole would.
  */
 function parseJournal(body: Buffer): ParsedJournal {
   const headerEnd = body.indexOf(NEWLINE);
-  if (headerEnd === -1) return { ok: true, records: null };
-  const header = parseLine(body.toString('utf8', 0, headerEnd), () => headerSchema);
-  if (!header.ok) return { ok: false, reason: 'INVALID_HEADER', detail: header.detail, line: 1 };
-  if (header.data.schemaVersion !== ORDER_JOURNAL_SCHEMA_VERSION) {
-    return {
-      ok: false,
-      reason: 'WRONG_VERSION',
-      detail: `schemaVersion ${header.data.schemaVersion}, expected ${ORDER_JOURNAL_SCHEMA_VERSION}`,
-      line: 1,
-    };
-  }
+  if (headerEnd === -1) return { ok: true, records: null, version: ORDER_JOURNAL_SCHEMA_VERSION };
+  const header = parseHeader(body.toString('utf8', 0, headerEnd));
+  if (!header.ok) return { ...header, line: 1 };
+  const checked = header.version === ORDER_JOURNAL_SCHEMA_VERSION;
   const records: JournalRecord[] = [];
   let line = 2;
   for (let chunkStart = headerEnd + 1; chunkStart < body.length; ) {
     // `body` ends with a newline, so this finds one: the chunk ends with a whole line.
     const chunkEnd = body.indexOf(NEWLINE, Math.min(chunkStart + DECODE_CHUNK_BYTES, body.length) - 1) + 1;
     const text = body.toString('utf8', chunkStart, chunkEnd);
+    // One UTF-16 unit per byte only when every byte is ASCII: then text offsets are byte offsets.
+    const bytesAt = text.length === chunkEnd - chunkStart ? chunkStart : -1;
     for (let start = 0; start < text.length; line += 1) {
       const end = text.indexOf('\n', start);
-      let record: JournalRecord | undefined = canonicalEntryAt(text, start);
+      let record: JournalRecord | undefined = checked ? canonicalEntryAt(text, start, body, bytesAt) : uncheckedCanonicalEntryAt(text, start);
       if (record === undefined) {
-        const parsed = parseLine(text.slice(start, end), recordSchemaFor);
+        const lineText = text.slice(start, end);
+        const checksum = checked ? checkLine(lineText) : undefined;
+        if (checksum !== undefined && checksum.status !== 'ok') {
+          return { ok: false, reason: 'CHECKSUM_MISMATCH', detail: describeChecksum(checksum, lineText), line };
+        }
+        const parsed = parseLine(lineText, recordSchemaFor);
         if (!parsed.ok) return { ok: false, reason: 'INVALID_LINE', detail: parsed.detail, line };
         record = parsed.data;
       }
@@ -442,14 +468,64 @@ function parseJournal(body: Buffer): ParsedJournal {
     }
     chunkStart = chunkEnd;
   }
-  return { ok: true, records };
+  return { ok: true, records, version: header.version };
 }
 
-/** The entry on the line starting at `start` if it is written canonically; otherwise `undefined`. */
-function canonicalEntryAt(text: string, start: number): JournalEntryRecord | undefined {
-  CANONICAL_ENTRY_LINE.lastIndex = start;
-  const match = CANONICAL_ENTRY_LINE.exec(text);
+/**
+ * The header's version, checked: a version 2 header must carry a matching checksum (a flipped
+ * version digit is a checksum mismatch, not another version); a version 1 header carries none.
+ */
+function parseHeader(text: string): { ok: true; version: number } | { ok: false; reason: JournalCorruptReason; detail: string } {
+  const checksum = checkLine(text);
+  if (checksum.status === 'mismatch') return { ok: false, reason: 'CHECKSUM_MISMATCH', detail: describeChecksum(checksum, text) };
+  const header = parseLine(text, () => headerSchema);
+  if (!header.ok) return { ok: false, reason: 'INVALID_HEADER', detail: header.detail };
+  const { schemaVersion } = header.data;
+  if (schemaVersion === ORDER_JOURNAL_SCHEMA_VERSION && checksum.status === 'ok') return { ok: true, version: schemaVersion };
+  if (schemaVersion === UNCHECKED_SCHEMA_VERSION && checksum.status === 'missing') return { ok: true, version: schemaVersion };
+  if (schemaVersion === ORDER_JOURNAL_SCHEMA_VERSION) return { ok: false, reason: 'CHECKSUM_MISMATCH', detail: describeChecksum(checksum, text) };
+  return {
+    ok: false,
+    reason: 'WRONG_VERSION',
+    detail: `schemaVersion ${schemaVersion}, expected ${ORDER_JOURNAL_SCHEMA_VERSION} (or ${UNCHECKED_SCHEMA_VERSION}, read and upgraded)`,
+  };
+}
+
+/** Why a line failed its checksum, quoting its start. */
+function describeChecksum(checksum: LineChecksum, text: string): string {
+  const quoted = JSON.stringify(text.slice(0, 80));
+  return checksum.status === 'mismatch'
+    ? `CRC-32 ${checksum.computed} of the line's bytes, but it says ${checksum.written}: ${quoted}`
+    : `no checksum (every line of a version ${ORDER_JOURNAL_SCHEMA_VERSION} journal ends with "crc32"): ${quoted}`;
+}
+
+/**
+ * The entry on the line starting at `start` if it is written canonically and its checksum
+ * matches; otherwise `undefined` (the full path then says what is wrong, if anything). The
+ * checksum is computed over the file's bytes when `text` is `body` from `bytesAt` on, byte for
+ * byte (an ASCII chunk), else over the text.
+ */
+function canonicalEntryAt(text: string, start: number, body: Buffer, bytesAt: number): JournalEntryRecord | undefined {
+  CANONICAL_ENTRY_FIELDS.lastIndex = start;
+  const match = CANONICAL_ENTRY_FIELDS.exec(text);
   if (match === null) return undefined;
+  // The checksum covers the line up to `,"crc32":`, where the record's fields end.
+  const coveredEnd = CANONICAL_ENTRY_FIELDS.lastIndex;
+  if (text.charCodeAt(coveredEnd + CHECKSUM_SUFFIX_LENGTH) !== NEWLINE) return undefined;
+  const written = writtenChecksumAt(text, coveredEnd);
+  if (written < 0) return undefined;
+  const computed = bytesAt >= 0 ? crc32OfBytes(body, bytesAt + start, bytesAt + coveredEnd) : crc32(text.slice(start, coveredEnd));
+  return computed === written ? entryOf(match) : undefined;
+}
+
+/** {@link canonicalEntryAt} for a version 1 journal (no checksum). */
+function uncheckedCanonicalEntryAt(text: string, start: number): JournalEntryRecord | undefined {
+  UNCHECKED_CANONICAL_ENTRY_LINE.lastIndex = start;
+  const match = UNCHECKED_CANONICAL_ENTRY_LINE.exec(text);
+  return match === null ? undefined : entryOf(match);
+}
+
+function entryOf(match: RegExpExecArray): JournalEntryRecord | undefined {
   const [, id, stateText = '', atText] = match;
   const state = ENTRY_STATE_BY_TEXT.get(stateText);
   // JSON's grammar admits 1e999, which parses to Infinity; zod refuses it, so leave it to zod.

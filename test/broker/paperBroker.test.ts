@@ -8,6 +8,7 @@ import type { Fill } from '../../src/common/order.js';
 import { BrokerError, type BrokerBar, type BrokerOrder } from '../../src/broker/broker.js';
 import { InvalidPaperBrokerOptionsError, PaperBroker } from '../../src/broker/paperBroker.js';
 import { commissionFor, parseBps, splitQty, takerPrice } from '../../src/broker/paperExecution.js';
+import { withChecksum } from '../../src/stateDir/lineChecksum.js';
 
 const { dir: ledgerDir, openBroker } = usePaperBrokers();
 const RECEIVED_AT = clock.wallMs();
@@ -25,9 +26,16 @@ function limit(clientOrderId: string, side: 'buy' | 'sell', qty: string, limitPr
   return { clientOrderId, symbol, side, qty, type: 'limit', limitPrice };
 }
 
+/** A ledger file's records, without the checksum each line ends with. */
 async function ledgerLines(file: string): Promise<unknown[]> {
   const text = await readFile(join(ledgerDir(), file), 'utf8');
-  return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as unknown);
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const { crc32: _checksum, ...record } = JSON.parse(line) as Record<string, unknown>;
+      return record;
+    });
 }
 
 /** A fake sleep that records each wait and holds it until the test releases it. */
@@ -103,17 +111,17 @@ describe('the paper broker', () => {
       expect(await broker.positions()).toEqual({ AAPL: '990' });
     });
 
-    it('writes one orders.jsonl line and one fills.jsonl line per order, in the DESIGN.md format (plus the pricing bar)', async () => {
+    it('writes one orders.jsonl line and one fills.jsonl line per order, in the DESIGN.md format (plus the pricing bar), each with its checksum', async () => {
       const broker = await openBroker({ commissionPerShare: '0.01' });
       broker.observeBar(bar('MSFT', 0, { close: 410.25 }));
       await broker.submit(market('M-1', 'buy', '2.5', 'MSFT'));
       await broker.submit(limit('M-2', 'sell', '1', '420', 'MSFT'));
       expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(
-        `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25"}\n` +
-          `{"clientOrderId":"M-2","symbol":"MSFT","side":"sell","qty":"1","type":"limit","receivedAt":${RECEIVED_AT},"limitPrice":"420"}\n`,
+        `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25"}`)}\n` +
+          `${withChecksum(`{"clientOrderId":"M-2","symbol":"MSFT","side":"sell","qty":"1","type":"limit","receivedAt":${RECEIVED_AT},"limitPrice":"420"}`)}\n`,
       );
       expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(
-        `{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","price":"410.25","commission":"0.025","filledAt":${T0}}\n`,
+        `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","price":"410.25","commission":"0.025","filledAt":${T0}}`)}\n`,
       );
     });
 
