@@ -16,6 +16,8 @@ export {
   type ModelPath,
   type ModelStep,
   type ModelPathOptions,
+  type ModelEventOf,
+  type AfterEvent,
   type LiveSystem,
 } from './modelTesting.js';
 export { FaultyWriter, errnoError } from './faultyWriter.js';

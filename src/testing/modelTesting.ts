@@ -4,6 +4,8 @@ import {
   waitFor,
   type AnyActorRef,
   type AnyStateMachine,
+  type DoneActorEvent,
+  type ErrorActorEvent,
   type EventFromLogic,
   type InputFrom,
   type SnapshotFrom,
@@ -31,14 +33,30 @@ export interface ModelPath<TEvent> {
   readonly steps: readonly ModelStep<TEvent>[];
 }
 
+/** A delayed transition's event, as XState sends it: `xstate.after.<delay>.<state node id>`. */
+export interface AfterEvent {
+  readonly type: `xstate.after.${string}`;
+}
+
+/**
+ * An event a model of `TMachine` may explore: one of the machine's own, or one XState sends
+ * itself — a timer ({@link AfterEvent}, `xstate.after.retry.connection.waiting`), an invoked
+ * actor's `xstate.done.actor.<id>` or `xstate.error.actor.<id>`.
+ */
+export type ModelEventOf<TMachine extends AnyStateMachine> =
+  | EventFromLogic<TMachine>
+  | AfterEvent
+  | DoneActorEvent<unknown, string>
+  | ErrorActorEvent<unknown, string>;
+
 /** Options of {@link modelPaths}. */
-export interface ModelPathOptions<TMachine extends AnyStateMachine> {
+export interface ModelPathOptions<TMachine extends AnyStateMachine, TEvent extends ModelEventOf<TMachine> = EventFromLogic<TMachine>> {
   /**
-   * Every event to explore, with payload variants and the synthetic `xstate.*` events; or a
-   * function of the snapshot, to offer only the events that can really happen there (e.g. a
-   * timer that cannot fire before another one).
+   * Every event to explore, with payload variants and the synthetic `xstate.*` events (timers,
+   * invoked actors' outcomes: {@link ModelEventOf}); or a function of the snapshot, to offer only
+   * the events that can really happen there (e.g. a timer that cannot fire before another one).
    */
-  events: EventFromLogic<TMachine>[] | ((snapshot: SnapshotFrom<TMachine>) => EventFromLogic<TMachine>[]);
+  events: readonly TEvent[] | ((snapshot: SnapshotFrom<TMachine>) => readonly TEvent[]);
   /** The state identity: what distinguishes two snapshots (default: the state value). */
   serializeState?: (snapshot: SnapshotFrom<TMachine>) => string;
   /** `shortest` (one path per state, default) or `simple` (every path without a cycle). */
@@ -49,17 +67,25 @@ export interface ModelPathOptions<TMachine extends AnyStateMachine> {
   input?: InputFrom<TMachine>;
 }
 
-/** The machine's paths, as replayable steps (the graph's `xstate.init` step dropped). */
-export function modelPaths<TMachine extends AnyStateMachine>(
+/**
+ * The machine's paths, as replayable steps (the graph's `xstate.init` step dropped). The steps'
+ * events have the type of the events given, literal types kept: a path's
+ * `xstate.after.retry.connection.waiting` step narrows by its `type` like the machine's own events.
+ */
+export function modelPaths<TMachine extends AnyStateMachine, const TEvent extends ModelEventOf<TMachine> = EventFromLogic<TMachine>>(
   machine: TMachine,
-  options: ModelPathOptions<TMachine>,
-): ModelPath<EventFromLogic<TMachine>>[] {
+  options: ModelPathOptions<TMachine, TEvent>,
+): ModelPath<TEvent>[] {
   const traverse = options.strategy === 'simple' ? getSimplePaths : getShortestPaths;
   const serializeState =
     options.serializeState ?? ((snapshot: SnapshotFrom<TMachine>) => JSON.stringify((snapshot as { value: StateValue }).value));
   const { events } = options;
   const paths = traverse(machine, {
-    events: typeof events === 'function' ? (snapshot) => events(snapshot as SnapshotFrom<TMachine>) : events,
+    // The graph walks any event the machine's transition accepts, XState's own included.
+    events:
+      typeof events === 'function'
+        ? (snapshot) => events(snapshot as SnapshotFrom<TMachine>) as unknown as EventFromLogic<TMachine>[]
+        : (events as unknown as EventFromLogic<TMachine>[]),
     serializeState: (snapshot) => serializeState(snapshot as SnapshotFrom<TMachine>),
     // Events may carry domain values (exact money is bigint), which plain JSON refuses.
     serializeEvent: (event) => JSON.stringify(event, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value)),
@@ -70,7 +96,7 @@ export function modelPaths<TMachine extends AnyStateMachine>(
     const initial = (path.steps[0]?.state ?? path.state).value as StateValue;
     const steps = path.steps
       .filter((step) => step.event.type !== 'xstate.init')
-      .map((step) => ({ event: step.event as EventFromLogic<TMachine>, expected: step.state.value as StateValue }));
+      .map((step) => ({ event: step.event as unknown as TEvent, expected: step.state.value as StateValue }));
     return { description: steps.map((step) => step.event.type).join(' → ') || '(initial state)', initial, steps };
   });
 }
