@@ -281,6 +281,8 @@ export {
   InspectorOptionsSchema,
   InspectorPortInUseError,
   InspectorStartError,
+  InspectorUnavailableError,
+  INSPECTOR_PACKAGE,
   type InspectorOptions,
   type RunningInspector,
 } from './inspector/inspector.js';

@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, Socket } from 'node:net';
-import { createWebSocketInspector } from '@statelyai/inspect';
-import { createInspectorServer } from '@statelyai/inspect/server';
+import type { createWebSocketInspector } from '@statelyai/inspect';
+import type { createInspectorServer } from '@statelyai/inspect/server';
 import type { AnyEventObject, InspectionEvent, Observer, Snapshot } from 'xstate';
 import { z } from 'zod';
 import { AistockError, describeError } from '../common/errors.js';
@@ -24,6 +24,10 @@ import { AistockError, describeError } from '../common/errors.js';
  *   the last events (the session's `STOP`) reach the relay.
  * The relay listens on every interface (the package has no host option): on a shared network,
  * anyone who reaches the port sees the session's events.
+ *
+ * `@statelyai/inspect` is an optional peer dependency: it is loaded only when an inspector
+ * starts, so a program that never inspects neither installs nor loads it (and its WebSocket and
+ * serialization packages); without it, {@link startInspector} throws {@link InspectorUnavailableError}.
  *
  * The client serializes every snapshot whole, three times over; a session's context (bar
  * histories, the idempotency journal) runs to hundreds of kilobytes, which made a replay ten
@@ -72,9 +76,52 @@ export class InspectorStartError extends AistockError {
   }
 }
 
-/** Starts the relay on `port` and a client connected to it; resolves once events can flow. */
+/** The package the inspector runs on, an optional peer dependency of aistock. */
+export const INSPECTOR_PACKAGE = '@statelyai/inspect';
+
+/**
+ * The inspector's package, `@statelyai/inspect` (an optional peer dependency of aistock), is not
+ * installed: `npm install @statelyai/inspect` (0.7) and start the inspector again. Not retryable.
+ */
+export class InspectorUnavailableError extends AistockError {
+  /** The package to install. */
+  readonly packageName = INSPECTOR_PACKAGE;
+
+  constructor(cause: unknown) {
+    super(
+      'INSPECTOR_UNAVAILABLE',
+      `the inspector needs the optional package ${INSPECTOR_PACKAGE}, which is not installed: npm install ${INSPECTOR_PACKAGE}@^0.7.2`,
+      { cause },
+    );
+  }
+}
+
+interface InspectPackage {
+  readonly createWebSocketInspector: typeof createWebSocketInspector;
+  readonly createInspectorServer: typeof createInspectorServer;
+}
+
+/** Loads `@statelyai/inspect` on first use; its absence is an {@link InspectorUnavailableError}. */
+async function loadInspectPackage(): Promise<InspectPackage> {
+  try {
+    const [client, server] = await Promise.all([import('@statelyai/inspect'), import('@statelyai/inspect/server')]);
+    return { createWebSocketInspector: client.createWebSocketInspector, createInspectorServer: server.createInspectorServer };
+  } catch (error) {
+    // Only the package itself missing; a broken install of it (a dependency of its own gone) is rethrown.
+    const missing =
+      (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as { message?: unknown }).message).includes(`'${INSPECTOR_PACKAGE}'`);
+    throw missing ? new InspectorUnavailableError(error) : error;
+  }
+}
+
+/**
+ * Starts the relay on `port` and a client connected to it; resolves once events can flow.
+ * Throws {@link InspectorUnavailableError} when `@statelyai/inspect` is not installed,
+ * {@link InspectorPortInUseError} or {@link InspectorStartError}.
+ */
 export async function startInspector(options: InspectorOptions = {}): Promise<RunningInspector> {
   const config = InspectorOptionsSchema.parse(options);
+  const { createWebSocketInspector, createInspectorServer } = await loadInspectPackage();
   const port = await claimPort(config.port);
   const viewers = trackConnections(port);
   const relay = createInspectorServer({ port, autoOpen: config.open && process.stderr.isTTY === true });
