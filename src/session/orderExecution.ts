@@ -1,6 +1,6 @@
 import type { Bar } from '../bars/bar.js';
 import { AistockError, describeError } from '../common/errors.js';
-import type { IdempotencyRefusal } from '../../machines/idempotency.machine.js';
+import type { IdempotencyRefusal, ReserveResult } from '../../machines/idempotency.machine.js';
 import type { OrderOutcome, OrderRefusal, OrderRefusalCode, PlannedOrder } from './sessionPipeline.js';
 import { BrokerError, type Broker, type BrokerOrder, type BrokerOrderState } from '../broker/broker.js';
 import type { IdempotencyTracker } from '../idempotency/idempotencyTracker.js';
@@ -112,13 +112,21 @@ export async function executeOrders(
   options: { refuse: OrderRefusal | null; unsettled: readonly PlannedOrder[] },
 ): Promise<OrderOutcome[]> {
   const settling = await settleUnknown(deps, options.unsettled);
-  let refuse = options.refuse ?? unreachableReason(settling.stillUnknown);
+  const refusal = options.refuse ?? unreachableReason(settling.stillUnknown);
+  if (refusal !== null) return [...settling.outcomes, ...orders.map((order): OrderOutcome => ({ kind: 'refused', order, reason: refusal }))];
+  // Every order of the bar is reserved in one tick, so one journal commit holds them all (group
+  // commit) before the first reaches the broker; each is then sent in order.
+  const reservations = orders.map((order) => reserve(deps, order));
   const outcomes: OrderOutcome[] = [...settling.outcomes];
-  for (const order of orders) {
-    const outcome: OrderOutcome = refuse === null ? await executeOne(deps, order) : { kind: 'refused', order, reason: refuse };
+  let unreachable: OrderRefusal | null = null;
+  for (const [index, order] of orders.entries()) {
+    // Refused after its reservation (the broker stopped answering mid-bar): an id reserved and
+    // never sent, which a restart settles by asking the broker — as after a crash before the send.
+    const outcome: OrderOutcome =
+      unreachable === null ? await executeOne(deps, order, await (reservations[index] ?? reserve(deps, order))) : { kind: 'refused', order, reason: unreachable };
     outcomes.push(outcome);
-    // The broker stopped answering mid-batch: the rest waits for it, as the next batch will.
-    if (outcome.kind === 'unknown') refuse = unreachableReason([order]);
+    // The broker stopped answering mid-bar: the rest waits for it, as the next batch will.
+    if (outcome.kind === 'unknown') unreachable = unreachableReason([order]);
   }
   return outcomes;
 }
@@ -132,15 +140,19 @@ function unreachableReason(unknown: readonly PlannedOrder[]): OrderRefusal | nul
 // Every refusal of the journal is one of the session's refusal codes (checked by the compiler).
 const journalRefusal = (code: IdempotencyRefusal): OrderRefusalCode => code;
 
-async function executeOne(deps: ExecutionDeps, order: PlannedOrder): Promise<OrderOutcome> {
-  const id = order.clientOrderId;
-  let reservation;
+/** The journal's answer for `order`'s id, or the refusal when the journal cannot give one. */
+async function reserve(deps: ExecutionDeps, order: PlannedOrder): Promise<ReserveResult | OrderRefusal> {
   try {
-    reservation = await deps.tracker.reserve(id);
+    return await deps.tracker.reserve(order.clientOrderId);
   } catch (error) {
     // Not durably reserved, so not sent: the write-ahead rule holds even when the disk fails.
-    return { kind: 'refused', order, reason: { code: 'JOURNAL_UNAVAILABLE', detail: describeError(error) } };
+    return { code: 'JOURNAL_UNAVAILABLE', detail: describeError(error) };
   }
+}
+
+async function executeOne(deps: ExecutionDeps, order: PlannedOrder, reservation: ReserveResult | OrderRefusal): Promise<OrderOutcome> {
+  const id = order.clientOrderId;
+  if (!('status' in reservation)) return { kind: 'refused', order, reason: reservation };
   if (reservation.status === 'refused') {
     return { kind: 'refused', order, reason: { code: journalRefusal(reservation.reason), detail: reservation.detail } };
   }

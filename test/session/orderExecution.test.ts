@@ -1,7 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PlannedOrder } from '../../src/session/sessionPipeline.js';
 import { createIdempotencyTracker } from '../../src/idempotency/idempotencyTracker.js';
-import { settleUnknown } from '../../src/session/orderExecution.js';
+import { executeOrders, settleUnknown } from '../../src/session/orderExecution.js';
+import { BrokerError } from '../../src/broker/broker.js';
 import { sessionDeps } from '../support/sessionFixture.js';
 
 const order = (n: number): PlannedOrder => ({
@@ -33,6 +36,60 @@ describe('settleUnknown', () => {
     expect(asked).toHaveLength(4);
     expect(settled.stillUnknown).toEqual([]);
     expect(settled.outcomes.map((o) => o.kind)).toEqual(['settled', 'settled', 'settled']);
+    await tracker.stop();
+    await deps.broker.close();
+  });
+});
+
+describe('executeOrders', () => {
+  const orders = [order(1), order(2), order(3)].map((o, i) => ({ ...o, clientOrderId: `AAPL-group${i}`, intent: { ...o.intent, qty: String(i + 1) } }));
+
+  it('reserves every order of a bar in one journal commit before the first reaches the broker', async () => {
+    const deps = await sessionDeps();
+    const tracker = createIdempotencyTracker({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log });
+    await tracker.start();
+    deps.broker.observeBar({ symbol: 'AAPL', ts: Date.UTC(2025, 10, 3, 14, 30), open: 100, high: 100.05, low: 99.95, close: 100 });
+    const atFirstSubmit: { syncs: number; journal: string }[] = [];
+    const submit = deps.broker.submit.bind(deps.broker);
+    deps.broker.submit = async (brokerOrder) => {
+      if (atFirstSubmit.length === 0) atFirstSubmit.push({ syncs: tracker.snapshot().stats.syncs, journal: await readFile(join(deps.stateDir, 'orders.journal'), 'utf8') });
+      return submit(brokerOrder);
+    };
+    const before = tracker.snapshot().stats.syncs;
+
+    const outcomes = await executeOrders({ tracker, broker: deps.broker, brokerTimeoutMs: 1_000, log: deps.log }, orders, { refuse: null, unsettled: [] });
+
+    expect(outcomes.map((o) => o.kind)).toEqual(['submitted', 'submitted', 'submitted']);
+    // One fsync held all three reservations, done before the first submit (the marks ride later commits).
+    expect(atFirstSubmit[0]?.syncs).toBe(before + 1);
+    for (const { clientOrderId } of orders) expect(atFirstSubmit[0]?.journal).toContain(clientOrderId);
+    await tracker.stop();
+    await deps.broker.close();
+  });
+
+  it('refuses the rest of the bar once the broker stops answering, sending none of them', async () => {
+    const deps = await sessionDeps();
+    const tracker = createIdempotencyTracker({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log });
+    await tracker.start();
+    deps.broker.observeBar({ symbol: 'AAPL', ts: Date.UTC(2025, 10, 3, 14, 30), open: 100, high: 100.05, low: 99.95, close: 100 });
+    const sent: string[] = [];
+    const submit = deps.broker.submit.bind(deps.broker);
+    deps.broker.submit = (brokerOrder) => {
+      sent.push(brokerOrder.clientOrderId);
+      // The first submit loses its answer and the broker goes away.
+      if (sent.length === 1) {
+        deps.broker.faults.disconnect();
+        return Promise.reject(new BrokerError('BROKER_DISCONNECTED', 'connection reset'));
+      }
+      return submit(brokerOrder);
+    };
+
+    const outcomes = await executeOrders({ tracker, broker: deps.broker, brokerTimeoutMs: 1_000, log: deps.log }, orders, { refuse: null, unsettled: [] });
+
+    expect(outcomes.map((o) => o.kind)).toEqual(['unknown', 'refused', 'refused']);
+    expect(outcomes[1]).toMatchObject({ reason: { code: 'BROKER_UNREACHABLE', ids: ['AAPL-group0'] } });
+    expect(sent).toEqual(['AAPL-group0']);
+    deps.broker.faults.reconnect();
     await tracker.stop();
     await deps.broker.close();
   });
