@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
 // V8's allocation-site pretenuring misjudges the session's short-lived persistent state and
@@ -21,7 +21,13 @@ function newestSource(dir) {
   return newest;
 }
 
-/** `npm install` builds dist/ (the `prepare` script); a source edited since makes it stale. */
+/**
+ * An installed package ships the build and no TypeScript sources: it always runs the build (it
+ * has no tsx). A clone of the repository has the sources: `npm install` builds dist/ (the
+ * `prepare` script), and a source edited since makes that build stale.
+ */
+const isClone = existsSync(new URL('src/cli/main.ts', root));
+
 function compiledIsFresh() {
   try {
     const builtAt = statSync(compiled).mtimeMs;
@@ -37,10 +43,10 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 let cli;
-if (compiledIsFresh()) {
+if (!isClone || compiledIsFresh()) {
   cli = await import(compiled.href);
 } else {
-  // No build, or an older one: run the TypeScript sources through tsx's loader.
+  // A clone with no build, or an older one: run the TypeScript sources through tsx's loader (a devDependency).
   const { register } = await import('tsx/esm/api');
   register();
   cli = await import('../src/cli/main.ts');

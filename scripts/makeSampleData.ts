@@ -1,5 +1,6 @@
 /**
- * Writes data/sample-bars.csv, the bars `npm start` replays:
+ * Writes data/sample-bars.csv, the bars `npm start` replays, and data/sample-bars-dst.csv, the
+ * slice of it the package ships (the whole file alone would break the tarball's 400 kB budget):
  *
  *   node --import tsx scripts/makeSampleData.ts
  *
@@ -8,6 +9,8 @@
  * goes from -04:00 to -05:00, so the session moves from 13:30Z to 14:30Z). Prices are random
  * walks with trends that change every few days, so a moving-average cross strategy trades.
  * Deterministic: a seeded PRNG, no clock; the same script always writes the same bytes.
+ * The shipped slice is the two trading days around the DST change (Friday 2025-10-31 and
+ * Monday 2025-11-03): 3,900 bars, the same lines as in the whole file.
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +23,8 @@ const FIRST_DAY = '2025-10-20';
 const TRADING_DAYS = 20;
 const SESSION_MINUTES = 390;
 const SEED = 20_251_102;
+/** The trading days of the shipped slice. */
+const SLICE_DAYS = ['2025-10-31', '2025-11-03'];
 
 /** Symbol, price on the first morning, volatility per minute, typical shares per minute. */
 const SYMBOLS: readonly { symbol: string; price: number; sigma: number; volume: number }[] = [
@@ -83,9 +88,13 @@ function main(): void {
       }
     }
   }
-  const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'data', 'sample-bars.csv');
-  writeFileSync(out, `${lines.join('\n')}\n`);
-  console.log(`wrote ${lines.length - 1} bars to ${out}`);
+  const data = join(dirname(fileURLToPath(import.meta.url)), '..', 'data');
+  const write = (name: string, rows: string[]): void => {
+    writeFileSync(join(data, name), `${rows.join('\n')}\n`);
+    console.log(`wrote ${rows.length - 1} bars to ${join(data, name)}`);
+  };
+  write('sample-bars.csv', lines);
+  write('sample-bars-dst.csv', lines.filter((line, index) => index === 0 || SLICE_DAYS.some((day) => line.startsWith(day))));
 }
 
 main();
