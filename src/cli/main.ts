@@ -5,6 +5,7 @@ import { runBarsCommand } from './barsCommand.js';
 import { runDiagramsCommand } from './diagramsCommand.js';
 import { EXIT, type CliIo } from './io.js';
 import { runReplayCommand } from './replayCommand.js';
+import { runReportCommand } from './reportCommand.js';
 
 const HELP = `aistock — the state-management core of a trading session, as XState actors
 
@@ -14,7 +15,11 @@ Usage:
 Commands:
   replay <bars.csv|bars.jsonl> [--state-dir DIR] [--tz ZONE] [--assume-tz ZONE]
          [--timeframes 1m,5m,1h,1d] [--strategy sma-cross] [--cash N] [--json] [--inspect [PORT]]
-                       Paper-trade a bar file, resuming from the state dir.
+         [--report [FILE]]
+                       Paper-trade a bar file, resuming from the state dir; --report then
+                       writes its HTML report (default report.html).
+  report <state-dir> [--out FILE]
+                       Write one self-contained HTML report of a state dir's runs.
   bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
   diagrams [--out DIR]  Print Mermaid state diagrams of every machine as markdown,
@@ -36,6 +41,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   bars: runBarsCommand,
   replay: runReplayCommand,
+  report: runReportCommand,
   diagrams: runDiagramsCommand,
 };
 

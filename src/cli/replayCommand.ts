@@ -12,6 +12,10 @@ import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateD
 import { BrokerLedgerCorruptError } from '../broker/paperBrokerLedger.js';
 import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
+import { startReportRecorder, type ReportRecorder } from '../report/reportRecorder.js';
+import { performanceLines, replayPerformance, type ReplayPerformance } from '../report/replayPerformance.js';
+import { writeReport } from '../report/writeReport.js';
+import { takeReportOption } from './reportCommand.js';
 
 /** Usage of `aistock replay`. */
 export const REPLAY_USAGE = `usage: aistock replay <bars.csv|bars.jsonl> [options]
@@ -27,6 +31,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --json               print the summary as JSON on the last line of stdout
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
                        localhost:PORT (default 8080) and prints the URL on stderr
+  --report [FILE]      when done, write the HTML report of the state dir to FILE
+                       (default report.html; see aistock report)
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
 4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
 5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
@@ -43,6 +49,8 @@ interface ReplayOptions {
   json: boolean;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
+  /** `--report [FILE]`: where to write the report when done, or null. */
+  reportFile: string | null;
   /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
   clockOffsetMs: number;
 }
@@ -93,7 +101,8 @@ function clockOffsetFrom(env: NodeJS.ProcessEnv): number {
 }
 
 function parseOptions(argv: string[]): ReplayOptions | 'help' {
-  const { rest, inspectPort } = takeInspectOption(argv);
+  const { rest: withoutReport, reportFile } = takeReportOption(argv);
+  const { rest, inspectPort } = takeInspectOption(withoutReport);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -131,6 +140,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     cash: values.cash,
     json: values.json,
     inspectPort,
+    reportFile,
     clockOffsetMs: clockOffsetFrom(process.env),
   };
 }
@@ -213,8 +223,10 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const inputRejected: Record<string, number> = {};
+  let recorder: ReportRecorder | undefined;
   try {
     await session.start();
+    recorder = await startReportRecorder({ stateDir: options.stateDir, session, file: options.file });
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
     for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip', signal: reading.signal })) {
@@ -226,13 +238,22 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     }
     if (progress) io.stdout.write('\r');
     const summary = await session.stop();
+    const performance = replayPerformance(summary, await recorder.finish({ summary, inputRejected }));
     for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
-    io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options.stateDir));
+    io.stdout.write(options.json ? `${JSON.stringify({ ...summary, performance })}\n` : formatSummary(summary, options.stateDir, performance));
     const outcome = replayOutcome(summary, options.stateDir);
     if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
-    return outcome.code;
+    if (options.reportFile === null) return outcome.code;
+    try {
+      io.stderr.write(`report: ${(await writeReport(options.stateDir, options.reportFile)).path}\n`);
+      return outcome.code;
+    } catch (error) {
+      io.stderr.write(`aistock replay: --report: ${describeError(error)}\n`);
+      return outcome.code === EXIT.ok ? EXIT.failure : outcome.code;
+    }
   } catch (error) {
     await session.stop().catch(() => undefined);
+    await recorder?.finish(null);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError) return EXIT.locked;
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
@@ -272,8 +293,8 @@ export function replayOutcome(summary: Summary, stateDir: string): { code: numbe
   return { code: EXIT.ok, message: null };
 }
 
-/** The summary for a person: a few lines, money to the cent. */
-export function formatSummary(summary: Summary, stateDir: string): string {
+/** The summary for a person: a few lines, money to the cent; with `performance`, return, max drawdown and denials by reason. */
+export function formatSummary(summary: Summary, stateDir: string, performance?: ReplayPerformance): string {
   const rejected = Object.entries(summary.bars.rejected);
   const positions = Object.entries(summary.portfolio.positions);
   const lines = [
@@ -285,6 +306,7 @@ export function formatSummary(summary: Summary, stateDir: string): string {
     `fills     ${summary.fills}`,
     `cash      ${summary.portfolio.cash} (from ${summary.portfolio.initialCash})`,
     `equity    ${summary.portfolio.equity}, realized P&L ${summary.portfolio.realizedPnl}`,
+    ...(performance === undefined ? [] : performanceLines(summary, performance)),
     `positions ${positions.length === 0 ? 'none' : positions.map(([s, p]) => `${s} ${p.qty} @ ${p.avgPrice}`).join(', ')}`,
     `risk      ${summary.risk.state}${summary.risk.haltReasons.length > 0 ? ` (${summary.risk.haltReasons.join('; ')})` : ''}`,
     `reconcile ${summary.reconciled.checks} checks, ${summary.reconciled.differences} differences` +

@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util';
+import { AistockError, describeError } from '../common/errors.js';
+import { ReportStateDirError } from '../report/buildReport.js';
+import { writeReport } from '../report/writeReport.js';
+import { StateDirLockedError } from '../stateDir/stateDirLock.js';
+import { EXIT, type CliIo } from './io.js';
+
+/** Where a report goes when no file is named. */
+export const DEFAULT_REPORT_FILE = 'report.html';
+
+/** Usage of `aistock report`. */
+export const REPORT_USAGE = `usage: aistock report <state-dir> [--out FILE]
+
+Writes one self-contained HTML file (it opens offline) about a state dir's runs: equity and
+drawdown curves, return, max drawdown, exposure, P&L and fees by symbol, the round trips,
+orders denied and bars rejected by reason, and the risk state's timeline.
+  --out FILE           where to write it (default ${DEFAULT_REPORT_FILE})
+Reads the state dir under its lock: while a session runs on it, exit 3 (run it after, or use
+replay --report). Exit codes: 0 written, 1 unexpected failure, 2 bad usage or no such state
+dir, 3 a running session holds the state dir.
+`;
+
+class UsageError extends AistockError {
+  constructor(message: string) {
+    super('BAD_USAGE', message);
+  }
+}
+
+/**
+ * `--report [FILE]` of `aistock replay`, taken out of argv (parseArgs has no optional values):
+ * `--report=FILE`, `--report FILE` when FILE ends in .html or .htm (so `--report bars.csv`
+ * still names the bar file), or a bare `--report` ({@link DEFAULT_REPORT_FILE}).
+ */
+export function takeReportOption(argv: readonly string[]): { rest: string[]; reportFile: string | null } {
+  const rest: string[] = [];
+  let reportFile: string | null = null;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg.startsWith('--report=')) {
+      reportFile = arg.slice('--report='.length);
+      if (reportFile === '') throw new UsageError('--report=: expected a file name');
+    } else if (arg === '--report') {
+      const next = argv[i + 1];
+      if (next !== undefined && /\.html?$/i.test(next)) {
+        reportFile = next;
+        i += 1;
+      } else reportFile = DEFAULT_REPORT_FILE;
+    } else rest.push(arg);
+  }
+  return { rest, reportFile };
+}
+
+/** `aistock report <state-dir> [--out FILE]`. */
+export async function runReportCommand(argv: string[], io: CliIo): Promise<number> {
+  let stateDir: string;
+  let out: string;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { out: { type: 'string', default: DEFAULT_REPORT_FILE }, help: { type: 'boolean', short: 'h', default: false } },
+    });
+    if (values.help) {
+      io.stdout.write(REPORT_USAGE);
+      return EXIT.ok;
+    }
+    const [dir, ...extra] = positionals;
+    if (dir === undefined) throw new UsageError('missing the state dir');
+    if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    if (values.out === '') throw new UsageError('--out: expected a file name');
+    stateDir = dir;
+    out = values.out;
+  } catch (error) {
+    io.stderr.write(`aistock report: ${describeError(error)}\n${REPORT_USAGE}`);
+    return EXIT.badInput;
+  }
+  try {
+    const written = await writeReport(stateDir, out);
+    io.stdout.write(`report: ${written.path} (${Math.ceil(written.bytes / 1024)} KB)\n`);
+    return EXIT.ok;
+  } catch (error) {
+    io.stderr.write(`aistock report: ${describeError(error)}\n`);
+    if (error instanceof StateDirLockedError) return EXIT.locked;
+    if (error instanceof ReportStateDirError) return EXIT.badInput;
+    return EXIT.failure;
+  }
+}
