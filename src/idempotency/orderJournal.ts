@@ -61,7 +61,7 @@ const entryLineSchema = z.object({ id: clientOrderIdSchema, state: z.enum(ENTRY_
  * The checksum after it is checked by {@link canonicalEntryAt}.
  */
 const ENTRY_FIELDS = `\\{"id":"([A-Za-z0-9-]{1,${CLIENT_ORDER_ID_MAX_LENGTH}})","state":"(${ENTRY_STATES.join('|')})","at":(-?(?:0|[1-9]\\d*)(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`;
-/** The record's part of the line: its checksum is checked by hand (cheaper than in the expression). */
+/** The record's part of the line; the checksum after it is checked by hand (measured a little cheaper than in the expression). */
 const CANONICAL_ENTRY_FIELDS = new RegExp(ENTRY_FIELDS, 'y');
 /** The same in a version 1 journal: no checksum, the line ends after the record. */
 const UNCHECKED_CANONICAL_ENTRY_LINE = new RegExp(`${ENTRY_FIELDS}\\}\\n`, 'y');
@@ -526,8 +526,9 @@ function uncheckedCanonicalEntryAt(text: string, start: number): JournalEntryRec
 }
 
 function entryOf(match: RegExpExecArray): JournalEntryRecord | undefined {
-  const [, id, stateText = '', atText] = match;
-  const state = ENTRY_STATE_BY_TEXT.get(stateText);
+  const id = match[1];
+  const state = ENTRY_STATE_BY_TEXT.get(match[2] ?? '');
+  const atText = match[3];
   // JSON's grammar admits 1e999, which parses to Infinity; zod refuses it, so leave it to zod.
   const at = Number(atText);
   if (id === undefined || state === undefined || !Number.isFinite(at)) return undefined;
