@@ -24,7 +24,7 @@ const JUMP_MS = 5_000;
 // compaction that works or fails).
 const events = [
   { type: 'START', now: NOW },
-  { type: 'xstate.done.actor.loader', output: { status: 'ok', records: [], tornTail: null, created: true } },
+  { type: 'xstate.done.actor.loader', output: { status: 'ok', records: [], tornTail: null, created: true, upgradedFrom: null } },
   { type: 'xstate.done.actor.loader', output: { status: 'corrupt', reason: 'INVALID_HEADER', detail: 'garbage', line: 1, movedTo: 'aside' } },
   { type: 'xstate.error.actor.loader', error: 'EISDIR' },
   { type: 'RESERVE', requests: [{ ticket: 0, id: 'A' }], now: NOW },
