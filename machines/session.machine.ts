@@ -239,6 +239,8 @@ export interface SessionStats {
   readonly duplicatesBlocked: number;
   readonly ordersRejected: number;
   readonly ordersUnknown: number;
+  /** Orders the journal recorded as sent that the broker does not know (see `OrderOutcome` `lost`). */
+  readonly ordersLost: number;
   readonly ordersSettled: number;
   readonly ordersRefused: number;
   readonly ordersDenied: number;
@@ -253,6 +255,7 @@ const NO_STATS: SessionStats = {
   duplicatesBlocked: 0,
   ordersRejected: 0,
   ordersUnknown: 0,
+  ordersLost: 0,
   ordersSettled: 0,
   ordersRefused: 0,
   ordersDenied: 0,
@@ -272,6 +275,7 @@ function counted(stats: SessionStats, add: Partial<SessionStats>): SessionStats 
     duplicatesBlocked: stats.duplicatesBlocked + (add.duplicatesBlocked ?? 0),
     ordersRejected: stats.ordersRejected + (add.ordersRejected ?? 0),
     ordersUnknown: stats.ordersUnknown + (add.ordersUnknown ?? 0),
+    ordersLost: stats.ordersLost + (add.ordersLost ?? 0),
     ordersSettled: stats.ordersSettled + (add.ordersSettled ?? 0),
     ordersRefused: stats.ordersRefused + (add.ordersRefused ?? 0),
     ordersDenied: stats.ordersDenied + (add.ordersDenied ?? 0),
@@ -609,6 +613,7 @@ function bookInto(context: SessionContext, enqueue: Enqueue, outcomes: readonly 
       duplicatesBlocked: count('duplicate'),
       ordersRejected: count('rejected'),
       ordersUnknown: count('unknown'),
+      ordersLost: count('lost'),
       ordersSettled: count('settled'),
       ordersRefused: count('refused'),
       fills: booked.fresh.length,

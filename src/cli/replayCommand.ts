@@ -285,6 +285,12 @@ export function replayOutcome(summary: Summary, stateDir: string): { code: numbe
         `because they could not be recorded first (a full disk or a read-only file system?); fix it, then run the same command again to resume`,
     };
   }
+  if (summary.orders.lostByBroker > 0) {
+    return {
+      code: EXIT.diverged,
+      message: `the broker does not know ${summary.orders.lostByBroker} order(s) the journal recorded as sent (BROKER_LOST_ORDER in the log names them); they were not sent again: check the broker's records`,
+    };
+  }
   const atStop = summary.reconciliation.findLast((report) => report.at === 'stop');
   if (atStop !== undefined && atStop.differences.length > 0) {
     const detail = atStop.differences.map((d) => `${d.symbol} local ${d.local} broker ${d.broker}`).join('; ');
@@ -302,7 +308,8 @@ export function formatSummary(summary: Summary, stateDir: string, performance?: 
       (rejected.length > 0 ? ` (${rejected.map(([r, c]) => `${r} ${c}`).join(', ')})` : '') +
       (summary.bars.resumedSkips > 0 ? `, ${summary.bars.resumedSkips} already processed (resumed)` : ''),
     `orders    ${summary.orders.submitted} submitted, ${summary.orders.duplicatesBlocked} duplicates blocked, ` +
-      `${summary.orders.rejected} rejected, ${summary.orders.unknown} unknown, ${summary.orders.denied} denied by risk`,
+      `${summary.orders.rejected} rejected, ${summary.orders.unknown} unknown, ${summary.orders.denied} denied by risk` +
+      (summary.orders.lostByBroker > 0 ? `, ${summary.orders.lostByBroker} lost by the broker` : ''),
     `fills     ${summary.fills}`,
     `cash      ${summary.portfolio.cash} (from ${summary.portfolio.initialCash})`,
     `equity    ${summary.portfolio.equity}, realized P&L ${summary.portfolio.realizedPnl}`,

@@ -39,6 +39,8 @@ export interface Summary {
     duplicatesBlocked: number;
     rejected: number;
     unknown: number;
+    /** Orders the journal recorded as sent that the broker does not know: never re-sent, a difference (`aistock replay` exits 4). */
+    lostByBroker: number;
     settled: number;
     refused: number;
     /** Refused orders by code (`BROKER_UNREACHABLE`, `PERSISTENCE_DEGRADED`, `JOURNAL_UNAVAILABLE`, …). */
@@ -243,6 +245,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         duplicatesBlocked: context.stats.duplicatesBlocked,
         rejected: context.stats.ordersRejected,
         unknown: context.stats.ordersUnknown,
+        lostByBroker: context.stats.ordersLost,
         settled: context.stats.ordersSettled,
         refused: context.stats.ordersRefused,
         refusedBy: { ...context.refusals },

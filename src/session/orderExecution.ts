@@ -167,7 +167,11 @@ async function executeOne(deps: ExecutionDeps, order: PlannedOrder, reservation:
       if (reservation.state !== 'submitted') record(deps, id, 'submitted');
       return { kind: 'duplicate', order, fills: [...known.fills] };
     }
-    if (reservation.state === 'submitted') return { kind: 'duplicate', order, fills: [] };
+    if (reservation.state === 'submitted') {
+      const detail = `the journal recorded ${id} as sent, and the broker does not know it`;
+      deps.log({ event: 'BROKER_LOST_ORDER', clientOrderId: id, detail });
+      return { kind: 'lost', order, reason: { code: 'BROKER_LOST_ORDER', detail } };
+    }
     // Reserved or unknown, and the broker never saw it: sending it now is its first send.
   }
   return submit(deps, order);

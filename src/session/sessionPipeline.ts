@@ -316,7 +316,12 @@ export type OrderOutcome =
   | { readonly kind: 'duplicate'; readonly order: PlannedOrder; readonly fills: Fill[] }
   | { readonly kind: 'refused'; readonly order: PlannedOrder; readonly reason: OrderRefusal }
   /** An earlier `unknown` order the broker now confirms: `fills` are its fills. */
-  | { readonly kind: 'settled'; readonly order: PlannedOrder; readonly fills: Fill[] };
+  | { readonly kind: 'settled'; readonly order: PlannedOrder; readonly fills: Fill[] }
+  /**
+   * The journal recorded it as sent, and the broker does not know it (its records lost it):
+   * never sent again on the journal's word, and never taken as filled — a difference to look at.
+   */
+  | { readonly kind: 'lost'; readonly order: PlannedOrder; readonly reason: { readonly code: 'BROKER_LOST_ORDER'; readonly detail: string } };
 
 /** What a round of order outcomes means: ids whose rate-limit slot is now counted or freed, and the fills not applied before. */
 export interface Booked {

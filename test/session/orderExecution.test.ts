@@ -67,6 +67,31 @@ describe('executeOrders', () => {
     await deps.broker.close();
   });
 
+  it('never sends again an order the journal holds as sent and the broker does not know: it is lost, logged, and has no fills', async () => {
+    const deps = await sessionDeps();
+    const logged: Record<string, unknown>[] = [];
+    const tracker = createIdempotencyTracker({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log });
+    await tracker.start();
+    const [first] = orders;
+    if (first === undefined) throw new Error('no order');
+    await tracker.reserve(first.clientOrderId);
+    await tracker.mark(first.clientOrderId, 'submitted');
+    const sent: string[] = [];
+    const submit = deps.broker.submit.bind(deps.broker);
+    deps.broker.submit = (brokerOrder) => {
+      sent.push(brokerOrder.clientOrderId);
+      return submit(brokerOrder);
+    };
+
+    const outcomes = await executeOrders({ tracker, broker: deps.broker, brokerTimeoutMs: 1_000, log: (entry) => logged.push(entry) }, [first], { refuse: null, unsettled: [] });
+
+    expect(outcomes).toEqual([{ kind: 'lost', order: first, reason: { code: 'BROKER_LOST_ORDER', detail: expect.stringContaining(first.clientOrderId) } }]);
+    expect(sent).toEqual([]);
+    expect(logged).toContainEqual(expect.objectContaining({ event: 'BROKER_LOST_ORDER', clientOrderId: first.clientOrderId }));
+    await tracker.stop();
+    await deps.broker.close();
+  });
+
   it('refuses the rest of the bar once the broker stops answering, sending none of them', async () => {
     const deps = await sessionDeps();
     const tracker = createIdempotencyTracker({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log });
