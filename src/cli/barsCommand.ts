@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { describeUsageError, parseCommandLine } from './usage.js';
 import { aggregate, createAggregator, flush } from '../bars/aggregator.js';
 import { createDataGuard, screenBars, type GuardState } from '../dataGuard/dataGuard.js';
 import { describeError } from '../common/errors.js';
@@ -33,7 +33,7 @@ export async function runBarsCommand(argv: string[], io: CliIo): Promise<number>
   try {
     options = parseOptions(argv);
   } catch (error) {
-    io.stderr.write(`aistock bars: ${describeError(error)}\n${BARS_USAGE}`);
+    io.stderr.write(`aistock bars: ${describeUsageError(error)}\n${BARS_USAGE}`);
     return EXIT.badInput;
   }
   if (options === 'help') {
@@ -77,7 +77,7 @@ interface BarsOptions {
 
 /** Parses and checks the arguments; throws with a message naming the bad option. */
 function parseOptions(argv: string[]): BarsOptions | 'help' {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     strict: true,

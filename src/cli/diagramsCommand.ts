@@ -1,6 +1,6 @@
+import { describeUsageError, parseCommandLine } from './usage.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { describeError } from '../common/errors.js';
 import { DOCUMENTED_MACHINES, renderMachinesDocument } from '../docs/machinesDocument.js';
 import { atomicFileWriter } from '../stateDir/stateFile.js';
@@ -28,7 +28,7 @@ export async function runDiagramsCommand(argv: string[], io: CliIo): Promise<num
   try {
     options = parseOptions(argv);
   } catch (error) {
-    io.stderr.write(`aistock diagrams: ${describeError(error)}\n${DIAGRAMS_USAGE}`);
+    io.stderr.write(`aistock diagrams: ${describeUsageError(error)}\n${DIAGRAMS_USAGE}`);
     return EXIT.badInput;
   }
   if (options === 'help') {
@@ -54,7 +54,7 @@ export async function runDiagramsCommand(argv: string[], io: CliIo): Promise<num
 
 /** Parses the arguments; throws with a message naming the bad one. */
 function parseOptions(argv: string[]): { outDir: string | null } | 'help' {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
     args: argv,
     allowPositionals: false,
     strict: true,

@@ -24,7 +24,7 @@ Commands:
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
   diagrams [--out DIR]  Print Mermaid state diagrams of every machine as markdown,
                        or write them to DIR/machines.md.
-  help                 Show this help.
+  help [COMMAND]       Show this help, or that command's.
   version              Print the version.
 
 Options:
@@ -48,6 +48,13 @@ const COMMANDS: Record<string, Command> = {
 /** Runs the `aistock` command line; returns the exit code. */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined) {
+    // `aistock help replay` is `aistock replay --help`.
+    const described = COMMANDS[rest[0]];
+    if (described !== undefined) return described(['--help'], io);
+    io.stderr.write(`aistock: no command "${rest[0]}" to describe\n\n${HELP}`);
+    return EXIT.badInput;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.stdout.write(HELP);
     return EXIT.ok;

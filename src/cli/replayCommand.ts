@@ -1,6 +1,6 @@
+import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
 import { stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { AistockError, describeError } from '../common/errors.js';
+import { describeError } from '../common/errors.js';
 import { smaCross } from '../strategy/strategy.js';
 import { TimeframeSchema, type Timeframe } from '../bars/timeframe.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
@@ -55,12 +55,6 @@ interface ReplayOptions {
   clockOffsetMs: number;
 }
 
-class UsageError extends AistockError {
-  constructor(message: string) {
-    super('BAD_USAGE', message);
-  }
-}
-
 const DEFAULT_INSPECT_PORT = 8080;
 /** How long a second signal waits for the checkpoint to reach the disk before exiting anyway. */
 const FLUSH_DEADLINE_MS = 2_000;
@@ -103,7 +97,7 @@ function clockOffsetFrom(env: NodeJS.ProcessEnv): number {
 function parseOptions(argv: string[]): ReplayOptions | 'help' {
   const { rest: withoutReport, reportFile } = takeReportOption(argv);
   const { rest, inspectPort } = takeInspectOption(withoutReport);
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: rest,
     allowPositionals: true,
     options: {
@@ -165,7 +159,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     });
     if (stats.isDirectory()) throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', 'is a directory, not a bar file');
   } catch (error) {
-    io.stderr.write(`aistock replay: ${describeError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
+    io.stderr.write(`aistock replay: ${describeUsageError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
     return EXIT.badInput;
   }
 

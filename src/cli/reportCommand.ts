@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
-import { AistockError, describeError } from '../common/errors.js';
+import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
+import { describeError } from '../common/errors.js';
 import { ReportStateDirError } from '../report/buildReport.js';
 import { writeReport } from '../report/writeReport.js';
 import { StateDirLockedError } from '../stateDir/stateDirLock.js';
@@ -19,12 +19,6 @@ Reads the state dir under its lock: while a session runs on it, exit 3 (run it a
 replay --report). Exit codes: 0 written, 1 unexpected failure, 2 bad usage or no such state
 dir, 3 a running session holds the state dir.
 `;
-
-class UsageError extends AistockError {
-  constructor(message: string) {
-    super('BAD_USAGE', message);
-  }
-}
 
 /**
  * `--report [FILE]` of `aistock replay`, taken out of argv (parseArgs has no optional values):
@@ -55,7 +49,7 @@ export async function runReportCommand(argv: string[], io: CliIo): Promise<numbe
   let stateDir: string;
   let out: string;
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCommandLine({
       args: argv,
       allowPositionals: true,
       options: { out: { type: 'string', default: DEFAULT_REPORT_FILE }, help: { type: 'boolean', short: 'h', default: false } },
@@ -71,7 +65,7 @@ export async function runReportCommand(argv: string[], io: CliIo): Promise<numbe
     stateDir = dir;
     out = values.out;
   } catch (error) {
-    io.stderr.write(`aistock report: ${describeError(error)}\n${REPORT_USAGE}`);
+    io.stderr.write(`aistock report: ${describeUsageError(error)}\n${REPORT_USAGE}`);
     return EXIT.badInput;
   }
   try {

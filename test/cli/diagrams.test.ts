@@ -96,7 +96,7 @@ describe('aistock diagrams', () => {
     const code = await runDiagramsCommand(['--format', 'svg'], io);
 
     expect(code).toBe(2);
-    expect(out.stderr).toContain("Unknown option '--format'");
+    expect(out.stderr).toContain('unknown option --format');
     expect(out.stderr).toContain(DIAGRAMS_USAGE);
   });
 
