@@ -97,6 +97,8 @@ export interface ReadBarsOptions {
 export interface BarBatch {
   bars: Bar[];
   errors: BarInputError[];
+  /** Bytes of the file read so far (in 1 MiB chunks): how far along the file is, for progress. */
+  bytesRead: number;
 }
 
 /** The columns (CSV) or keys (JSON lines) of a bar file. */
@@ -132,7 +134,8 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
   if (aborted()) return;
   const stream = await openBytes(file);
   if (signal !== undefined) addAbortSignal(signal, stream);
-  let batch: BarBatch = { bars: [], errors: [] };
+  let bytesRead = 0;
+  let batch: BarBatch = { bars: [], errors: [], bytesRead };
   let pending: BarInputError | null = null;
   const accept = (row: Bar | BarInputError): void => {
     if (!(row instanceof BarInputError)) batch.bars.push(row);
@@ -149,6 +152,8 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
     /** The line terminator, once the first line ending decided it (0: not yet). */
     let eol = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytesRead += chunk.length;
+      batch.bytesRead = bytesRead;
       let bytes = chunk;
       if (head !== null) {
         // The byte order mark needs the first 4 bytes, however the chunks come (a FIFO may send 1).
@@ -173,7 +178,7 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
           if (batch.bars.length + batch.errors.length >= batchSize) {
             yield batch;
             if (aborted()) return;
-            batch = { bars: [], errors: [] };
+            batch = { bars: [], errors: [], bytesRead };
           }
         }
       }

@@ -1,3 +1,4 @@
+import { progressLine } from './progress.js';
 import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
 import { stat } from 'node:fs/promises';
 import { describeError } from '../common/errors.js';
@@ -146,6 +147,8 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
  */
 export async function runReplayCommand(argv: string[], io: CliIo): Promise<number> {
   let options;
+  /** The bar file's size, for progress (null: a FIFO or pipe has none). */
+  let totalBytes: number | null = null;
   try {
     options = parseOptions(argv);
     if (options === 'help') {
@@ -158,6 +161,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', describeError(error), error);
     });
     if (stats.isDirectory()) throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', 'is a directory, not a bar file');
+    totalBytes = stats.isFile() ? stats.size : null;
   } catch (error) {
     io.stderr.write(`aistock replay: ${describeUsageError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
     return EXIT.badInput;
@@ -223,14 +227,15 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     recorder = await startReportRecorder({ stateDir: options.stateDir, session, file: options.file });
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
+    const startedAt = globalThis.performance.now();
     for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip', signal: reading.signal })) {
       for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
       await session.ingest(batch.bars);
       bars += batch.bars.length;
-      if (progress) io.stdout.write(`\r${bars.toLocaleString('en-US')} bars`);
+      if (progress) io.stdout.write(`\r${progressLine({ bars, bytesRead: batch.bytesRead, totalBytes, elapsedMs: globalThis.performance.now() - startedAt })}\x1b[K`);
       if (signals > 0) break;
     }
-    if (progress) io.stdout.write('\r');
+    if (progress) io.stdout.write('\r\x1b[K');
     const summary = await session.stop();
     const performance = replayPerformance(summary, await recorder.finish({ summary, inputRejected }));
     for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
