@@ -1,6 +1,6 @@
 import { assign, emit, enqueueActions, fromPromise, setup, type ActorRefFrom, type NonReducibleUnknown } from 'xstate';
 import type { Bar } from '../src/bars/bar.js';
-import type { BarsState } from '../src/bars/barProcessor.js';
+import { NONE_COMPLETED, type BarsState } from '../src/bars/barProcessor.js';
 import type { TimeframeBar } from '../src/bars/timeframe.js';
 import type { GuardState } from '../src/dataGuard/dataGuard.js';
 import type { Fill } from '../src/common/order.js';
@@ -500,7 +500,6 @@ const sessionSetup = setup({
 });
 
 type InboxItem = SessionContext['inbox'][number];
-const NOTHING_COMPLETED: ReadonlyMap<number, readonly TimeframeBar[]> = new Map();
 type BarsEvent = Extract<SessionEvent, { type: 'BARS' }>;
 /** What the helpers below do through an `enqueueActions`' `enqueue`: update the context, message a child, raise an answer, report a fact. */
 interface Enqueue {
@@ -532,19 +531,19 @@ function enqueued(context: SessionContext, event: BarsEvent): Partial<SessionCon
 function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null, stats: SessionStats): void {
   if (item === null || context.decided === null) {
     enqueue.assign({ stats });
-    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NOTHING_COMPLETED });
+    enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NONE_COMPLETED });
     return;
   }
   const live = !context.replay;
   const { decided, fresh } = skipResumed(context.decided, item.bars);
   enqueue.assign({
     decided,
-    batch: { bars: [], monoMs: live ? item.monoMs : null, next: 0, settleFrom: 0, fed: 0, completed: NOTHING_COMPLETED },
+    batch: { bars: [], monoMs: live ? item.monoMs : null, next: 0, settleFrom: 0, fed: 0, completed: NONE_COMPLETED },
     stats: counted(stats, { batches: 1 }),
     lastMonoMs: live ? item.monoMs : context.lastMonoMs,
     lastReconciledMonoMs: context.lastReconciledMonoMs ?? (live ? item.monoMs : null),
   });
-  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NOTHING_COMPLETED });
+  if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NONE_COMPLETED });
   // Staleness is judged against arrival on the wall clock, live only.
   else enqueue.sendTo('dataGuard', { type: 'BARS', bars: fresh, ...(live && item.receivedAtMs !== null ? { receivedAtMs: item.receivedAtMs } : {}) });
 }

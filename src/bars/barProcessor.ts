@@ -65,7 +65,8 @@ export interface ProcessResult {
   readonly completed: ReadonlyMap<number, readonly TimeframeBar[]>;
 }
 
-const NONE_COMPLETED: ReadonlyMap<number, readonly TimeframeBar[]> = new Map();
+/** A batch (or flush) that completed no higher-timeframe bar. */
+export const NONE_COMPLETED: ReadonlyMap<number, readonly TimeframeBar[]> = new Map();
 
 /** A fresh processor. Throws a `ZodError` for an invalid config. */
 export function createBarsState(input: BarsConfigInput = {}): BarsState {

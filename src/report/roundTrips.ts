@@ -12,14 +12,18 @@ import type { Fill } from '../common/order.js';
 /** Which way a lot or round trip was held. */
 export type Direction = 'long' | 'short';
 
-/** A position entered and (part of it) left again. */
-export interface RoundTrip {
+/** Where a lot came from: the entry fill's symbol, side, time, price and order (and how much of it). */
+interface LotEntry {
   readonly symbol: string;
   readonly direction: Direction;
   readonly qty: Qty;
   readonly entryAt: number;
   readonly entryPrice: Price;
   readonly entryOrderId: string;
+}
+
+/** A position entered and (part of it) left again. */
+export interface RoundTrip extends LotEntry {
   readonly exitAt: number;
   readonly exitPrice: Price;
   readonly exitOrderId: string;
@@ -32,13 +36,7 @@ export interface RoundTrip {
 }
 
 /** A lot still open after every fill: what is left of one entry fill. */
-export interface OpenLot {
-  readonly symbol: string;
-  readonly direction: Direction;
-  readonly qty: Qty;
-  readonly entryAt: number;
-  readonly entryPrice: Price;
-  readonly entryOrderId: string;
+export interface OpenLot extends LotEntry {
   /** What is left of the entry fill's commission. */
   readonly fees: Money;
 }

@@ -165,7 +165,13 @@ export interface StrategyRun {
   readonly failure: StrategyFailure | null;
 }
 
-const NOTHING_COMPLETED: readonly TimeframeBar[] = Object.freeze([]);
+/** What a bar that completed no higher-timeframe bar shows the strategy: one shared object, not one per bar. */
+const NOTHING_COMPLETED: BarMarket = Object.freeze({ completed: Object.freeze([]) });
+
+function marketAt(completed: ReadonlyMap<number, readonly TimeframeBar[]>, index: number): BarMarket {
+  const bars = completed.get(index);
+  return bars === undefined ? NOTHING_COMPLETED : { completed: bars };
+}
 
 /** The strategy's step for `bar`, its intents checked (user code: it may throw or return anything). */
 function strategyStep(
@@ -211,7 +217,7 @@ export function runStrategy(
   for (let index = from; index < bars.length; index += 1) {
     const bar = bars[index];
     if (bar === undefined) break;
-    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0', { completed: completed.get(index) ?? NOTHING_COMPLETED });
+    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0', marketAt(completed, index));
     if (!step.ok) return { strategy: state, stop: index, requests: [], failure: step.failure };
     state = step.state;
     if (step.intents.length > 0) {
