@@ -326,6 +326,7 @@ export function formatSummary(summary: Summary, stateDir: string, performance?: 
       (summary.reconciled.failed > 0 ? `, ${summary.reconciled.failed} failed` : ''),
     `state     ${stateDir} (${summary.checkpoints.written} checkpoint writes, ${summary.checkpoints.failed} failed)` +
       (summary.checkpoints.setAside === null ? '' : `; the checkpoint found was ${summary.checkpoints.setAside.reason}, moved to ${summary.checkpoints.setAside.movedTo}`),
+    ...(summary.listenerFailures === 0 ? [] : [`listeners ${summary.listenerFailures} calls threw (LISTENER_FAILED in the log)`]),
     ...(summary.fault === null ? [] : [`fault     ${describeFault(summary.fault)}`]),
   ];
   return `${lines.join('\n')}\n`;

@@ -59,6 +59,8 @@ export interface Summary {
   reconciliation: ReconcileReport[];
   /** What the checks found, counted: see {@link ReconcileCounts}. */
   reconciled: ReconcileCounts;
+  /** Calls of `session.on` listeners that threw (each logged as `LISTENER_FAILED`). */
+  listenerFailures: number;
   /** Why the session faulted (null: it did not): a typed value with a closed code. */
   fault: SessionFault | null;
 }
@@ -259,6 +261,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       clockJumps: tracker?.stats.clockJumps ?? 0,
       reconciliation: reconciler.reports,
       reconciled: { ...reconciler.counts },
+      listenerFailures: events.failures(),
       fault: context.fault,
     };
   };

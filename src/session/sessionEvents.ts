@@ -58,14 +58,18 @@ export interface SessionEmitter {
   on: SessionOn;
   emit(event: SessionEvent): void;
   wants(type: SessionEventType): boolean;
+  /** Listener calls that threw, so far. */
+  failures(): number;
 }
 
 /**
  * Listeners by event type. A listener that throws is the user's bug, not the session's: it is
- * logged (`LISTENER_FAILED`, with the event type and error) and the other listeners still run.
+ * logged (`LISTENER_FAILED`, with the event type and error), counted (`Summary.listenerFailures`),
+ * and the other listeners still run.
  */
 export function createSessionEvents(log: (entry: Record<string, unknown>) => void): SessionEmitter {
   const listeners = new Map<SessionEventType, Set<(event: SessionEvent) => void>>();
+  let failed = 0;
   const on: SessionOn = (type, listener) => {
     const set = listeners.get(type) ?? new Set();
     listeners.set(type, set);
@@ -78,11 +82,12 @@ export function createSessionEvents(log: (entry: Record<string, unknown>) => voi
       try {
         listener(event);
       } catch (error) {
+        failed += 1;
         log({ event: 'LISTENER_FAILED', type: event.type, error: describeError(error) });
       }
     }
   };
-  return { on, emit, wants: (type) => (listeners.get(type)?.size ?? 0) > 0 };
+  return { on, emit, wants: (type) => (listeners.get(type)?.size ?? 0) > 0, failures: () => failed };
 }
 
 /** The session's own facts as public events. */

@@ -69,7 +69,7 @@ describe('what a session reports as it runs (session.on)', () => {
     session.on('order', (event) => ignored.push(event))();
     await session.start();
     await expect(session.ingest(minuteBars(2))).rejects.toThrow(/STRATEGY_FAILED/);
-    await session.stop();
+    expect((await session.stop()).listenerFailures).toBe(1);
     unsubscribe();
 
     expect(faults).toEqual([{ type: 'fault', fault: expect.objectContaining({ code: 'STRATEGY_FAILED' }) }]);
