@@ -5,8 +5,9 @@ import {
   SessionAnchorSchema,
   TIMEFRAME_MS,
   TimeframeSchema,
-  bucketBounds,
   bucketRule,
+  endOf,
+  startOf,
   divides,
   type BucketRule,
   type Timeframe,
@@ -174,9 +175,23 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
         }
         const rule = rules[i];
         if (rule === undefined) continue;
-        const { start, end } = bucketBounds(rule, bar.ts);
-        bucket = { start, end, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, complete: false };
-        buckets[i] = bucket;
+        const start = startOf(rule, bar.ts);
+        const end = endOf(rule, bar.ts, start);
+        if (bucket === null) {
+          bucket = { start, end, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, complete: false };
+          buckets[i] = bucket;
+        } else {
+          // The entry was copied in this call, so its buckets are this call's own: the next
+          // bucket reuses the object (closed bars were copied out by toBar) — one less allocation per bar and timeframe.
+          bucket.start = start;
+          bucket.end = end;
+          bucket.open = bar.open;
+          bucket.high = bar.high;
+          bucket.low = bar.low;
+          bucket.close = bar.close;
+          bucket.volume = bar.volume;
+          bucket.complete = false;
+        }
       }
       if (baseMs > 0 && bar.ts + baseMs >= bucket.end) {
         closed.push(toBar(bar.symbol, timeframes[i], bucket));

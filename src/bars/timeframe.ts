@@ -107,15 +107,20 @@ export class TimestampOutOfRangeError extends AistockError {
 /** The UTC `[start, end)` of the bucket holding `ts`; `end` is the next bucket's start. */
 export function bucketBounds(rule: BucketRule, ts: number): { start: number; end: number } {
   const start = startOf(rule, ts);
+  return { start, end: endOf(rule, ts, start) };
+}
+
+/** The UTC end of the bucket holding `ts`, whose start is `start` (the hot path: no object per call). */
+export function endOf(rule: BucketRule, ts: number, start: number): number {
   let segment = rule.zone.segmentAt(ts);
   const wallStart = alignWall(rule, ts + segment.offsetMs);
   for (;;) {
     const end = wallStart + rule.lengthMs - segment.offsetMs;
-    if (end < segment.end) return { start, end };
+    if (end < segment.end) return end;
     // The bucket's wall-clock end lies past an offset change: the next segment either
     // starts a new bucket (the change skipped or repeated our end) or continues this one.
     const next = rule.zone.segmentAt(segment.end);
-    if (startOf(rule, next.start) !== start) return { start, end: next.start };
+    if (startOf(rule, next.start) !== start) return next.start;
     segment = next;
   }
 }

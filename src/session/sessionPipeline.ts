@@ -173,6 +173,11 @@ function marketAt(completed: ReadonlyMap<number, readonly TimeframeBar[]>, index
   return bars === undefined ? NOTHING_COMPLETED : { completed: bars };
 }
 
+/** A strategy step that failed on `bar` (a function of its own: a closure made per bar costs an allocation on every bar). */
+function failedOn(bar: Bar, detail: string): { ok: false; failure: StrategyFailure } {
+  return { ok: false, failure: { symbol: bar.symbol, barTs: bar.ts, detail } };
+}
+
 /** The strategy's step for `bar`, its intents checked (user code: it may throw or return anything). */
 function strategyStep(
   strategy: Strategy,
@@ -181,20 +186,19 @@ function strategyStep(
   position: string,
   market: BarMarket,
 ): { ok: true; state: unknown; intents: OrderIntent[] } | { ok: false; failure: StrategyFailure } {
-  const fail = (detail: string) => ({ ok: false as const, failure: { symbol: bar.symbol, barTs: bar.ts, detail } });
   let step;
   try {
     step = strategy.onBar(state, bar, position, market);
   } catch (error) {
-    if (error instanceof StrategyTimeoutError) return fail(error.message);
-    return fail(`${strategy.id}.onBar threw: ${describeError(error)}`);
+    if (error instanceof StrategyTimeoutError) return failedOn(bar, error.message);
+    return failedOn(bar, `${strategy.id}.onBar threw: ${describeError(error)}`);
   }
-  if (typeof step !== 'object' || step === null || !Array.isArray(step.intents)) return fail(`${strategy.id}.onBar returned no { state, intents }`);
+  if (typeof step !== 'object' || step === null || !Array.isArray(step.intents)) return failedOn(bar, `${strategy.id}.onBar returned no { state, intents }`);
   if (step.intents.length === 0) return { ok: true, state: step.state, intents: step.intents };
   const intents: OrderIntent[] = [];
   for (const [index, intent] of step.intents.entries()) {
     const parsed = OrderIntentSchema.safeParse(intent);
-    if (!parsed.success) return fail(`${strategy.id}.onBar returned an invalid intent #${index}: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) return failedOn(bar, `${strategy.id}.onBar returned an invalid intent #${index}: ${z.prettifyError(parsed.error)}`);
     intents.push(parsed.data);
   }
   return { ok: true, state: step.state, intents };
