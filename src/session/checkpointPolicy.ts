@@ -25,6 +25,7 @@ function checkpointerTakesSaves(checkpointer: Checkpointer): boolean {
 export function watermarkingStore(files: CheckpointStore, tracker: () => IdempotencyTracker | undefined): CheckpointStore {
   return {
     read: (key, schema) => files.read(key, schema),
+    setAside: (key) => files.setAside(key),
     write: async (writes) => {
       await files.write(writes);
       for (const { key, snapshot } of writes) {

@@ -144,6 +144,7 @@ function createSessionActor(options: TradingSessionOptions) {
           bars: { zone: config.timeZone, baseTimeframe: config.baseTimeframe, timeframes: config.timeframes, historySize: config.historySize },
         },
         broker: options.broker,
+        store: options.store,
         log,
         parts,
         reconciler,

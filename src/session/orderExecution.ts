@@ -115,15 +115,16 @@ export async function executeOrders(
   const refusal = options.refuse ?? unreachableReason(settling.stillUnknown);
   if (refusal !== null) return [...settling.outcomes, ...orders.map((order): OrderOutcome => ({ kind: 'refused', order, reason: refusal }))];
   // Every order of the bar is reserved in one tick, so one journal commit holds them all (group
-  // commit) before the first reaches the broker; each is then sent in order.
-  const reservations = orders.map((order) => reserve(deps, order));
+  // commit) before the first reaches the broker; each is then sent in order. All awaited at once:
+  // a lost lease fails every one of them, and the session faults before any is sent.
+  const reservations = await Promise.all(orders.map((order) => reserve(deps, order)));
   const outcomes: OrderOutcome[] = [...settling.outcomes];
   let unreachable: OrderRefusal | null = null;
   for (const [index, order] of orders.entries()) {
     // Refused after its reservation (the broker stopped answering mid-bar): an id reserved and
     // never sent, which a restart settles by asking the broker — as after a crash before the send.
     const outcome: OrderOutcome =
-      unreachable === null ? await executeOne(deps, order, await (reservations[index] ?? reserve(deps, order))) : { kind: 'refused', order, reason: unreachable };
+      unreachable === null ? await executeOne(deps, order, reservations[index] ?? (await reserve(deps, order))) : { kind: 'refused', order, reason: unreachable };
     outcomes.push(outcome);
     // The broker stopped answering mid-bar: the rest waits for it, as the next batch will.
     if (outcome.kind === 'unknown') unreachable = unreachableReason([order]);
@@ -145,6 +146,8 @@ async function reserve(deps: ExecutionDeps, order: PlannedOrder): Promise<Reserv
   try {
     return await deps.tracker.reserve(order.clientOrderId);
   } catch (error) {
+    // Another process holds the session now: this one must send nothing more, and faults.
+    if (error instanceof AistockError && error.code === 'LEASE_LOST') throw error;
     // Not durably reserved, so not sent: the write-ahead rule holds even when the disk fails.
     return { code: 'JOURNAL_UNAVAILABLE', detail: describeError(error) };
   }

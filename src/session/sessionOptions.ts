@@ -8,6 +8,7 @@ import type { Strategy } from '../strategy/strategy.js';
 import { TimeframeSchema, TIMEFRAME_MS } from '../bars/timeframe.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import type { Broker } from '../broker/broker.js';
+import type { SessionStore } from './sessionStore.js';
 import type { Clock } from '../common/clock.js';
 import type { DeadlineTimers } from './orderExecution.js';
 
@@ -52,6 +53,12 @@ export interface TradingSessionOptions extends Partial<Omit<z.input<typeof Sessi
   strategy?: Strategy;
   /** The broker (default a `PaperBroker` in `<stateDir>/broker`). The session closes it on stop. */
   broker?: Broker;
+  /**
+   * Where the journal, the checkpoints and the single-writer hold live (default: the state dir's
+   * files and lock). `postgresStore({ url })` puts them in PostgreSQL under `sessionId`, with a
+   * fenced lease in place of the lock; `stateDir` still holds the PaperBroker's ledger and the report.
+   */
+  store?: SessionStore;
   clock?: Clock;
   /** What times broker-call deadlines (`brokerTimeoutMs`): Node's timers by default; xstate's `SimulatedClock` in tests. */
   timers?: DeadlineTimers;

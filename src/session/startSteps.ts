@@ -16,11 +16,11 @@ import { fileCheckpointStore } from '../checkpointer/checkpointStore.js';
 import type { Clock } from '../common/clock.js';
 import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } from '../idempotency/idempotencyTracker.js';
 import { PaperBroker } from '../broker/paperBroker.js';
-import { lockStateDir, type StateDirLock } from '../stateDir/stateDirLock.js';
+import { lockStateDir } from '../stateDir/stateDirLock.js';
+import type { OpenSessionStore, SessionStore } from './sessionStore.js';
 import { watermarkingStore } from './checkpointPolicy.js';
 import { settleUnknown, type ExecutionDeps } from './orderExecution.js';
 import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint, type SessionState } from './sessionCheckpoint.js';
-import { moveAside } from '../stateDir/stateFile.js';
 import { InvalidSessionOptionsError, type SessionConfig } from './sessionOptions.js';
 import type { SessionReconciler } from '../reconciler/sessionReconciler.js';
 
@@ -33,7 +33,10 @@ import type { SessionReconciler } from '../reconciler/sessionReconciler.js';
 
 /** What the session opened; the drain (or the release after a fault) closes each one there is. */
 export interface SessionParts {
-  lock?: StateDirLock;
+  /** The state dir's lock, or the store's lease: what keeps this process the session's only writer. */
+  lock?: { release(): Promise<void> };
+  /** The session store given in the options, opened (its lease held). */
+  store?: OpenSessionStore;
   checkpointer?: Checkpointer;
   tracker?: IdempotencyTracker;
   broker?: Broker;
@@ -70,6 +73,8 @@ export interface StartStepsDeps {
   pipelineOptions: PipelineOptions;
   /** The user's broker; a PaperBroker in `<stateDir>/broker` without one. */
   broker: Broker | undefined;
+  /** Where the journal, checkpoints and hold live instead of the state dir's files (e.g. `postgresStore`). */
+  store: SessionStore | undefined;
   log: (entry: Record<string, unknown>) => void;
   parts: SessionParts;
   reconciler: SessionReconciler;
@@ -118,10 +123,15 @@ export function startSteps(deps: StartStepsDeps) {
 
   return {
     lockStateDir: step(async () => {
-      parts.lock = await lockStateDir(stateDir);
+      if (deps.store === undefined) parts.lock = await lockStateDir(stateDir);
+      else {
+        // The store's hold (a lease) takes the lock's place; releasing it closes the store.
+        parts.store = await deps.store.open({ sessionId: config.sessionId, clock, log });
+        parts.lock = parts.store;
+      }
     }),
     restoreCheckpoint: step(async () => {
-      const files = fileCheckpointStore({ dir: stateDir, clock });
+      const files = parts.store?.checkpoints ?? fileCheckpointStore({ dir: stateDir, clock });
       const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
       if (checkpoint.status === 'corrupt') {
         parts.setAside = { reason: checkpoint.reason, movedTo: checkpoint.movedTo };
@@ -139,7 +149,7 @@ export function startSteps(deps: StartStepsDeps) {
         } catch (error) {
           // It parses but breaks an invariant (an edited cash, a strategy state its schema refuses):
           // set aside like any corrupt file; the session starts fresh and the broker rebuilds it.
-          const movedTo = await moveAside(join(stateDir, `${CHECKPOINT_KEY}.json`), clock);
+          const movedTo = await files.setAside(CHECKPOINT_KEY);
           parts.setAside = { reason: 'INVALID_STATE', movedTo };
           log({ event: 'CHECKPOINT_INVALID', error: describeError(error), movedTo });
         }
@@ -153,7 +163,8 @@ export function startSteps(deps: StartStepsDeps) {
       );
       // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
       const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
-      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, parent: deps.parent() });
+      const journal = parts.store === undefined ? {} : { journal: parts.store.journal };
+      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...journal, parent: deps.parent() });
       parts.tracker = tracker;
     }),
     loadJournal: step(async () => {

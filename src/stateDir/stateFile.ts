@@ -86,6 +86,11 @@ export interface StateFileFormat<T> {
   schemaVersion: number;
 }
 
+/** `data` in its envelope, `{ schemaVersion, savedAt, data }`, as every store writes it. */
+export function envelopeText(data: unknown, schemaVersion: number, clock: Clock): string {
+  return JSON.stringify({ schemaVersion, savedAt: clock.wallMs(), data });
+}
+
 /** Serialises `data` in the envelope and writes it durably; throws {@link StateFileError}. */
 export async function writeStateFile<T>(
   path: string,
@@ -94,7 +99,7 @@ export async function writeStateFile<T>(
   clock: Clock,
   writer: FileWriter = atomicFileWriter,
 ): Promise<void> {
-  const contents = JSON.stringify({ schemaVersion: format.schemaVersion, savedAt: clock.wallMs(), data });
+  const contents = envelopeText(data, format.schemaVersion, clock);
   try {
     await writer(path, contents);
   } catch (error) {
@@ -121,9 +126,11 @@ export async function readStateFile<T>(path: string, format: StateFileFormat<T>,
   return { status: 'corrupt', reason: verdict.reason, detail: verdict.detail, movedTo };
 }
 
-type EnvelopeVerdict<T> = { ok: true; data: T; savedAt: number } | { ok: false; reason: CorruptReason; detail: string };
+/** What {@link checkEnvelope} found in a state file's text. */
+export type EnvelopeVerdict<T> = { ok: true; data: T; savedAt: number } | { ok: false; reason: CorruptReason; detail: string };
 
-function checkEnvelope<T>(text: string, format: StateFileFormat<T>): EnvelopeVerdict<T> {
+/** Parses and checks an envelope's text (JSON, envelope shape, version, then `data` by its schema); shared by every store. */
+export function checkEnvelope<T>(text: string, format: StateFileFormat<T>): EnvelopeVerdict<T> {
   let json: unknown;
   try {
     json = JSON.parse(text);

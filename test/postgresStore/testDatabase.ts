@@ -17,7 +17,9 @@ export async function testDatabase(label: string): Promise<{ url: string; adminU
   return {
     url: url.toString(),
     adminUrl,
-    drop: () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: async () => {
+      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
   };
 }
 

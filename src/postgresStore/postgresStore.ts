@@ -1,0 +1,139 @@
+import { AistockError } from '../common/errors.js';
+import type { OpenSessionStore, SessionStore } from '../session/sessionStore.js';
+import { NonDurableServerError, nonDurableSetting, readDurabilitySettings } from './durabilitySettings.js';
+import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
+import { postgresCheckpointStore } from './postgresCheckpointStore.js';
+import { PostgresOrderJournal } from './postgresJournal.js';
+import { keepRenewing, LeaseLostError, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
+import { migrate } from './postgresSchema.js';
+
+/**
+ * `postgresStore({ url })`: a session's journal, checkpoints and lease in PostgreSQL, keyed by
+ * session id, so many sessions on many hosts share one database and a standby can take a
+ * session over. Opening it checks the server's durability settings (refusing `fsync`,
+ * `synchronous_commit` or `full_page_writes` off), brings the schema up to date, and takes the
+ * session's lease — or, with `standby`, waits until the holder's lease expires and takes it
+ * over (the fencing token goes up, and the old holder's next write fails with `LEASE_LOST`).
+ */
+
+/** Options of {@link postgresStore}. */
+export interface PostgresStoreOptions {
+  /** `postgresql://user:password@host:port/database` (libpq's URL form; `?options=-c…` is honoured). */
+  url: string;
+  /** How long the lease lasts unless renewed (default 10,000 ms): a dead holder's session is taken over this long after its last renewal. */
+  leaseMs?: number;
+  /** How often the holder renews (default a third of `leaseMs`). */
+  renewEveryMs?: number;
+  /** Wait for the lease and take it over when it expires, instead of failing with `SESSION_LEASE_HELD`. */
+  standby?: boolean;
+  /** What times renewals and the standby's waits (default Node's timers; a test pauses a holder by never firing them). */
+  timers?: LeaseTimers;
+  /** Connections in the session's pool (default 4: journal, checkpoints, lease, one spare). */
+  poolSize?: number;
+}
+
+const nodeTimers: LeaseTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as Parameters<typeof clearTimeout>[0]),
+};
+
+/** Options the store was given that it cannot run with. */
+export class InvalidPostgresStoreOptionsError extends AistockError {
+  constructor(detail: string) {
+    super('INVALID_STORE_OPTIONS', `invalid postgresStore options: ${detail}`);
+  }
+}
+
+/** The session store in PostgreSQL (see {@link PostgresStoreOptions}); opened by the session at start. */
+export function postgresStore(options: PostgresStoreOptions): SessionStore {
+  const leaseMs = options.leaseMs ?? 10_000;
+  const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  if (!Number.isInteger(leaseMs) || leaseMs <= 0) throw new InvalidPostgresStoreOptionsError(`leaseMs must be a positive integer, not ${leaseMs}`);
+  if (!Number.isInteger(renewEveryMs) || renewEveryMs <= 0 || renewEveryMs >= leaseMs) {
+    throw new InvalidPostgresStoreOptionsError(`renewEveryMs must be a positive integer below leaseMs (${leaseMs}), not ${renewEveryMs}`);
+  }
+  const description = describeUrl(options.url);
+  const timers = options.timers ?? nodeTimers;
+  return {
+    description,
+    async open({ sessionId, clock, log }): Promise<OpenSessionStore> {
+      const pool = await openPool(options.url, options.poolSize ?? 4);
+      // An idle connection that breaks is reported here; without a listener it would crash the process.
+      pool.on('error', (error) => log({ event: 'POSTGRES_CONNECTION_LOST', store: description, error: error.message }));
+      try {
+        await checkServer(pool, description);
+        const lease = await takeLease(pool, sessionId, leaseMs, options.standby === true, timers, log);
+        let lost: LeaseLostError | undefined;
+        const renewals = keepRenewing({
+          pool,
+          lease,
+          leaseMs,
+          everyMs: renewEveryMs,
+          timers,
+          onLost: () => {
+            lost = new LeaseLostError(sessionId, lease.token, 'another process took it over');
+            log({ event: 'LEASE_LOST', sessionId, token: lease.token });
+          },
+          onError: (error) => log({ event: 'LEASE_RENEWAL_FAILED', sessionId, error: String(error) }),
+        });
+        const where = `${description} (session ${sessionId})`;
+        let released: Promise<void> | undefined;
+        return {
+          journal: new PostgresOrderJournal({ pool, lease, where, lost: () => lost }),
+          checkpoints: postgresCheckpointStore({ pool, lease, clock }),
+          release: () =>
+            (released ??= (async () => {
+              await renewals.stop();
+              try {
+                if (lost === undefined) await releaseLease(pool, lease);
+              } finally {
+                await pool.end();
+              }
+            })()),
+        };
+      } catch (error) {
+        await pool.end();
+        throw error;
+      }
+    },
+  };
+}
+
+async function checkServer(pool: Pool, description: string): Promise<void> {
+  let settings;
+  try {
+    settings = await readDurabilitySettings(pool);
+  } catch (error) {
+    throw new PostgresStoreError(`cannot reach ${description}`, error);
+  }
+  const weak = nonDurableSetting(settings);
+  if (weak !== null) throw new NonDurableServerError(description, weak);
+  try {
+    await migrate(pool);
+  } catch (error) {
+    throw error instanceof AistockError ? error : new PostgresStoreError(`cannot migrate the schema of ${description}`, error);
+  }
+}
+
+/** Takes the lease, or (standby) waits for the holder's to expire and takes it then. */
+async function takeLease(
+  pool: Pool,
+  sessionId: string,
+  leaseMs: number,
+  standby: boolean,
+  timers: LeaseTimers,
+  log: (entry: Record<string, unknown>) => void,
+): Promise<HeldLease> {
+  for (let waited = false; ; waited = true) {
+    const taken = await tryTakeLease(pool, sessionId, leaseMs);
+    if ('token' in taken) {
+      if (waited) log({ event: 'LEASE_TAKEN_OVER', sessionId, token: taken.token });
+      return taken;
+    }
+    if (!standby) throw new SessionLeaseHeldError(sessionId, taken);
+    if (!waited) log({ event: 'STANDBY_WAITING', sessionId, holderHost: taken.host, holderPid: taken.pid, expiresInMs: Math.round(taken.expiresInMs) });
+    // Until just after the holder's lease would expire; it may renew, and then this waits again.
+    const waitMs = Math.min(Math.max(10, Math.ceil(taken.expiresInMs) + 5), leaseMs);
+    await new Promise<void>((resolve) => timers.setTimeout(resolve, waitMs));
+  }
+}

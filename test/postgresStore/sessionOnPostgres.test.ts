@@ -1,0 +1,121 @@
+import { access, mkdtemp } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PaperBroker } from '../../src/broker/paperBroker.js';
+import type { Broker } from '../../src/broker/broker.js';
+import { ManualClock } from '../../src/common/clock.js';
+import { createTradingSession, type TradingSessionOptions } from '../../src/session/createTradingSession.js';
+import { postgresStore } from '../../src/postgresStore/postgresStore.js';
+import type { LeaseTimers } from '../../src/postgresStore/postgresLease.js';
+import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
+import { adminQuery, testDatabase } from './testDatabase.js';
+
+let db: Awaited<ReturnType<typeof testDatabase>>;
+beforeAll(async () => {
+  db = await testDatabase('session');
+});
+afterAll(async () => db.drop());
+
+const bars = minuteBars(8);
+/** Timers that never fire: a holder whose renewals never run, as if its process were paused. */
+const paused: LeaseTimers = { setTimeout: () => undefined, clearTimeout: () => undefined };
+
+function options(stateDir: string, extra: Partial<TradingSessionOptions> = {}): TradingSessionOptions {
+  return {
+    stateDir,
+    clock: new ManualClock({ wallMs: Date.UTC(2025, 10, 3, 15), monoMs: 1_000 }),
+    strategy: buyOnBars([2, 4, 6]),
+    replay: true,
+    log: () => undefined,
+    ...extra,
+  };
+}
+
+/** A PaperBroker that counts the orders it is asked to submit. */
+async function countingBroker(stateDir: string): Promise<{ broker: Broker; submits: () => number }> {
+  const paper = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock: new ManualClock({ wallMs: Date.UTC(2025, 10, 3, 15) }) });
+  let submits = 0;
+  const broker: Broker = {
+    submit: (order) => {
+      submits += 1;
+      return paper.submit(order);
+    },
+    cancel: (id) => paper.cancel(id),
+    openOrders: () => paper.openOrders(),
+    positions: () => paper.positions(),
+    orderByClientId: (id) => paper.orderByClientId(id),
+    knownClientOrderIds: () => paper.knownClientOrderIds(),
+    onFill: (listener) => paper.onFill(listener),
+    observeBar: (bar) => paper.observeBar(bar),
+    close: () => paper.close(),
+  };
+  return { broker, submits: () => submits };
+}
+
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+describe('a trading session on PostgreSQL', () => {
+  it('ends where the same session on its state dir ends, keeps no journal or checkpoint file, and resumes sending nothing again', async () => {
+    const fileDir = await mkdtemp(join(tmpdir(), 'aistock-pg-file-'));
+    const onFiles = createTradingSession(options(fileDir));
+    await onFiles.start();
+    await onFiles.ingest(bars);
+    const expected = await onFiles.stop();
+
+    const pgDir = await mkdtemp(join(tmpdir(), 'aistock-pg-'));
+    const store = postgresStore({ url: db.url });
+    const onPostgres = createTradingSession(options(pgDir, { store, sessionId: 'equal' }));
+    await onPostgres.start();
+    await onPostgres.ingest(bars);
+    const summary = await onPostgres.stop();
+    expect(summary.portfolio).toEqual(expected.portfolio);
+    expect(summary.orders.submitted).toBe(3);
+    expect(await exists(join(pgDir, 'orders.journal'))).toBe(false);
+    expect(await exists(join(pgDir, 'checkpoint.json'))).toBe(false);
+    const rows = await adminQuery(
+      db.url,
+      "SELECT (SELECT count(*) FROM aistock_journal WHERE session_id = 'equal')::int AS ids, (SELECT count(*) FROM aistock_checkpoints WHERE session_id = 'equal')::int AS checkpoints",
+    );
+    expect(rows.rows).toEqual([{ ids: 3, checkpoints: 1 }]);
+
+    const resumed = createTradingSession(options(pgDir, { store, sessionId: 'equal' }));
+    await resumed.start();
+    await resumed.ingest(bars);
+    const again = await resumed.stop();
+    expect(again.orders.submitted).toBe(0);
+    expect(again.bars.resumedSkips).toBe(bars.length);
+    expect(again.portfolio).toEqual(expected.portfolio);
+  });
+
+  it('refuses to start a second session with the same id, naming the holder\'s host and pid', async () => {
+    const store = postgresStore({ url: db.url });
+    const first = createTradingSession(options(await mkdtemp(join(tmpdir(), 'aistock-pg-')), { store, sessionId: 'twice' }));
+    await first.start();
+    const second = createTradingSession(options(await mkdtemp(join(tmpdir(), 'aistock-pg-')), { store, sessionId: 'twice' }));
+    await expect(second.start()).rejects.toMatchObject({ code: 'SESSION_LEASE_HELD', holderHost: hostname(), holderPid: process.pid });
+    await second.stop();
+    await first.stop();
+  });
+
+  it('faults a paused holder with LEASE_LOST before any broker call once a standby has taken its lease', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'aistock-pg-'));
+    const { broker, submits } = await countingBroker(stateDir);
+    // The holder's renewals never run (paused); its 200 ms lease expires on the server's clock.
+    const holder = createTradingSession(options(stateDir, { store: postgresStore({ url: db.url, leaseMs: 200, timers: paused }), sessionId: 'fenced', broker }));
+    await holder.start();
+    await holder.ingest(bars.slice(0, 3)); // bar 2's order is sent
+    expect(submits()).toBe(1);
+    const standby = await postgresStore({ url: db.url, leaseMs: 200, standby: true }).open({
+      sessionId: 'fenced',
+      clock: new ManualClock({ wallMs: 0 }),
+      log: () => undefined,
+    });
+    // The holder wakes: bar 4's order needs a reservation, which fails on the fencing token.
+    await expect(holder.ingest(bars.slice(3, 5))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
+    expect(submits()).toBe(1);
+    expect(holder.snapshot().fault).toMatchObject({ code: 'EXECUTION_FAILED', cause: 'LEASE_LOST' });
+    await holder.stop();
+    await standby.release();
+  });
+});
