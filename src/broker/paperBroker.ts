@@ -31,11 +31,13 @@ import {
   type SubmitResult,
 } from './broker.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { syncDirectory } from '../stateDir/stateFile.js';
+import { DurabilitySchema, diskSyncFor } from '../stateDir/durability.js';
 import {
   BrokerLedgerCorruptError,
   CANCELS_FILE,
   CancelLineSchema,
+  carriedFill,
+  carriedFills,
   FILLS_FILE,
   FillLineSchema,
   LedgerAppender,
@@ -53,7 +55,8 @@ import { keyed } from '../common/keyed.js';
  * The embedded default {@link Broker}, standing in for the market. It keeps its own ledger in
  * `dir` (`<stateDir>/broker`): `orders.jsonl`, `fills.jsonl` (DESIGN.md) and `cancels.jsonl`
  * (cancels of working orders, which a reopen must not resurrect). Every line is on disk
- * (fdatasync) before the call that made it resolves, with its CRC-32; on open the book and
+ * (fdatasync) before the call that made it resolves, with its CRC-32 — a market order filled at
+ * submit is one durable line carrying its fill (paperBrokerLedger.ts) — ; on open the book and
  * positions are rebuilt from the ledger, so the ledger is the market's truth. A line that fails
  * its checksum, its schema or the book's consistency is never skipped: the broker refuses to
  * open ({@link BrokerLedgerCorruptError}, file, line and reason).
@@ -72,10 +75,11 @@ import { keyed } from '../common/keyed.js';
  * - Positions are the signed sums of fills. There is no cash account (no INSUFFICIENT_FUNDS).
  *
  * What a failure leaves: the in-memory book only ever shows what is durable. An order whose
- * line could not be written was not placed (`BROKER_LEDGER_FAILED`). A fill whose line could
- * not be written did not happen: the order rests and fills on a later bar (a submit still
- * answers `accepted`, with no fills). Rejections are not written: a rejected order never
- * reached the market, and the broker does not know its id.
+ * line could not be written was not placed (`BROKER_LEDGER_FAILED`); a market order's fill at
+ * submit is in that same line, so it stands or falls with it (its `fills.jsonl` copy, written
+ * behind, is retried and rewritten on open if lost). A later fill whose line could not be
+ * written did not happen: the order keeps resting. Rejections are not written: a rejected
+ * order never reached the market, and the broker does not know its id.
  *
  * Duplicate client ids: with `rejectDuplicateIds` (default) a second order with a known id is
  * rejected; without, it is a new order. Then a reopen gives fills to same-id orders first in,
@@ -107,6 +111,8 @@ export const PaperBrokerSettingsSchema = z.object({
   rejectDuplicateIds: z.boolean().default(true),
   /** Delay added to every call over the connection (see `faults.latencyMs`). */
   latencyMs: z.number().min(0).default(0),
+  /** `none`: research mode, the ledger is written but never synced (see `Durability`). */
+  durability: DurabilitySchema.default('full'),
 });
 
 /** Options of {@link PaperBroker.open}: the settings, plus the injected clock and sleep. */
@@ -278,6 +284,8 @@ export class PaperBroker implements Broker {
   readonly #positions = new Map<string, Qty>();
   readonly #lastBars = new Map<string, BrokerBar>();
   readonly #listeners = new Set<(fill: Fill) => void>();
+  /** Fills carried by order lines whose fills.jsonl copy failed to be written: tried again. */
+  readonly #uncopied: Fill[] = [];
   /** Calls in progress, which close waits for. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -310,7 +318,8 @@ export class PaperBroker implements Broker {
     const { clock = systemClock, sleep = (ms: number) => delay(ms), ...rest } = options;
     const parsed = PaperBrokerSettingsSchema.safeParse(rest);
     if (!parsed.success) throw new InvalidPaperBrokerOptionsError(z.prettifyError(parsed.error));
-    const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs } = parsed.data;
+    const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs, durability } = parsed.data;
+    const sync = diskSyncFor(durability);
     const settings: Settings = {
       slippageBps: parseBps(slippageBps),
       commissionPerShare: parsePrice(commissionPerShare),
@@ -324,18 +333,18 @@ export class PaperBroker implements Broker {
     let ledger: Ledger;
     try {
       await mkdir(dir, { recursive: true });
-      await syncDirectory(dirname(dir));
+      await sync.directory(dirname(dir));
       reads = await Promise.all([
-        readLedgerFile(paths.orders, OrderLineSchema),
-        readLedgerFile(paths.fills, FillLineSchema),
-        readLedgerFile(paths.cancels, CancelLineSchema),
+        readLedgerFile(paths.orders, OrderLineSchema, sync),
+        readLedgerFile(paths.fills, FillLineSchema, sync),
+        readLedgerFile(paths.cancels, CancelLineSchema, sync),
       ]);
-      const orders = await LedgerAppender.open(paths.orders, () => faults.checkLedgerWrite('orders'));
-      const fills = await LedgerAppender.open(paths.fills, () => faults.checkLedgerWrite('fills')).catch(async (error: unknown) => {
+      const orders = await LedgerAppender.open(paths.orders, () => faults.checkLedgerWrite('orders'), sync);
+      const fills = await LedgerAppender.open(paths.fills, () => faults.checkLedgerWrite('fills'), sync).catch(async (error: unknown) => {
         await orders.close();
         throw error;
       });
-      const cancels = await LedgerAppender.open(paths.cancels, () => faults.checkLedgerWrite('cancels')).catch(async (error: unknown) => {
+      const cancels = await LedgerAppender.open(paths.cancels, () => faults.checkLedgerWrite('cancels'), sync).catch(async (error: unknown) => {
         await Promise.all([orders.close(), fills.close()]);
         throw error;
       });
@@ -354,9 +363,12 @@ export class PaperBroker implements Broker {
     };
     const broker = new PaperBroker({ settings, clock, sleep, faults, ledger, openReport });
     try {
-      const interrupted = broker.#restore(orderLines.records, fillLines.records, cancelLines.records, paths);
-      // A market order whose fill line a crash cut off fills now, at the price it was given.
+      const { interrupted, uncopied } = broker.#restore(orderLines.records, fillLines.records, cancelLines.records, paths);
+      // A market order whose fill line a crash cut off fills now, at the price it was given
+      // (a ledger written before order lines carried their fill).
       if (interrupted.length > 0) await broker.#execute(interrupted);
+      // Fills carried by their order lines whose fills.jsonl copy a crash cut off: copied now.
+      await Promise.all(uncopied.map((fill) => ledger.fills.append(fill)));
     } catch (error) {
       await broker.close();
       throw error;
@@ -460,20 +472,37 @@ export class PaperBroker implements Broker {
       return rejected('NO_MARKET_PRICE', `no bar of ${order.symbol} observed yet: a market order needs a last price`);
     }
     const receivedAt = this.#clock.wallMs();
+    const record = this.#newRecord(order, receivedAt, bar?.ts ?? Number.NEGATIVE_INFINITY);
+    // A market order fills now, and its order line carries the fill: one durable append for both.
+    const fill =
+      order.type === 'market' && bar !== undefined
+        ? this.#nextFill(record, takerPrice(parsePrice(bar.close), order.side, this.#settings.slippageBps), bar.ts)
+        : undefined;
     this.#placing.add(id);
     try {
-      await this.#ledger.orders.append(orderLine(order, receivedAt, bar));
+      await this.#ledger.orders.append(orderLine(order, receivedAt, bar, fill));
     } catch (error) {
       throw new BrokerError('BROKER_LEDGER_FAILED', `order ${id} not placed: ${describeError(error)}`, { clientOrderId: id, cause: error });
     } finally {
       this.#placing.delete(id);
     }
-    const record = this.#admit(order, receivedAt, bar?.ts ?? Number.NEGATIVE_INFINITY);
-    if (order.type === 'limit' || bar === undefined) return { status: 'accepted', fills: [] };
-    const price = takerPrice(parsePrice(bar.close), order.side, this.#settings.slippageBps);
-    // A fill that cannot be written did not happen: the order rests and fills on a later bar.
-    const { fills } = await this.#execute([{ record, fill: this.#nextFill(record, price, bar.ts) }]);
-    return { status: 'accepted', fills };
+    this.#admit(record);
+    if (fill === undefined) return { status: 'accepted', fills: [] };
+    this.#applyFill(record, fill);
+    this.#copyFills([fill]);
+    return { status: 'accepted', fills: [fill] };
+  }
+
+  /**
+   * Writes the `fills.jsonl` copies of fills their order lines carry, behind (no sync of their
+   * own). A copy that cannot be written is tried again with the next fill, and at the latest
+   * the next open writes it from its order line: the fill itself is durable either way.
+   */
+  #copyFills(fills: readonly Fill[]): void {
+    const copies = [...this.#uncopied.splice(0), ...fills];
+    for (const fill of copies) {
+      this.#ledger.fills.appendBehind(fill).catch(() => void this.#uncopied.push(fill));
+    }
   }
 
   async #cancel(clientOrderId: string): Promise<CancelResult> {
@@ -500,6 +529,7 @@ export class PaperBroker implements Broker {
 
   /** Writes fills (one group commit) and applies those that reached the disk. */
   async #execute(batch: ReadonlyArray<{ record: OrderRecord; fill: Fill }>): Promise<{ fills: Fill[]; failure: unknown }> {
+    this.#copyFills([]);
     const writes = batch.map(({ record, fill }) => {
       const write = this.#ledger.fills.append(fill);
       record.busy = write.catch(() => undefined);
@@ -542,10 +572,10 @@ export class PaperBroker implements Broker {
     return fills;
   }
 
-  /** Adds an order to the book; `rest: false` leaves it out of the resting lists (restore adds them last). */
-  #admit(order: BrokerOrder, receivedAt: number, lastBarTs: number, rest = true): OrderRecord {
+  /** An order's record, not in the book yet. */
+  #newRecord(order: BrokerOrder, receivedAt: number, lastBarTs: number): OrderRecord {
     const qty = parseQty(order.qty);
-    const record: OrderRecord = {
+    return {
       order,
       receivedAt,
       qty,
@@ -557,6 +587,11 @@ export class PaperBroker implements Broker {
       lastBarTs,
       busy: undefined,
     };
+  }
+
+  /** Adds an order to the book; `rest: false` leaves it out of the resting lists (restore adds them last). */
+  #admit(record: OrderRecord, rest = true): OrderRecord {
+    const { order } = record;
     this.#orders.push(record);
     this.#byId.set(order.clientOrderId, record);
     if (rest) this.#rest(record);
@@ -625,22 +660,27 @@ export class PaperBroker implements Broker {
     fills: readonly Fill[],
     cancels: readonly CancelLine[],
     paths: Record<'fills' | 'cancels', string>,
-  ): { record: OrderRecord; fill: Fill }[] {
+  ): { interrupted: { record: OrderRecord; fill: Fill }[]; uncopied: Fill[] } {
     // Orders by client id, oldest first (more than one only without rejectDuplicateIds).
     const ordersById = new Map<string, OrderRecord[]>();
     const pricedOn = new Map<OrderRecord, { ts: number; close: string }>();
+    const carried = carriedFills(orders, fills);
     for (const line of orders) {
       const priced =
         line.type === 'market' && line.pricedAt !== undefined && line.pricedClose !== undefined
           ? { ts: line.pricedAt, close: line.pricedClose }
           : undefined;
-      const record = this.#admit(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY, false);
-      if (priced !== undefined) pricedOn.set(record, priced);
+      const record = this.#admit(this.#newRecord(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY), false);
+      const fill = carriedFill(line);
+      if (fill !== undefined) this.#applyFill(record, fill);
+      else if (priced !== undefined) pricedOn.set(record, priced);
       const sameId = ordersById.get(line.clientOrderId);
       if (sameId === undefined) ordersById.set(line.clientOrderId, [record]);
       else sameId.push(record);
     }
     fills.forEach((fill, index) => {
+      // The copy of a fill its order line carries: applied with its order.
+      if (carried.copyLines.has(index)) return;
       const problem = this.#restoreFill(ordersById.get(fill.clientOrderId) ?? [], fill);
       if (problem !== undefined) throw new BrokerLedgerCorruptError(paths.fills, index + 1, 'INCONSISTENT', problem);
     });
@@ -660,7 +700,7 @@ export class PaperBroker implements Broker {
       }
       if (isWorking(record)) this.#rest(record);
     }
-    return interrupted;
+    return { interrupted, uncopied: carried.uncopied };
   }
 
   /**
@@ -713,13 +753,15 @@ export class PaperBroker implements Broker {
   }
 }
 
-/** The ledger line of an order, keys in DESIGN.md's order (a limit price last). */
-function orderLine(order: BrokerOrder, receivedAt: number, bar: BrokerBar | undefined): OrderLine {
+/** The ledger line of an order, keys in DESIGN.md's order (a limit price last, a market order's fill at submit last). */
+function orderLine(order: BrokerOrder, receivedAt: number, bar: BrokerBar | undefined, fill: Fill | undefined): OrderLine {
   const { clientOrderId, symbol, side, qty } = order;
   if (order.type === 'limit') return { clientOrderId, symbol, side, qty, type: 'limit', receivedAt, limitPrice: order.limitPrice };
   const priced = bar === undefined ? {} : { pricedAt: bar.ts, pricedClose: formatPrice(fromNumber(bar.close, PRICE_DECIMALS)) };
-  return { clientOrderId, symbol, side, qty, type: 'market', receivedAt, ...priced };
+  const carried = fill === undefined ? {} : { fill: { qty: fill.qty, price: fill.price, commission: fill.commission } };
+  return { clientOrderId, symbol, side, qty, type: 'market', receivedAt, ...priced, ...carried };
 }
+
 
 /** The order an `orders.jsonl` line describes, without the ledger's own fields. */
 function brokerOrderOf(line: OrderLine): BrokerOrder {

@@ -1,10 +1,11 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
-import { FillSchema, PriceStringSchema, QtyStringSchema, SideSchema, SymbolSchema } from '../common/order.js';
-import { atomicFileWriter, errnoCode, syncDirectory } from '../stateDir/stateFile.js';
+import { CommissionStringSchema, FillSchema, type Fill, PriceStringSchema, QtyStringSchema, SideSchema, SymbolSchema } from '../common/order.js';
+import { atomicFileWriterWith, errnoCode } from '../stateDir/stateFile.js';
+import { FULL_SYNC, type DiskSync } from '../stateDir/durability.js';
 import { CHECKSUM_KEY, checkLine, recordOf, withChecksum, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
@@ -22,6 +23,15 @@ import { CHECKSUM_KEY, checkLine, recordOf, withChecksum, type LineChecksum } fr
  * wrote); once every line passed, it is rewritten at open, atomically, with a checksum on every
  * line and the bytes of each record unchanged, so line numbers stay what they were. The book's
  * consistency is checked after, in either format.
+ *
+ * A market order that fills at submit costs one durable append, not two: its `orders.jsonl`
+ * line carries that fill (`fill`: qty, price, commission; `filledAt` is its `pricedAt`) and
+ * decides it, and the copy in `fills.jsonl` — the shape every reader of fills expects — is
+ * written right after without waiting for a sync of its own (the next sync of that file, or
+ * its close, makes it durable). On open, a carried fill whose copy is missing (a crash between
+ * the two) is appended to `fills.jsonl` again, so the file is whole after every open.
+ * {@link readLedger} reads a ledger dir in the two shapes, carried fills included, without
+ * writing anything (for readers of a dir a crash left behind).
  */
 
 /** One line per order the broker accepted. */
@@ -50,6 +60,8 @@ export const OrderLineSchema = z.discriminatedUnion('type', [
     receivedAt: z.number().int(),
     pricedAt: z.number().int().optional(),
     pricedClose: PriceStringSchema.optional(),
+    /** The fill at submit, on the bar `pricedAt` (see the module comment). */
+    fill: z.object({ qty: QtyStringSchema, price: PriceStringSchema, commission: CommissionStringSchema }).optional(),
   }),
   z.object({ ...orderLineFields, type: z.literal('limit'), receivedAt: z.number().int(), limitPrice: PriceStringSchema }),
 ]);
@@ -111,7 +123,7 @@ export interface LedgerRead<T> {
  * a checksum. Any other bad line throws {@link BrokerLedgerCorruptError}. A file of format 1
  * is rewritten in format 2 (see above) once every line has passed its schema.
  */
-export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>): Promise<LedgerRead<T>> {
+export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>, sync: DiskSync = FULL_SYNC): Promise<LedgerRead<T>> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -125,7 +137,7 @@ export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>): Pro
     const handle = await open(path, 'r+');
     try {
       await handle.truncate(bodyLength);
-      await handle.datasync();
+      await sync.data(handle);
     } finally {
       await handle.close();
     }
@@ -145,8 +157,90 @@ export async function readLedgerFile<T>(path: string, schema: z.ZodType<T>): Pro
   });
   if (checked || lines.length === 0) return { records, tornBytes, upgraded: false };
   // Format 1: every line passed its schema; the same bytes, each with its checksum from now on.
-  await atomicFileWriter(path, lines.map((text) => `${withChecksum(text)}\n`).join(''));
+  await atomicFileWriterWith(sync)(path, lines.map((text) => `${withChecksum(text)}\n`).join(''));
   return { records, tornBytes, upgraded: true };
+}
+
+/** The fill an order line carries (see the module comment), if any. */
+export function carriedFill(line: OrderLine): Fill | undefined {
+  if (line.type !== 'market' || line.fill === undefined || line.pricedAt === undefined) return undefined;
+  const { clientOrderId, symbol, side } = line;
+  return { clientOrderId, symbol, side, ...line.fill, filledAt: line.pricedAt };
+}
+
+/**
+ * Pairs the fills order lines carry with their copies in `fills.jsonl`: `copyLines` — indexes
+ * of the `fills` that are such copies; `uncopied` — carried fills without one (a crash between
+ * the order line and its copy), in order-line order.
+ */
+export function carriedFills(orders: readonly OrderLine[], fills: readonly Fill[]): { copyLines: Set<number>; uncopied: Fill[] } {
+  // Carried fills by id, until their copy is found (more than one per id only with duplicate ids).
+  const waiting = new Map<string, Fill[]>();
+  for (const line of orders) {
+    const fill = carriedFill(line);
+    if (fill === undefined) continue;
+    const sameId = waiting.get(fill.clientOrderId);
+    if (sameId === undefined) waiting.set(fill.clientOrderId, [fill]);
+    else sameId.push(fill);
+  }
+  const copyLines = new Set<number>();
+  fills.forEach((fill, index) => {
+    const sameId = waiting.get(fill.clientOrderId);
+    const at = sameId?.findIndex((carried) => sameFill(carried, fill)) ?? -1;
+    if (sameId === undefined || at < 0) return;
+    sameId.splice(at, 1);
+    copyLines.add(index);
+  });
+  return { copyLines, uncopied: [...waiting.values()].flat() };
+}
+
+function sameFill(a: Fill, b: Fill): boolean {
+  return (
+    a.clientOrderId === b.clientOrderId &&
+    a.symbol === b.symbol &&
+    a.side === b.side &&
+    a.qty === b.qty &&
+    a.price === b.price &&
+    a.commission === b.commission &&
+    a.filledAt === b.filledAt
+  );
+}
+
+/** An `orders.jsonl` line in DESIGN.md's shape: without the fill it may carry. */
+export type LedgerOrder = Exclude<OrderLine, { type: 'market' }> | Omit<Extract<OrderLine, { type: 'market' }>, 'fill'>;
+
+/** A ledger dir in the two shapes of DESIGN.md (and its cancels), as {@link readLedger} gives it. */
+export interface LedgerContents {
+  readonly orders: LedgerOrder[];
+  /** Every fill: `fills.jsonl`, then the carried fills a crash left without their copy. */
+  readonly fills: Fill[];
+  readonly cancels: CancelLine[];
+}
+
+/**
+ * The ledger in `dir` (`<stateDir>/broker`) as `orders.jsonl` and `fills.jsonl` lines, every
+ * fill included, whatever a crash left. Like the broker's open it cuts a torn last line and
+ * upgrades a format 1 file: call it only while holding the state dir's lock. Throws
+ * {@link BrokerLedgerCorruptError} on a damaged line.
+ */
+export async function readLedger(dir: string): Promise<LedgerContents> {
+  const [orders, fills, cancels] = await Promise.all([
+    readLedgerFile(join(dir, ORDERS_FILE), OrderLineSchema),
+    readLedgerFile(join(dir, FILLS_FILE), FillLineSchema),
+    readLedgerFile(join(dir, CANCELS_FILE), CancelLineSchema),
+  ]);
+  const { uncopied } = carriedFills(orders.records, fills.records);
+  return {
+    orders: orders.records.map(withoutFill),
+    fills: [...fills.records, ...uncopied],
+    cancels: cancels.records,
+  };
+}
+
+function withoutFill(line: OrderLine): LedgerOrder {
+  if (line.type !== 'market') return line;
+  const { fill: _fill, ...order } = line;
+  return order;
 }
 
 /** Why a line failed its checksum, quoting its start. */
@@ -183,53 +277,77 @@ function parseLine<T>(path: string, line: number, text: string, schema: z.ZodTyp
 
 interface PendingAppend {
   readonly text: string;
+  /** Resolve only once the line is synced (`append`), or once written (`appendBehind`). */
+  readonly synced: boolean;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
 
 /**
  * One append-only JSON-lines file. `append` resolves once the line is durable; a failed write
- * rejects every append of its batch, and what it may have left past the durable end is cut
- * off before the next write, so a failure never leaves a half line in the middle.
+ * rejects every append of its batch, and what it may have left past the written end is cut
+ * off before the next write, so a failure never leaves a half line in the middle. Appends made
+ * in one tick share one write and one sync.
  */
 export class LedgerAppender {
   readonly path: string;
   readonly #handle: FileHandle;
   /** Test hook: called before each write; throwing fails the batch as an I/O error would. */
   readonly #beforeWrite: () => void;
-  #durableSize: number;
+  readonly #sync: DiskSync;
+  /** The end of the lines written whole (synced, or written behind). */
+  #writtenSize: number;
   #tailDirty = false;
+  /** Lines written behind since the last sync. */
+  #unsynced = false;
   #pending: PendingAppend[] = [];
   #draining: Promise<void> | undefined;
 
-  private constructor(path: string, handle: FileHandle, size: number, beforeWrite: () => void) {
+  private constructor(path: string, handle: FileHandle, size: number, beforeWrite: () => void, sync: DiskSync) {
     this.path = path;
     this.#handle = handle;
-    this.#durableSize = size;
+    this.#writtenSize = size;
     this.#beforeWrite = beforeWrite;
+    this.#sync = sync;
   }
 
   /** Opens (creating) `path` for appending; makes a new file's directory entry durable. */
-  static async open(path: string, beforeWrite: () => void): Promise<LedgerAppender> {
+  static async open(path: string, beforeWrite: () => void, sync: DiskSync = FULL_SYNC): Promise<LedgerAppender> {
     const handle = await open(path, 'a');
     const { size } = await handle.stat();
-    if (size === 0) await syncDirectory(dirname(path));
-    return new LedgerAppender(path, handle, size, beforeWrite);
+    if (size === 0) await sync.directory(dirname(path));
+    return new LedgerAppender(path, handle, size, beforeWrite, sync);
   }
 
   /** Appends one JSON line; resolves once it is on disk. */
   append(record: object): Promise<void> {
+    return this.#enqueue(record, true);
+  }
+
+  /**
+   * Appends one JSON line that another durable line already vouches for: resolves once it is
+   * written, without a sync of its own; the next sync of this file (or its close) covers it.
+   */
+  appendBehind(record: object): Promise<void> {
+    return this.#enqueue(record, false);
+  }
+
+  /** Waits for appends in flight, syncs lines written behind, then closes the file. */
+  async close(): Promise<void> {
+    await this.#draining;
+    try {
+      if (this.#unsynced) await this.#sync.data(this.#handle);
+    } finally {
+      await this.#handle.close();
+    }
+  }
+
+  #enqueue(record: object, synced: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ text: `${withChecksum(JSON.stringify(record))}\n`, resolve, reject });
+      this.#pending.push({ text: `${withChecksum(JSON.stringify(record))}\n`, synced, resolve, reject });
       // Start on the next microtask, so appends made in the same tick share one sync.
       this.#draining ??= Promise.resolve().then(() => this.#drain());
     });
-  }
-
-  /** Waits for appends in flight, then closes the file. */
-  async close(): Promise<void> {
-    await this.#draining;
-    await this.#handle.close();
   }
 
   async #drain(): Promise<void> {
@@ -241,10 +359,11 @@ export class LedgerAppender {
 
   async #commit(batch: readonly PendingAppend[]): Promise<void> {
     const buffer = Buffer.from(batch.map((append) => append.text).join(''));
+    const needsSync = batch.some((append) => append.synced);
     try {
       this.#beforeWrite();
       if (this.#tailDirty) {
-        await this.#handle.truncate(this.#durableSize);
+        await this.#handle.truncate(this.#writtenSize);
       }
       this.#tailDirty = true;
       let written = 0;
@@ -253,14 +372,14 @@ export class LedgerAppender {
         const { bytesWritten } = await this.#handle.write(buffer, written, buffer.length - written);
         written += bytesWritten;
       }
-      await this.#handle.datasync();
+      if (needsSync) await this.#sync.data(this.#handle);
     } catch (error) {
       for (const append of batch) append.reject(error);
       return;
     }
-    this.#durableSize += buffer.length;
+    this.#writtenSize += buffer.length;
     this.#tailDirty = false;
+    this.#unsynced = !needsSync;
     for (const append of batch) append.resolve();
   }
 }
-

@@ -25,6 +25,7 @@ import {
   type ReservationCheck,
 } from './idempotency.js';
 import { systemClock, type Clock } from '../common/clock.js';
+import type { DiskSync } from '../stateDir/durability.js';
 import { FileOrderJournal, JournalReadError, orderJournalPath, type OrderJournal } from './orderJournal.js';
 import { lockStateDir, type StateDirLock } from '../stateDir/stateDirLock.js';
 
@@ -53,6 +54,8 @@ export interface IdempotencyTrackerOptions {
   compactMinLines?: number;
   /** Another store in place of `orders.journal` (a shared store, or a test's). */
   journal?: OrderJournal;
+  /** The syncs of `orders.journal` (default every one; `NO_SYNC` in research mode). */
+  sync?: DiskSync;
   /** Take the state-dir lock (default). Pass `false` when the caller already holds it. */
   lock?: boolean;
   /** Where clock jumps and journal events are logged (default: JSON lines on stderr). */
@@ -197,7 +200,7 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   const toleranceMs = options.jumpToleranceMs ?? DEFAULT_JUMP_TOLERANCE_MS;
   const log = options.log ?? writeJsonLine;
   const journalPath = orderJournalPath(options.stateDir);
-  const journal = options.journal ?? new FileOrderJournal({ path: journalPath, clock });
+  const journal = options.journal ?? new FileOrderJournal({ path: journalPath, clock, ...(options.sync === undefined ? {} : { sync: options.sync }) });
   const loads: LoadWatch = {};
   const actor = createIdempotencyActor(journal, options, loads);
   const waiters = new Map<number, Waiter>();

@@ -7,7 +7,8 @@ import { CLIENT_ORDER_ID_MAX_LENGTH, clientOrderIdSchema } from './clientOrderId
 import { AistockError, describeError } from '../common/errors.js';
 import type { JournalEntryRecord, JournalRecord } from './idempotency.js';
 import type { Clock } from '../common/clock.js';
-import { atomicFileWriter, errnoCode, moveAside, syncDirectory } from '../stateDir/stateFile.js';
+import { atomicFileWriterWith, errnoCode, moveAside, type FileWriter } from '../stateDir/stateFile.js';
+import { FULL_SYNC, type DiskSync } from '../stateDir/durability.js';
 import { CHECKSUM_SUFFIX_LENGTH, checkLine, crc32OfBytes, withChecksum, writtenChecksumAt, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
@@ -33,6 +34,7 @@ import { CHECKSUM_SUFFIX_LENGTH, checkLine, crc32OfBytes, withChecksum, writtenC
  *   (`orders.journal.corrupt-<time>`) and a fresh one started, and the result says so (the
  *   session then rebuilds the journal from the broker, the source of truth for what was sent).
  * - Compaction rewrites the live records atomically (`atomicFileWriter`: every byte, fsync, rename).
+ * - Research mode (`sync: NO_SYNC`): no O_DSYNC and no sync anywhere; the same writes otherwise.
  */
 
 /** The journal's file name in the state dir. */
@@ -204,6 +206,10 @@ export class FileOrderJournal implements OrderJournal {
   faults: JournalFaults;
   readonly path: string;
   readonly #clock: Clock;
+  readonly #sync: DiskSync;
+  readonly #writer: FileWriter;
+  /** How the file is opened for appends: with O_DSYNC when durable. */
+  readonly #openFlags: number;
   #handle: FileHandle | undefined;
   #closedBecause: string | undefined = 'not loaded yet';
   /** Durable length of the file: appends go here, and anything past it is cut first. */
@@ -215,9 +221,13 @@ export class FileOrderJournal implements OrderJournal {
   #closing: Promise<void> | undefined;
   readonly #stats: FileJournalStats = { appends: 0, syncs: 0, failedSyncs: 0, compactions: 0 };
 
-  constructor(options: { path: string; clock: Clock; faults?: JournalFaults }) {
+  /** `sync`: {@link FULL_SYNC} by default; `NO_SYNC` for research mode. */
+  constructor(options: { path: string; clock: Clock; faults?: JournalFaults; sync?: DiskSync }) {
     this.path = options.path;
     this.#clock = options.clock;
+    this.#sync = options.sync ?? FULL_SYNC;
+    this.#writer = atomicFileWriterWith(this.#sync);
+    this.#openFlags = fsConstants.O_RDWR | (this.#sync.durable ? (O_DSYNC ?? 0) : 0);
     this.faults = options.faults ?? {};
   }
 
@@ -259,10 +269,10 @@ export class FileOrderJournal implements OrderJournal {
       return { status: 'ok', records: parsed.records, tornTail, created: false, upgradedFrom: parsed.version };
     }
     try {
-      this.#handle = await open(this.path, OPEN_EXISTING);
+      this.#handle = await open(this.path, this.#openFlags);
       if (tornTail !== null) {
         await this.#handle.truncate(bodyLength);
-        await this.#handle.datasync();
+        await this.#sync.data(this.#handle);
       }
     } catch (error) {
       throw new JournalReadError(this.path, error);
@@ -347,12 +357,12 @@ export class FileOrderJournal implements OrderJournal {
       if (this.#tailDirty) {
         // What a failed batch left past the durable end goes, durably, before anything new.
         await handle.truncate(this.#size);
-        await handle.datasync();
+        await this.#sync.data(handle);
       }
       this.#tailDirty = true;
       await writeFully(handle, buffer, this.#size);
       await this.faults.afterWrite?.();
-      if (O_DSYNC === undefined) await handle.datasync();
+      if (O_DSYNC === undefined) await this.#sync.data(handle);
     } catch (error) {
       this.#stats.failedSyncs += 1;
       const failure = new JournalWriteError(this.path, 'append', error);
@@ -371,15 +381,15 @@ export class FileOrderJournal implements OrderJournal {
     for (const record of records) text += `${withChecksum(JSON.stringify(record))}\n`;
     try {
       await this.faults.beforeWrite?.();
-      await atomicFileWriter(this.path, text);
+      await this.#writer(this.path, text);
     } catch (error) {
       // atomicFileWriter renames only a complete, synced file: the old journal is intact.
       throw new JournalWriteError(this.path, operation, error);
     }
     const previous = this.#handle;
     try {
-      await syncDirectory(dirname(this.path));
-      this.#handle = await open(this.path, OPEN_EXISTING);
+      await this.#sync.directory(dirname(this.path));
+      this.#handle = await open(this.path, this.#openFlags);
     } catch (error) {
       // Appending through the old handle would write into the replaced file: stop instead.
       this.#handle = undefined;
@@ -397,11 +407,11 @@ export class FileOrderJournal implements OrderJournal {
   async #create(): Promise<void> {
     const header = Buffer.from(headerLine(this.#clock.wallMs()));
     try {
-      const handle = await open(this.path, OPEN_EXISTING | fsConstants.O_CREAT | fsConstants.O_TRUNC);
+      const handle = await open(this.path, this.#openFlags | fsConstants.O_CREAT | fsConstants.O_TRUNC);
       this.#handle = handle;
       await writeFully(handle, header, 0);
-      await handle.datasync();
-      await syncDirectory(dirname(this.path));
+      await this.#sync.data(handle);
+      await this.#sync.directory(dirname(this.path));
     } catch (error) {
       throw new JournalWriteError(this.path, 'create', error);
     }
@@ -413,7 +423,6 @@ export class FileOrderJournal implements OrderJournal {
 
 // Undefined where the platform has no O_DSYNC (Windows): then each write is followed by fdatasync.
 const O_DSYNC: number | undefined = (fsConstants as { O_DSYNC?: number }).O_DSYNC;
-const OPEN_EXISTING = fsConstants.O_RDWR | (O_DSYNC ?? 0);
 
 function headerLine(createdAt: number): string {
   return `${withChecksum(JSON.stringify({ journal: JOURNAL_KIND, schemaVersion: ORDER_JOURNAL_SCHEMA_VERSION, createdAt }))}\n`;

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FILLS_FILE, FillLineSchema, readLedgerFile } from '../broker/paperBrokerLedger.js';
+import { readLedger } from '../broker/paperBrokerLedger.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { parseMoney, type Money, type Price, type Ratio } from '../common/money.js';
 import type { Fill } from '../common/order.js';
@@ -116,7 +116,8 @@ async function readCheckpoint(stateDir: string, notes: string[]): Promise<Checkp
 
 async function readFills(stateDir: string, notes: string[]): Promise<Fill[]> {
   try {
-    return (await readLedgerFile(join(stateDir, 'broker', FILLS_FILE), FillLineSchema)).records;
+    // Every fill, those only an order line carries (a crash cut off their copy) included.
+    return (await readLedger(join(stateDir, 'broker'))).fills;
   } catch (error) {
     notes.push(`broker ledger unreadable (${describeError(error)}): no trades shown`);
     return [];

@@ -4,6 +4,9 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AistockError, describeError } from '../common/errors.js';
 import type { Clock } from '../common/clock.js';
+import { FULL_SYNC, syncDirectory, type DiskSync } from './durability.js';
+
+export { syncDirectory } from './durability.js';
 
 /**
  * Versioned, crash-safe JSON files: `{ schemaVersion, savedAt, data }`, written atomically
@@ -19,28 +22,34 @@ export type FileWriter = (path: string, contents: string) => Promise<void>;
  * leaves the old file or the new one, and a full disk is an error, never a short file.
  * (write-file-atomic 7 renames after a short `write()` — on a full tmpfs it put a 4 KB torn
  * checkpoint in place of the good one and reported success; `FileHandle.writeFile` writes
- * until done or throws ENOSPC.)
+ * until done or throws ENOSPC.) With `NO_SYNC` (research mode) the same steps without
+ * the two syncs: still all-or-nothing for a killed process, not across a power loss.
  */
-export const atomicFileWriter: FileWriter = async (path, contents) => {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const file = await open(temp, 'w');
-  try {
-    await file.writeFile(contents, 'utf8');
-    await file.sync();
-  } catch (error) {
+export function atomicFileWriterWith(sync: DiskSync): FileWriter {
+  return async (path, contents) => {
+    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const file = await open(temp, 'w');
+    try {
+      await file.writeFile(contents, 'utf8');
+      await sync.file(file);
+    } catch (error) {
+      await file.close();
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
     await file.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await file.close();
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await syncDirectory(dirname(path));
-};
+    try {
+      await rename(temp, path);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await sync.directory(dirname(path));
+  };
+}
+
+/** {@link atomicFileWriterWith} every sync made: the default writer of every state file. */
+export const atomicFileWriter: FileWriter = atomicFileWriterWith(FULL_SYNC);
 
 const envelopeSchema = z.object({
   schemaVersion: z.number().int(),
@@ -164,17 +173,5 @@ export async function moveAside(path: string, clock: Clock): Promise<string> {
     }
     await unlink(path);
     return target;
-  }
-}
-
-/** Makes a created or renamed file's directory entry durable (a no-op where directories cannot be synced). */
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    if (!['EINVAL', 'EPERM', 'EISDIR', 'EBADF'].includes(errnoCode(error) ?? '')) throw error;
-  } finally {
-    await handle.close();
   }
 }

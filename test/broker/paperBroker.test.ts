@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -111,13 +111,14 @@ describe('the paper broker', () => {
       expect(await broker.positions()).toEqual({ AAPL: '990' });
     });
 
-    it('writes one orders.jsonl line and one fills.jsonl line per order, in the DESIGN.md format (plus the pricing bar), each with its checksum', async () => {
+    it('writes one orders.jsonl line per order (a market order\'s carrying its fill) and the fill in fills.jsonl, in the DESIGN.md format (plus the pricing bar), each with its checksum', async () => {
       const broker = await openBroker({ commissionPerShare: '0.01' });
       broker.observeBar(bar('MSFT', 0, { close: 410.25 }));
       await broker.submit(market('M-1', 'buy', '2.5', 'MSFT'));
       await broker.submit(limit('M-2', 'sell', '1', '420', 'MSFT'));
+      await broker.close();
       expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(
-        `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25"}`)}\n` +
+        `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25","fill":{"qty":"2.5","price":"410.25","commission":"0.025"}}`)}\n` +
           `${withChecksum(`{"clientOrderId":"M-2","symbol":"MSFT","side":"sell","qty":"1","type":"limit","receivedAt":${RECEIVED_AT},"limitPrice":"420"}`)}\n`,
       );
       expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(
@@ -125,17 +126,31 @@ describe('the paper broker', () => {
       );
     });
 
-    it('completes a market fill a crash cut off, on reopen, at the price the order was given', async () => {
+    it('writes on reopen the fills.jsonl line of a fill its order line carries, when a crash or a failed write left it out', async () => {
+      const fill = { clientOrderId: 'M-1', symbol: 'MSFT', side: 'buy', qty: '2', price: '410.25', commission: '0', filledAt: T0 };
       const first = await openBroker();
       first.observeBar(bar('MSFT', 0, { close: 410.25 }));
       first.faults.failLedgerWrites('EIO', { file: 'fills' });
-      expect(await first.submit(market('M-1', 'buy', '2', 'MSFT'))).toEqual({ status: 'accepted', fills: [] });
+      expect(await first.submit(market('M-1', 'buy', '2', 'MSFT'))).toEqual({ status: 'accepted', fills: [fill] });
       await first.close();
+      expect(await ledgerLines('fills.jsonl')).toEqual([]);
       const reopened = await openBroker();
-      expect((await reopened.orderByClientId('M-1'))?.fills).toEqual([
-        { clientOrderId: 'M-1', symbol: 'MSFT', side: 'buy', qty: '2', price: '410.25', commission: '0', filledAt: T0 },
-      ]);
+      expect((await reopened.orderByClientId('M-1'))?.fills).toEqual([fill]);
       expect(await reopened.positions()).toEqual({ MSFT: '2' });
+      expect(await ledgerLines('fills.jsonl')).toEqual([fill]);
+    });
+
+    it('completes, on reopen, a market fill of a ledger written before order lines carried their fill, at the price the order was given', async () => {
+      await mkdir(ledgerDir(), { recursive: true });
+      await writeFile(
+        join(ledgerDir(), 'orders.jsonl'),
+        `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2","type":"market","receivedAt":${RECEIVED_AT},"pricedAt":${T0},"pricedClose":"410.25"}`)}\n`,
+      );
+      const reopened = await openBroker({ commissionPerShare: '0.01' });
+      const fill = { clientOrderId: 'M-1', symbol: 'MSFT', side: 'buy', qty: '2', price: '410.25', commission: '0.02', filledAt: T0 };
+      expect((await reopened.orderByClientId('M-1'))?.fills).toEqual([fill]);
+      expect(await reopened.positions()).toEqual({ MSFT: '2' });
+      expect(await ledgerLines('fills.jsonl')).toEqual([fill]);
     });
 
     it('rejects a market order for a symbol it has seen no bar of, and records nothing', async () => {
@@ -425,17 +440,17 @@ describe('the paper broker', () => {
       expect(await ledgerLines('orders.jsonl')).toHaveLength(1);
     });
 
-    it('when only the fill cannot be written, accepts the order unfilled and fills it on the next bar', async () => {
+    it('when only the fills.jsonl line cannot be written, still fills the market order at submit (its order line carries the fill) and writes the line with the next fill', async () => {
       const broker = await openBroker();
       broker.observeBar(bar('AAPL', 0, { close: 100 }));
       broker.faults.failLedgerWrites('EIO', { times: 1, file: 'fills' });
       const submitted = await broker.submit(market('A-1', 'buy', '2'));
-      expect(submitted).toEqual({ status: 'accepted', fills: [] });
-      expect(await broker.openOrders()).toEqual([expect.objectContaining({ status: 'open', filledQty: '0' })]);
-      expect(await broker.positions()).toEqual({});
-      const later = await broker.observeBar(bar('AAPL', 1, { open: 101, close: 101 }));
-      expect(later).toEqual([expect.objectContaining({ clientOrderId: 'A-1', qty: '2', price: '101' })]);
-      expect(await ledgerLines('fills.jsonl')).toHaveLength(1);
+      expect(submitted).toEqual({ status: 'accepted', fills: [expect.objectContaining({ clientOrderId: 'A-1', qty: '2', price: '100' })] });
+      expect(await broker.openOrders()).toEqual([]);
+      expect(await broker.positions()).toEqual({ AAPL: '2' });
+      await broker.submit(market('A-2', 'sell', '1'));
+      await broker.close();
+      expect((await ledgerLines('fills.jsonl')).map((fill) => (fill as Fill).clientOrderId)).toEqual(['A-1', 'A-2']);
     });
 
     it('when a later fill cannot be written, rejects observeBar and keeps the order resting for the next bar', async () => {

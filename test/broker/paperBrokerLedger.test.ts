@@ -88,9 +88,9 @@ describe('the paper broker ledger across a reopen', () => {
     expect(await after.submit(market('A-1', 'buy', '1'))).toMatchObject({ status: 'rejected', reason: 'DUPLICATE_CLIENT_ORDER_ID' });
   });
 
-  // The ledger cannot say which same-id order a fill was for: positions stay exact, the
-  // attribution is first in, first out (documented in paperBroker.ts).
-  it('rebuilds both same-id orders when duplicates were accepted, with exact positions, fills going first in, first out', async () => {
+  // A fill at submit is carried by its own order line, so it goes back to that order; later
+  // fills.jsonl lines cannot say which same-id order they were for (first in, first out).
+  it('rebuilds both same-id orders when duplicates were accepted, with exact positions, each fill at submit back on its own order', async () => {
     const before = await openBroker({ rejectDuplicateIds: false, partialFills: { parts: 2 } });
     before.observeBar(bar(0, 100));
     await before.submit(market('D-1', 'buy', '2'));
@@ -104,8 +104,11 @@ describe('the paper broker ledger across a reopen', () => {
     const after = await openBroker({ rejectDuplicateIds: false, partialFills: { parts: 2 } });
     expect(after.openReport).toMatchObject({ orders: 2, fills: 2 });
     expect(await after.positions()).toEqual({ AAPL: '3' });
-    expect((await after.openOrders()).map((state) => [state.order.qty, state.filledQty])).toEqual([['4', '1']]);
-    expect(await after.orderByClientId('D-1')).toMatchObject({ order: { qty: '4' }, filledQty: '1' });
+    expect((await after.openOrders()).map((state) => [state.order.qty, state.filledQty])).toEqual([
+      ['2', '1'],
+      ['4', '2'],
+    ]);
+    expect(await after.orderByClientId('D-1')).toMatchObject({ order: { qty: '4' }, filledQty: '2' });
   });
 
   it('starts an empty ledger in a directory that does not exist yet', async () => {
