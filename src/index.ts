@@ -286,3 +286,9 @@ export {
   type InspectorOptions,
   type RunningInspector,
 } from './inspector/inspector.js';
+export type { SessionStore, OpenSessionStore } from './session/sessionStore.js';
+export { postgresStore, InvalidPostgresStoreOptionsError, type PostgresStoreOptions } from './postgresStore/postgresStore.js';
+export { SessionLeaseHeldError, LeaseLostError, type LeaseTimers } from './postgresStore/postgresLease.js';
+export { NonDurableServerError } from './postgresStore/durabilitySettings.js';
+export { PostgresDriverUnavailableError, PostgresStoreError, POSTGRES_DRIVER_PACKAGE } from './postgresStore/postgresClient.js';
+export { PostgresSchemaTooNewError, POSTGRES_SCHEMA_VERSION } from './postgresStore/postgresSchema.js';

