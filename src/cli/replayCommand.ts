@@ -10,6 +10,8 @@ import { startInspector, type RunningInspector } from '../inspector/inspector.js
 import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../common/clock.js';
 import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateDirLock.js';
+import { NonDurableStateDirError } from '../stateDir/nonDurableRun.js';
+import { DurabilitySchema, type Durability } from '../stateDir/durability.js';
 import { BrokerLedgerCorruptError } from '../broker/paperBrokerLedger.js';
 import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
@@ -30,6 +32,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --strategy NAME      sma-cross (default)
   --cash N             initial cash (default 100000)
   --json               print the summary as JSON on the last line of stdout
+  --durability MODE    full (default): every write fsynced; none: research mode, nothing is
+                       fsynced, and a state dir a crash left behind is refused (start fresh)
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
                        localhost:PORT (default 8080) and prints the URL on stderr
   --report [FILE]      when done, write the HTML report of the state dir to FILE
@@ -54,6 +58,8 @@ interface ReplayOptions {
   reportFile: string | null;
   /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
   clockOffsetMs: number;
+  /** `--durability`: `none` is research mode. */
+  durability: Durability;
 }
 
 const DEFAULT_INSPECT_PORT = 8080;
@@ -95,6 +101,13 @@ function clockOffsetFrom(env: NodeJS.ProcessEnv): number {
   return Number(text);
 }
 
+/** `--durability full|none`. */
+function parseDurability(text: string): Durability {
+  const parsed = DurabilitySchema.safeParse(text);
+  if (!parsed.success) throw new UsageError(`--durability: expected full or none, got ${JSON.stringify(text)}`);
+  return parsed.data;
+}
+
 function parseOptions(argv: string[]): ReplayOptions | 'help' {
   const { rest: withoutReport, reportFile } = takeReportOption(argv);
   const { rest, inspectPort } = takeInspectOption(withoutReport);
@@ -109,6 +122,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       strategy: { type: 'string', default: 'sma-cross' },
       cash: { type: 'string', default: '100000' },
       json: { type: 'boolean', default: false },
+      durability: { type: 'string', default: 'full' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -137,6 +151,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     inspectPort,
     reportFile,
     clockOffsetMs: clockOffsetFrom(process.env),
+    durability: parseDurability(values.durability),
   };
 }
 
@@ -187,6 +202,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       initialCash: options.cash,
       strategy: smaCross(),
       replay: true,
+      durability: options.durability,
       ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
       ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
     });
@@ -258,6 +274,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     // A state dir this version cannot use is bad input too: the message says what to do with it.
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
+    if (error instanceof NonDurableStateDirError) return EXIT.badInput; // a research run's dir left by a crash: start fresh
     if (error instanceof BrokerLedgerCorruptError) return EXIT.badInput; // a damaged paper broker ledger: file, line, reason
     return EXIT.failure;
   } finally {
@@ -328,6 +345,7 @@ export function formatSummary(summary: Summary, stateDir: string, performance?: 
       (summary.checkpoints.setAside === null ? '' : `; the checkpoint found was ${summary.checkpoints.setAside.reason}, moved to ${summary.checkpoints.setAside.movedTo}`),
     ...(summary.listenerFailures === 0 ? [] : [`listeners ${summary.listenerFailures} calls threw (LISTENER_FAILED in the log)`]),
     ...(summary.fault === null ? [] : [`fault     ${describeFault(summary.fault)}`]),
+    ...(summary.durability === 'full' ? [] : [`durability none (research mode): nothing was fsynced; after a crash ${stateDir} cannot be resumed`]),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -18,6 +18,7 @@ import { executeOrders, feedBroker, type ExecutionDeps } from './orderExecution.
 import { parseSessionOptions, type TradingSessionOptions } from './sessionOptions.js';
 import { createSessionReconciler, type ReconcileCounts } from '../reconciler/sessionReconciler.js';
 import { startSteps, type SessionParts } from './startSteps.js';
+import type { Durability } from '../stateDir/durability.js';
 
 export { SessionOptionsSchema, InvalidSessionOptionsError, type TradingSessionOptions, type SessionConfig } from './sessionOptions.js';
 export { LegacyOrderIdsError } from './startSteps.js';
@@ -61,6 +62,8 @@ export interface Summary {
   reconciled: ReconcileCounts;
   /** Calls of `session.on` listeners that threw (each logged as `LISTENER_FAILED`). */
   listenerFailures: number;
+  /** `none`: a research-mode run, nothing it wrote was fsynced (see `Durability`). */
+  durability: Durability;
   /** Why the session faulted (null: it did not): a typed value with a closed code. */
   fault: SessionFault | null;
 }
@@ -185,6 +188,10 @@ function createSessionActor(options: TradingSessionOptions) {
         });
         await attempt('journal', async () => parts.tracker?.stop());
         await attempt('broker', async () => parts.brokerConnection?.close());
+        // A research run's clean end, recorded only after a drain that lost nothing and no fault.
+        if (failures.length === 0 && actor.getSnapshot().context.fault === null) {
+          await attempt('durability marker', async () => parts.durabilityRun?.endCleanly());
+        }
         await attempt('lock', async () => parts.lock?.release());
         if (failures.length > 0) throw new AistockError('SESSION_DRAIN_INCOMPLETE', failures.join('; '));
       }),
@@ -263,6 +270,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       reconciliation: reconciler.reports,
       reconciled: { ...reconciler.counts },
       listenerFailures: events.failures(),
+      durability: options.durability ?? 'full',
       fault: context.fault,
     };
   };

@@ -7,6 +7,7 @@ import type { RiskLimitsInput } from '../risk/riskLimits.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { TimeframeSchema, TIMEFRAME_MS } from '../bars/timeframe.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
+import { DurabilitySchema } from '../stateDir/durability.js';
 import type { Broker } from '../broker/broker.js';
 import type { SessionStore } from './sessionStore.js';
 import type { Clock } from '../common/clock.js';
@@ -31,6 +32,11 @@ export const SessionOptionsSchema = z.object({
   risk: z.record(z.string(), z.unknown()).default({}),
   /** Replay: time follows the bars (rate limits, trading day); no staleness check. */
   replay: z.boolean().default(false),
+  /**
+   * `none`: research mode — the journal, the broker ledger and the checkpoints are written as
+   * always but never fsynced; the state dir is marked, and refused after a crash (see `Durability`).
+   */
+  durability: DurabilitySchema.default('full'),
   /** Longest wait for one broker call before its outcome counts as unknown. */
   brokerTimeoutMs: z.number().int().positive().default(5_000),
   /** Longest one `onBar` call may take (monotonic clock) before the session faults with `STRATEGY_FAILED`. */

@@ -19,6 +19,9 @@ import { PaperBroker } from '../broker/paperBroker.js';
 import { lockStateDir } from '../stateDir/stateDirLock.js';
 import type { OpenSessionStore, SessionStore } from './sessionStore.js';
 import { watermarkingStore } from './checkpointPolicy.js';
+import { diskSyncFor } from '../stateDir/durability.js';
+import { beginRun, type DurabilityRun } from '../stateDir/nonDurableRun.js';
+import { atomicFileWriterWith } from '../stateDir/stateFile.js';
 import { settleUnknown, type ExecutionDeps } from './orderExecution.js';
 import { CHECKPOINT_KEY, restoreSession, SessionCheckpointSchema, type SessionCheckpoint, type SessionState } from './sessionCheckpoint.js';
 import { InvalidSessionOptionsError, type SessionConfig } from './sessionOptions.js';
@@ -48,6 +51,8 @@ export interface SessionParts {
   startError?: unknown;
   /** The checkpoint the start set aside (corrupt, or breaking an invariant), for the summary. */
   setAside?: { reason: string; movedTo: string };
+  /** This run's durability over the state dir (its research-mode marker). */
+  durabilityRun?: DurabilityRun;
 }
 
 /** The state dir's orders carry ids of aistock 0.1's scheme, which name neither their bar nor their session. */
@@ -96,6 +101,7 @@ function made<T>(part: T | undefined, name: string): T {
 export function startSteps(deps: StartStepsDeps) {
   const { config, clock, strategy, rules, log, parts } = deps;
   const { stateDir } = config;
+  const sync = diskSyncFor(config.durability);
   const found: {
     checkpoint: SessionCheckpoint | null;
     /** The checkpoint's state, restored (its invariants checked) while restoring. */
@@ -131,7 +137,9 @@ export function startSteps(deps: StartStepsDeps) {
       }
     }),
     restoreCheckpoint: step(async () => {
-      const files = parts.store?.checkpoints ?? fileCheckpointStore({ dir: stateDir, clock });
+      // Before anything in the dir is read: a research run that did not end cleanly is refused.
+      parts.durabilityRun = await beginRun(stateDir, config.durability, clock);
+      const files = parts.store?.checkpoints ?? fileCheckpointStore({ dir: stateDir, clock, writer: atomicFileWriterWith(sync) });
       const checkpoint = await files.read(CHECKPOINT_KEY, SessionCheckpointSchema);
       if (checkpoint.status === 'corrupt') {
         parts.setAside = { reason: checkpoint.reason, movedTo: checkpoint.movedTo };
@@ -164,7 +172,7 @@ export function startSteps(deps: StartStepsDeps) {
       // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
       const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
       const journal = parts.store === undefined ? {} : { journal: parts.store.journal };
-      const tracker = createIdempotencyTracker({ stateDir, clock, lock: false, ...watermark, ...journal, parent: deps.parent() });
+      const tracker = createIdempotencyTracker({ stateDir, clock, sync, lock: false, ...watermark, ...journal, parent: deps.parent() });
       parts.tracker = tracker;
     }),
     loadJournal: step(async () => {
@@ -173,7 +181,7 @@ export function startSteps(deps: StartStepsDeps) {
     openBroker: step(async () => {
       // The connection is the session's `broker` child: its opening and closing are its own states.
       const connection = await openBrokerConnection({
-        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock })),
+        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock, durability: config.durability })),
         parent: deps.parent(),
       });
       const { broker } = connection;
