@@ -88,6 +88,14 @@ export function renderMermaid(machine: AnyStateMachine): string {
   }
 }
 
+/**
+ * The Mermaid id {@link renderMermaid} gives each state of `machine`, by the state's path
+ * (`running.active`; the root is `''`): how a page finds a state's box in the drawn diagram.
+ */
+export function mermaidStateIds(machine: AnyStateMachine): Map<string, string> {
+  return new Map([...assignIds(machine.root)].map(([node, id]) => [node.path.join('.'), id]));
+}
+
 interface Edge {
   label: string;
   targets: readonly AnyStateNode[];

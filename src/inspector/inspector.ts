@@ -5,6 +5,11 @@ import type { createInspectorServer } from '@statelyai/inspect/server';
 import type { AnyEventObject, InspectionEvent, Observer, Snapshot } from 'xstate';
 import { z } from 'zod';
 import { AistockError, describeError } from '../common/errors.js';
+import { boundedView } from './boundedView.js';
+import { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.js';
+import { startLiveView, type RunningLiveView } from './liveView.js';
+
+export { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.js';
 
 /**
  * The Stately inspector for a running session: `@statelyai/inspect`'s local relay (an HTTP page
@@ -42,6 +47,11 @@ export const InspectorOptionsSchema = z.object({
   open: z.boolean().default(false),
   /** Longest wait for the client to connect to the relay. */
   connectTimeoutMs: z.number().int().positive().default(5_000),
+  /**
+   * Also serve the offline live view (see {@link startLiveView}; needs the optional package
+   * `mermaid`) on the next port, `port + 1` (a free one when `port` is 0).
+   */
+  liveView: z.boolean().default(false),
 });
 
 /** Options of {@link startInspector} as callers write them (every field optional). */
@@ -55,25 +65,10 @@ export interface RunningInspector {
   readonly port: number;
   /** Pass to `createTradingSession({ inspect })` or `createActor(logic, { inspect })`. */
   readonly inspect: Observer<InspectionEvent>;
-  /** Delivers pending events, then closes client, relay and viewers; the same promise every time. */
+  /** The offline live view, when asked for (`liveView: true`), else null. */
+  readonly live: RunningLiveView | null;
+  /** Delivers pending events, then closes client, relay, live view and viewers; the same promise every time. */
   stop(): Promise<void>;
-}
-
-/** The inspector's port is taken by another server. */
-export class InspectorPortInUseError extends AistockError {
-  readonly port: number;
-
-  constructor(port: number, cause: unknown) {
-    super('INSPECTOR_PORT_IN_USE', `port ${port} is in use: pick another with --inspect PORT`, { cause });
-    this.port = port;
-  }
-}
-
-/** The inspector could not start (a port it may not bind, a client that never connected, …). */
-export class InspectorStartError extends AistockError {
-  constructor(message: string, cause?: unknown) {
-    super('INSPECTOR_START_FAILED', message, { cause });
-  }
 }
 
 /** The package the inspector runs on, an optional peer dependency of aistock. */
@@ -122,7 +117,7 @@ async function loadInspectPackage(): Promise<InspectPackage> {
 export async function startInspector(options: InspectorOptions = {}): Promise<RunningInspector> {
   const config = InspectorOptionsSchema.parse(options);
   const { createWebSocketInspector, createInspectorServer } = await loadInspectPackage();
-  const port = await claimPort(config.port);
+  const { port, live } = await claimPorts(config.port, config.liveView);
   const viewers = trackConnections(port);
   const relay = createInspectorServer({ port, autoOpen: config.open && process.stderr.isTTY === true });
   const client = createWebSocketInspector({ url: `ws://127.0.0.1:${port}` });
@@ -131,14 +126,20 @@ export async function startInspector(options: InspectorOptions = {}): Promise<Ru
   } catch (error) {
     // Only if the relay does not answer on loopback; the client's own 5 s retry cannot be cancelled.
     relay.stop();
-    await viewers.close();
+    await Promise.all([viewers.close(), live?.stop()]);
     throw error instanceof AistockError ? error : new InspectorStartError(`the inspector client did not connect: ${describeError(error)}`, error);
   }
   let stopping: Promise<void> | undefined;
   return {
     url: `http://localhost:${port}`,
     port,
-    inspect: { next: (event) => client.inspect.next?.(boundedEvent(event)) },
+    live,
+    inspect: {
+      next: (event) => {
+        client.inspect.next?.(boundedEvent(event));
+        live?.inspect.next?.(event);
+      },
+    },
     stop: () => {
       stopping ??= (async () => {
         // The client converts and sends each event on a `setTimeout(0)` tick; timers of one
@@ -151,11 +152,31 @@ export async function startInspector(options: InspectorOptions = {}): Promise<Ru
         // The relay has read (and forwarded) every message once the close handshake is done.
         await closed;
         relay.stop();
-        await viewers.close();
+        await Promise.all([viewers.close(), live?.stop()]);
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * The relay's port and, if asked for, the live view on the next one. For port 0 the live view
+ * listens first: a free port picked for the relay and let go could otherwise be picked again for it.
+ */
+async function claimPorts(port: number, liveView: boolean): Promise<{ port: number; live: RunningLiveView | null }> {
+  if (!liveView) return { port: await claimPort(port), live: null };
+  if (port === 65_535) throw new InspectorStartError("the live view listens on the port after the inspector's: pick an --inspect PORT below 65535");
+  if (port !== 0) {
+    const claimed = await claimPort(port);
+    return { port: claimed, live: await startLiveView({ port: claimed + 1 }) };
+  }
+  const live = await startLiveView({ port: 0 });
+  try {
+    return { port: await claimPort(0), live };
+  } catch (error) {
+    await live.stop();
+    throw error;
+  }
 }
 
 /** Binds `port` the way the relay will (every interface) and lets it go: a refusal is typed. */
@@ -236,12 +257,6 @@ async function connected(socket: ClientSocket, timeoutMs: number): Promise<void>
   }
 }
 
-/** Items of an array the inspector is shown: the last ones (the latest bars, the newest ids). */
-const ARRAY_ITEMS_SHOWN = 5;
-/** Fields of an object or entries of a map the inspector is shown. */
-const FIELDS_SHOWN = 50;
-/** Values one event or snapshot shows at most, whatever its shape. */
-const VALUES_SHOWN = 2_000;
 const SNAPSHOT_FIELDS = ['status', 'value', 'context', 'output', 'error'] as const;
 
 function boundedEvent(event: InspectionEvent): InspectionEvent {
@@ -259,44 +274,4 @@ function boundedEvent(event: InspectionEvent): InspectionEvent {
 
 function boundedPayload(event: AnyEventObject): AnyEventObject {
   return { ...(boundedView(event) as object), type: event.type };
-}
-
-/**
- * A copy of `value` small enough to inspect: long arrays keep their last items, wide objects
- * and maps their first fields (maps and sets become plain objects and arrays, bigints and errors strings),
- * each with a marker saying how much was left out, and no more than {@link VALUES_SHOWN} values.
- */
-function boundedView(value: unknown): unknown {
-  let budget = VALUES_SHOWN;
-  const copy = (item: unknown): unknown => {
-    if (typeof item === 'bigint') return item.toString();
-    if (typeof item !== 'object' || item === null) return item;
-    if (budget <= 0) return '…';
-    if (item instanceof Error) return describeError(item);
-    const toJSON: unknown = Reflect.get(item, 'toJSON');
-    if (typeof toJSON === 'function') {
-      budget -= 1;
-      return copy(toJSON.call(item));
-    }
-    if (Array.isArray(item) || item instanceof Set) {
-      const all: readonly unknown[] = item instanceof Set ? [...item] : item;
-      const shown = all.slice(-ARRAY_ITEMS_SHOWN);
-      budget -= shown.length;
-      const copies = shown.map(copy);
-      return all.length > shown.length ? [`… ${all.length - shown.length} earlier`, ...copies] : copies;
-    }
-    const entries = item instanceof Map ? item.entries() : Object.entries(item).values();
-    const size = item instanceof Map ? item.size : Object.keys(item).length;
-    const shown: Record<string, unknown> = {};
-    let count = 0;
-    for (const [key, field] of entries) {
-      if (count === FIELDS_SHOWN) break;
-      count += 1;
-      budget -= 1;
-      shown[String(key)] = copy(field);
-    }
-    if (size > count) shown['…'] = `${size - count} more`;
-    return shown;
-  };
-  return copy(value);
 }

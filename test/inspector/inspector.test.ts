@@ -1,10 +1,9 @@
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -12,6 +11,7 @@ import { z } from 'zod';
 import { START_STEPS } from '../../machines/session.machine.js';
 import { InspectorPortInUseError, startInspector } from '../../src/inspector/inspector.js';
 import { createTradingSession } from '../../src/session/createTradingSession.js';
+import { collect, killIfRunning, lineMatching } from '../support/cliOutput.js';
 import { sampleSlice, startCli } from '../support/replayFixture.js';
 import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
 
@@ -153,7 +153,7 @@ describe('aistock replay --inspect', () => {
     const exited = once(cli, 'exit', within(20_000));
     const stdout = collect(cli.stdout);
 
-    const url = await inspectorUrl(cli);
+    const url = await lineMatching(cli.stderr, /^inspector: (\S+)$/);
     const viewer = await connectViewer(Number(new URL(url).port));
     await writeFile(fifo, bars);
     const [code] = await exited;
@@ -191,29 +191,4 @@ async function listenOnLoopback(): Promise<{ server: Server; port: number }> {
   const address = server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
   return { server, port: address.port };
-}
-
-function collect(stream: NodeJS.ReadableStream | null): { text(): string } {
-  let text = '';
-  stream?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return { text: () => text };
-}
-
-/** The URL the CLI prints on stderr (`inspector: <url>`). */
-function inspectorUrl(cli: ChildProcess): Promise<string> {
-  const { stderr } = cli;
-  if (stderr === null) throw new Error('no stderr');
-  return new Promise((resolve, reject) => {
-    createInterface({ input: stderr })
-      .on('line', (line) => {
-        const url = /^inspector: (\S+)$/.exec(line)?.[1];
-        if (url !== undefined) resolve(url);
-      })
-      .on('close', () => reject(new Error('the CLI printed no inspector URL')));
-    AbortSignal.timeout(10_000).addEventListener('abort', () => reject(new Error('no inspector URL within 10 s')));
-  });
-}
-
-function killIfRunning(child: ChildProcess): void {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }

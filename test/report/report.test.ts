@@ -1,26 +1,18 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readBars } from '../../src/bars/barReader.js';
 import { createTradingSession, type Summary } from '../../src/session/createTradingSession.js';
 import { startReportRecorder } from '../../src/report/reportRecorder.js';
 import { writeReport } from '../../src/report/writeReport.js';
+import { launchChromium, skipWithoutChromium } from '../support/chromium.js';
 import { runCli, sampleSlice } from '../support/replayFixture.js';
 
-/**
- * The report in a real browser: Debian's Chromium, driven by playwright-core. `.ci/run`
- * installs it; elsewhere without it these tests are skipped, saying so (in CI they run, and fail).
- */
-const CHROMIUM = process.env['AISTOCK_CHROMIUM'] ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-const skip = !hasChromium && process.env['CI'] === undefined;
-if (skip) {
-  console.warn(`test/report/report.test.ts: skipped — no Chromium at ${CHROMIUM} (apt-get install -y --no-install-recommends chromium, or set AISTOCK_CHROMIUM)`);
-}
+/** The report in a real browser (see test/support/chromium.ts). */
+const skip = skipWithoutChromium('test/report/report.test.ts');
 
 const ROWS = 8_000;
 let dir: string;
@@ -120,7 +112,7 @@ describe.skipIf(skip)('the HTML report in headless Chromium', () => {
     lines.splice(4_001, 0, at, `${ts},${symbol},abc,1,1,1,1`, `${ts},${symbol},1`);
     bars = join(dir, 'bars.csv');
     await writeFile(bars, lines.join('\n'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,0 +1,21 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+/**
+ * A real browser for the tests of pages: Debian's Chromium, driven by playwright-core (which
+ * downloads none). `.ci/run` installs it; elsewhere without it the tests that need it are
+ * skipped, saying so — in CI they run, and fail.
+ */
+export const CHROMIUM = process.env['AISTOCK_CHROMIUM'] ?? '/usr/bin/chromium';
+
+/** Whether `file`'s browser tests are skipped here; if they are, says why on stderr. */
+export function skipWithoutChromium(file: string): boolean {
+  const skip = !existsSync(CHROMIUM) && process.env['CI'] === undefined;
+  if (skip) console.warn(`${file}: skipped — no Chromium at ${CHROMIUM} (apt-get install -y --no-install-recommends chromium, or set AISTOCK_CHROMIUM)`);
+  return skip;
+}
+
+/** Headless Chromium as the tests run it (no sandbox: CI runs as root). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+}
