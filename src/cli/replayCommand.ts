@@ -35,7 +35,10 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --durability MODE    full (default): every write fsynced; none: research mode, nothing is
                        fsynced, and a state dir a crash left behind is refused (start fresh)
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
-                       localhost:PORT (default 8080) and prints the URL on stderr
+                       localhost:PORT (default 8080), and the offline live view (every
+                       machine drawn, its current states lit, the newest events) on
+                       127.0.0.1:PORT+1; prints both URLs on stderr
+  --wait-for-viewer    with --inspect: start the session only once a live view page is open
   --report [FILE]      when done, write the HTML report of the state dir to FILE
                        (default report.html; see aistock report)
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
@@ -54,6 +57,8 @@ interface ReplayOptions {
   json: boolean;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
+  /** `--wait-for-viewer`: hold the start until a live view page has connected. */
+  waitForViewer: boolean;
   /** `--report [FILE]`: where to write the report when done, or null. */
   reportFile: string | null;
   /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
@@ -123,6 +128,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       cash: { type: 'string', default: '100000' },
       json: { type: 'boolean', default: false },
       durability: { type: 'string', default: 'full' },
+      'wait-for-viewer': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -130,6 +136,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
   const [file, ...extra] = positionals;
   if (file === undefined) throw new UsageError('missing the bar file');
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (values['wait-for-viewer'] && inspectPort === null) throw new UsageError('--wait-for-viewer needs --inspect: it waits for a viewer of the live view');
   if (!isKnownZone(values.tz)) throw new UsageError(`--tz: unknown IANA time zone ${JSON.stringify(values.tz)}`);
   const assumeTz = values['assume-tz'] ?? null;
   if (assumeTz !== null && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
@@ -149,6 +156,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     cash: values.cash,
     json: values.json,
     inspectPort,
+    waitForViewer: values['wait-for-viewer'],
     reportFile,
     clockOffsetMs: clockOffsetFrom(process.env),
     durability: parseDurability(values.durability),
@@ -185,13 +193,13 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   let inspector: RunningInspector | undefined;
   if (options.inspectPort !== null) {
     try {
-      inspector = await startInspector({ port: options.inspectPort, open: true });
+      inspector = await startInspector({ port: options.inspectPort, open: true, liveView: true });
     } catch (error) {
       io.stderr.write(`aistock replay: --inspect: ${describeError(error)}\n`);
       return EXIT.failure;
     }
     // stderr: stdout stays the summary alone (--json).
-    io.stderr.write(`inspector: ${inspector.url}\n`);
+    io.stderr.write(`inspector: ${inspector.url}\nlive view: ${inspector.live?.url}\n`);
   }
   let session;
   try {
@@ -239,6 +247,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   const inputRejected: Record<string, number> = {};
   let recorder: ReportRecorder | undefined;
   try {
+    if (options.waitForViewer) {
+      io.stderr.write(`aistock replay: waiting for a viewer at ${inspector?.live?.url} before starting (Ctrl-C to quit)\n`);
+      if ((await inspector?.live?.viewerConnected(reading.signal)) !== true) {
+        await session.stop();
+        io.stderr.write('aistock replay: interrupted while waiting for a viewer: nothing was replayed\n');
+        return 130;
+      }
+    }
     await session.start();
     recorder = await startReportRecorder({ stateDir: options.stateDir, session, file: options.file });
     const progress = io.stdout.isTTY === true && !options.json;

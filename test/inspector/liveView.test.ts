@@ -1,0 +1,137 @@
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runReplayCommand } from '../../src/cli/replayCommand.js';
+import { LOCK_OWNER_FILE } from '../../src/stateDir/stateDirLock.js';
+import { launchChromium, skipWithoutChromium } from '../support/chromium.js';
+import { collect, killIfRunning, lineMatching } from '../support/cliOutput.js';
+import { sampleSlice, startCli } from '../support/replayFixture.js';
+
+/** The session and its eight children, by systemId. */
+const TREE = ['session', 'dataGuard', 'bars', 'risk', 'portfolio', 'idempotency', 'checkpointer', 'reconciler', 'broker'] as const;
+const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) });
+
+let dir: string;
+let bars: string;
+const cleanup: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aistock-live-'));
+  bars = await sampleSlice(dir, 2_000);
+});
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+/** Starts `aistock replay --inspect 0 --wait-for-viewer` and resolves with the live view's URL once it waits. */
+async function waitingReplay(stateDir: string) {
+  const cli = startCli(['replay', bars, '--state-dir', stateDir, '--inspect', '0', '--wait-for-viewer', '--json']);
+  cleanup.push(() => killIfRunning(cli));
+  const exited = once(cli, 'exit', within(60_000));
+  const stdout = collect(cli.stdout);
+  const stderr = collect(cli.stderr);
+  const url = await lineMatching(cli.stderr, /^aistock replay: waiting for a viewer at (\S+) before starting/, 30_000);
+  return { cli, exited, stdout, stderr, url };
+}
+
+describe('aistock replay --wait-for-viewer', () => {
+  it('refuses --wait-for-viewer without --inspect as a usage error naming both', async () => {
+    let stderr = '';
+    const code = await runReplayCommand([bars, '--wait-for-viewer'], { stdout: { write: () => true }, stderr: { write: (text: string) => (stderr += text) } });
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('--wait-for-viewer needs --inspect');
+  });
+
+  it('exits 130 on SIGINT while it waits, having replayed nothing and holding no lock', async () => {
+    const stateDir = join(dir, 'interrupted');
+    const replay = await waitingReplay(stateDir);
+
+    replay.cli.kill('SIGINT');
+    const [code] = await replay.exited;
+
+    expect(code).toBe(130);
+    expect(replay.stderr.text()).toContain('interrupted while waiting for a viewer: nothing was replayed');
+    expect(replay.stdout.text()).toBe('');
+    expect(existsSync(join(stateDir, LOCK_OWNER_FILE))).toBe(false);
+  });
+});
+
+describe.skipIf(skipWithoutChromium('test/inspector/liveView.test.ts'))('the live view in headless Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('holds the replay until the page is open, then shows the session tree, its diagrams and the states lit as they change', async () => {
+    const replay = await waitingReplay(join(dir, 'watched'));
+    const origin = new URL(replay.url).origin;
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${String(error)}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('request', (request) => {
+      if (new URL(request.url()).origin !== origin) problems.push(`request left the live view: ${request.url()}`);
+    });
+    // Every state each card shows, with the boxes lit in its diagram, as the page shows it.
+    await page.addInitScript(`
+      window.shown = [];
+      new MutationObserver((records) => {
+        for (const record of records) {
+          const card = record.target;
+          const lit = [...card.querySelectorAll('[data-live-active]')].map((node) => node.getAttribute('data-live-active'));
+          window.shown.push({ actor: card.getAttribute('data-actor'), state: card.getAttribute('data-state'), lit: lit.join(' '), events: document.querySelectorAll('#events li').length });
+        }
+      }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+    `);
+
+    // Still waiting, with no viewer: nothing has started.
+    expect(replay.cli.exitCode).toBeNull();
+    await page.goto(replay.url);
+    const [code] = await replay.exited;
+    await page.waitForSelector('body[data-status="ended"]');
+
+    expect(code, replay.stderr.text()).toBe(0);
+    expect(JSON.parse(replay.stdout.text())).toMatchObject({ bars: { accepted: 2_000 } });
+    // The session tree: the session, its eight children under it.
+    for (const name of TREE) expect(await page.locator(`#tree [data-tree-actor="${name}"]`).count(), name).toBe(1);
+    expect(await page.locator('#tree > [data-tree-actor="session"] > ul > li').evaluateAll((items) => items.map((item) => item.getAttribute('data-tree-actor')))).toEqual(
+      expect.arrayContaining(TREE.slice(1)),
+    );
+    // A card per actor with its machine's diagram drawn as an SVG.
+    for (const name of TREE) expect(await page.locator(`[data-actor="${name}"][data-drawn] .diagram svg`).count(), name).toBe(1);
+    const shown = (await page.evaluate('window.shown')) as { actor: string; state: string; lit: string; events: number }[];
+    // The session started only after this page had subscribed: the first state it was shown is idle.
+    expect(shown.find((s) => s.actor === 'session')).toMatchObject({ state: '"idle"', lit: 'idle' });
+    // The lit states changed as the replay ran, for the session, risk and bars alike.
+    const litOf = (actor: string): string[] => [...new Set(shown.filter((s) => s.actor === actor && s.lit !== '').map((s) => s.lit))];
+    // (The page is sent what changed every 100 ms, so a state shorter than that may be skipped: only the order is fixed.)
+    const session = litOf('session');
+    const firstIndex = (prefix: string): number => session.findIndex((lit) => lit.startsWith(prefix));
+    expect(session[0]).toBe('idle');
+    expect(firstIndex('starting ')).toBeGreaterThan(0);
+    expect(firstIndex('running ')).toBeGreaterThan(firstIndex('starting '));
+    expect(session.at(-1)).toBe('shutdown');
+    expect(litOf('risk')).toEqual(expect.arrayContaining(['running running_active']));
+    expect(litOf('risk').at(-1)).toBe('shutdown');
+    expect(litOf('bars')).toEqual(expect.arrayContaining(['running']));
+    expect(litOf('bars').at(-1)).toBe('shutdown');
+    expect(await page.locator('[data-actor="risk"] [data-live-active]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-live-active')))).toEqual(['shutdown']);
+    // The event list grew as it ran, newest first, bounded.
+    const counts = shown.map((s) => s.events);
+    expect(Math.max(...counts)).toBeGreaterThan(Math.min(...counts));
+    const seqs = await page.locator('#events li').evaluateAll((items) => items.map((item) => Number(item.getAttribute('data-seq'))));
+    expect(seqs.length).toBe(200);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
