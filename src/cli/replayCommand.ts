@@ -2,8 +2,10 @@ import { progressLine } from './progress.js';
 import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
 import { stat } from 'node:fs/promises';
 import { describeError } from '../common/errors.js';
-import { smaCross } from '../strategy/strategy.js';
-import { TimeframeSchema, type Timeframe } from '../bars/timeframe.js';
+import { loadStrategy } from '../strategy/loadStrategy.js';
+import { readReplayConfig, replaySettings, type ReplayFlags, type ReplaySettings } from './replayConfig.js';
+import { TimeframeSchema } from '../bars/timeframe.js';
+import type { Strategy } from '../strategy/strategy.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import { BarInputError, readBars } from '../bars/barReader.js';
 import { startInspector, type RunningInspector } from '../inspector/inspector.js';
@@ -29,8 +31,10 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --tz ZONE            IANA zone bars are aggregated in (default America/New_York)
   --assume-tz ZONE     IANA zone of timestamps written without an offset (default: refuse them)
   --timeframes LIST    e.g. 1m,5m,1h,1d (default)
-  --strategy NAME      sma-cross (default)
+  --strategy NAME|FILE sma-cross (default), or a module exporting a Strategy: ./myStrategy.js
   --cash N             initial cash (default 100000)
+  --config FILE        settings from a JSON file (strategy and params, risk limits, commission,
+                       slippage, ...; see the README); the flags above override it
   --json               print the summary as JSON on the last line of stdout
   --durability MODE    full (default): every write fsynced; none: research mode, nothing is
                        fsynced, and a state dir a crash left behind is refused (start fresh)
@@ -49,11 +53,10 @@ Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (test
 
 interface ReplayOptions {
   file: string;
-  stateDir: string;
-  tz: string;
-  assumeTz: string | null;
-  timeframes: Timeframe[];
-  cash: string;
+  /** The flags that override the config's keys, as given. */
+  flags: ReplayFlags;
+  /** `--config FILE`, or null. */
+  configFile: string | null;
   json: boolean;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
@@ -120,12 +123,14 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     args: rest,
     allowPositionals: true,
     options: {
-      'state-dir': { type: 'string', default: '.aistock' },
-      tz: { type: 'string', default: 'America/New_York' },
+      // No defaults here: a flag not given leaves the config's value (replayConfig.ts holds the defaults).
+      'state-dir': { type: 'string' },
+      tz: { type: 'string' },
       'assume-tz': { type: 'string' },
-      timeframes: { type: 'string', default: '1m,5m,1h,1d' },
-      strategy: { type: 'string', default: 'sma-cross' },
-      cash: { type: 'string', default: '100000' },
+      timeframes: { type: 'string' },
+      strategy: { type: 'string' },
+      cash: { type: 'string' },
+      config: { type: 'string' },
       json: { type: 'boolean', default: false },
       durability: { type: 'string', default: 'full' },
       'wait-for-viewer': { type: 'boolean', default: false },
@@ -137,23 +142,19 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
   if (file === undefined) throw new UsageError('missing the bar file');
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   if (values['wait-for-viewer'] && inspectPort === null) throw new UsageError('--wait-for-viewer needs --inspect: it waits for a viewer of the live view');
-  if (!isKnownZone(values.tz)) throw new UsageError(`--tz: unknown IANA time zone ${JSON.stringify(values.tz)}`);
-  const assumeTz = values['assume-tz'] ?? null;
-  if (assumeTz !== null && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
-  if (values.strategy !== 'sma-cross') throw new UsageError(`--strategy: unknown strategy ${JSON.stringify(values.strategy)} (known: sma-cross)`);
-  if (!/^\d+(\.\d+)?$/.test(values.cash)) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
-  const timeframes = values.timeframes.split(',').map((text) => {
+  if (values.tz !== undefined && !isKnownZone(values.tz)) throw new UsageError(`--tz: unknown IANA time zone ${JSON.stringify(values.tz)}`);
+  const assumeTz = values['assume-tz'];
+  if (assumeTz !== undefined && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
+  if (values.cash !== undefined && !/^\d+(\.\d+)?$/.test(values.cash)) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
+  const timeframes = values.timeframes?.split(',').map((text) => {
     const parsed = TimeframeSchema.safeParse(text.trim());
     if (!parsed.success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(text)}`);
     return parsed.data;
   });
   return {
     file,
-    stateDir: values['state-dir'],
-    tz: values.tz,
-    assumeTz,
-    timeframes,
-    cash: values.cash,
+    flags: { stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, strategy: values.strategy, cash: values.cash },
+    configFile: values.config ?? null,
     json: values.json,
     inspectPort,
     waitForViewer: values['wait-for-viewer'],
@@ -170,6 +171,8 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
  */
 export async function runReplayCommand(argv: string[], io: CliIo): Promise<number> {
   let options;
+  let settings: ReplaySettings;
+  let strategy: Strategy;
   /** The bar file's size, for progress (null: a FIFO or pipe has none). */
   let totalBytes: number | null = null;
   try {
@@ -178,6 +181,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       io.stdout.write(REPLAY_USAGE);
       return EXIT.ok;
     }
+    settings = replaySettings(options.flags, options.configFile === null ? null : await readReplayConfig(options.configFile), process.cwd());
     const { file } = options;
     // Refuse a missing file or a directory before taking the state dir, not after.
     const stats = await stat(file).catch((error: unknown) => {
@@ -185,8 +189,10 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     });
     if (stats.isDirectory()) throw new BarInputError(file, 0, null, 'FILE_UNREADABLE', 'is a directory, not a bar file');
     totalBytes = stats.isFile() ? stats.size : null;
+    strategy = await loadStrategy(settings.strategy.use, settings.strategy.params, settings.strategy.baseDir);
   } catch (error) {
-    io.stderr.write(`aistock replay: ${describeUsageError(error)}\n${error instanceof BarInputError ? '' : REPLAY_USAGE}`);
+    // The usage only for a command line that is wrong; a bad file (bars, config, strategy) is named alone.
+    io.stderr.write(`aistock replay: ${describeUsageError(error)}\n${error instanceof UsageError ? REPLAY_USAGE : ''}`);
     return EXIT.badInput;
   }
 
@@ -204,11 +210,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   let session;
   try {
     session = createTradingSession({
-      stateDir: options.stateDir,
-      timeZone: options.tz,
-      timeframes: options.timeframes,
-      initialCash: options.cash,
-      strategy: smaCross(),
+      stateDir: settings.stateDir,
+      timeZone: settings.timeZone,
+      baseTimeframe: settings.baseTimeframe,
+      timeframes: settings.timeframes,
+      initialCash: settings.initialCash,
+      strategy,
+      paperBroker: settings.paperBroker,
+      ...(settings.risk === undefined ? {} : { risk: settings.risk }),
       replay: true,
       durability: options.durability,
       ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
@@ -256,11 +265,11 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       }
     }
     await session.start();
-    recorder = await startReportRecorder({ stateDir: options.stateDir, session, file: options.file });
+    recorder = await startReportRecorder({ stateDir: settings.stateDir, session, file: options.file });
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
     const startedAt = globalThis.performance.now();
-    for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'skip', signal: reading.signal })) {
+    for await (const batch of readBars(options.file, { assumeZone: settings.assumeTimeZone, onBadRow: 'skip', signal: reading.signal })) {
       for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
       await session.ingest(batch.bars);
       bars += batch.bars.length;
@@ -270,13 +279,16 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     if (progress) io.stdout.write('\r\x1b[K');
     const summary = await session.stop();
     const performance = replayPerformance(summary, await recorder.finish({ summary, inputRejected }));
-    for (const [reason, n] of Object.entries(inputRejected)) summary.bars.rejected[reason] = (summary.bars.rejected[reason] ?? 0) + n;
-    io.stdout.write(options.json ? `${JSON.stringify({ ...summary, performance })}\n` : formatSummary(summary, options.stateDir, performance));
-    const outcome = replayOutcome(summary, options.stateDir);
+    // Rows the reader refused never reached the session: this run's, in its counts, not the state dir's.
+    for (const counts of [summary.bars.rejected, summary.thisRun.bars.rejected]) {
+      for (const [reason, n] of Object.entries(inputRejected)) counts[reason] = (counts[reason] ?? 0) + n;
+    }
+    io.stdout.write(options.json ? `${JSON.stringify({ ...summary, performance })}\n` : formatSummary(summary, settings.stateDir, performance));
+    const outcome = replayOutcome(summary, settings.stateDir);
     if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
     if (options.reportFile === null) return outcome.code;
     try {
-      io.stderr.write(`report: ${(await writeReport(options.stateDir, options.reportFile)).path}\n`);
+      io.stderr.write(`report: ${(await writeReport(settings.stateDir, options.reportFile)).path}\n`);
       return outcome.code;
     } catch (error) {
       io.stderr.write(`aistock replay: --report: ${describeError(error)}\n`);
@@ -336,18 +348,26 @@ export function replayOutcome(summary: Summary, stateDir: string): { code: numbe
   return { code: EXIT.ok, message: null };
 }
 
+/** `3 rejected (DUPLICATE_TIMESTAMP 2, OHLC_INVALID 1)`, or `0 rejected`. */
+function rejectedCounts(byReason: Readonly<Record<string, number>>): string {
+  const reasons = Object.entries(byReason);
+  const total = reasons.reduce((n, [, count]) => n + count, 0);
+  return `${total} rejected${reasons.length > 0 ? ` (${reasons.map(([reason, count]) => `${reason} ${count}`).join(', ')})` : ''}`;
+}
+
 /** The summary for a person: a few lines, money to the cent; with `performance`, return, max drawdown and denials by reason. */
 export function formatSummary(summary: Summary, stateDir: string, performance?: ReplayPerformance): string {
-  const rejected = Object.entries(summary.bars.rejected);
   const positions = Object.entries(summary.portfolio.positions);
+  const { thisRun, stateDirTotal } = summary;
   const lines = [
-    `bars      ${summary.bars.accepted} accepted, ${rejected.reduce((n, [, c]) => n + c, 0)} rejected` +
-      (rejected.length > 0 ? ` (${rejected.map(([r, c]) => `${r} ${c}`).join(', ')})` : '') +
-      (summary.bars.resumedSkips > 0 ? `, ${summary.bars.resumedSkips} already processed (resumed)` : ''),
-    `orders    ${summary.orders.submitted} submitted, ${summary.orders.duplicatesBlocked} duplicates blocked, ` +
+    `this run:        bars ${thisRun.bars.accepted} accepted, ${rejectedCounts(thisRun.bars.rejected)}` +
+      (thisRun.bars.resumedSkips > 0 ? `, ${thisRun.bars.resumedSkips} already processed (resumed)` : ''),
+    `                 orders ${summary.orders.submitted} submitted, ${summary.orders.duplicatesBlocked} duplicates blocked, ` +
       `${summary.orders.rejected} rejected, ${summary.orders.unknown} unknown, ${summary.orders.denied} denied by risk` +
       (summary.orders.lostByBroker > 0 ? `, ${summary.orders.lostByBroker} lost by the broker` : ''),
-    `fills     ${summary.fills}`,
+    `                 fills ${summary.fills}`,
+    `state dir total: bars ${stateDirTotal.bars.accepted} accepted, ${rejectedCounts(stateDirTotal.bars.rejected)}; ` +
+      `orders ${stateDirTotal.orders} submitted; fills ${stateDirTotal.fills}`,
     `cash      ${summary.portfolio.cash} (from ${summary.portfolio.initialCash})`,
     `equity    ${summary.portfolio.equity}, realized P&L ${summary.portfolio.realizedPnl}`,
     ...(performance === undefined ? [] : performanceLines(summary, performance)),

@@ -2,7 +2,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { reconcilerMachine, type PositionsCheck, type Reconciliation } from '../../machines/reconciler.machine.js';
 import { describeFault, sessionMachine, sessionStateOf, type SessionFault } from '../../machines/session.machine.js';
 import type { Bar } from '../bars/bar.js';
-import { sessionTag } from '../idempotency/clientOrderId.js';
+import { parseClientOrderId, sessionTag } from '../idempotency/clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../portfolio/portfolio.js';
 import type { ReconcileReport } from '../reconciler/reconcile.js';
@@ -66,6 +66,41 @@ export interface Summary {
   durability: Durability;
   /** Why the session faulted (null: it did not): a typed value with a closed code. */
   fault: SessionFault | null;
+  /**
+   * This run alone (since `start`): bars it accepted and rejected (bars skipped as already
+   * processed are `resumedSkips`), orders the broker accepted (`orders.submitted`), fills booked.
+   * `bars.accepted` above counts every run of the state dir; `orders` and `fills` above are this run's.
+   */
+  thisRun: { bars: { accepted: number; rejected: Record<string, number>; resumedSkips: number }; orders: number; fills: number };
+  /** The state dir over every run, this one included: bars the data guard accepted and rejected, this session's orders the broker accepted, fills booked. */
+  stateDirTotal: { bars: { accepted: number; rejected: Record<string, number> }; orders: number; fills: number };
+}
+
+/** What a run is counted from: the state dir's totals when it started. */
+interface RunBase {
+  accepted: number;
+  rejected: Readonly<Record<string, number>>;
+  orders: number;
+  fills: number;
+}
+
+const FRESH_RUN: RunBase = { accepted: 0, rejected: {}, orders: 0, fills: 0 };
+
+/** Fills booked over every run: the portfolio keeps how many of each order's fills it holds. */
+function fillsBooked(appliedFills: Readonly<Record<string, number>>): number {
+  let fills = 0;
+  for (const n of Object.values(appliedFills)) fills += n;
+  return fills;
+}
+
+/** `now − base` by reason, reasons that did not move left out. */
+function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Record<string, number>>): Record<string, number> {
+  const since: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(now)) {
+    const moved = n - (base[reason] ?? 0);
+    if (moved > 0) since[reason] = moved;
+  }
+  return since;
 }
 
 /** A session that failed to start (or faulted); `cause` is the underlying error. */
@@ -114,14 +149,22 @@ function createSessionActor(options: TradingSessionOptions) {
   const riskClockOf = (lastTs: Readonly<Record<string, number>>): number =>
     config.replay ? Math.max(0, ...Object.values(lastTs)) : clock.monoMs();
   const executionDeps = (): ExecutionDeps => {
-    const { broker, tracker } = parts;
+    const { broker, tracker, store } = parts;
     if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
-    return { broker, tracker, brokerTimeoutMs: config.brokerTimeoutMs, log, ...(options.timers === undefined ? {} : { timers: options.timers }) };
+    return {
+      broker,
+      tracker,
+      brokerTimeoutMs: config.brokerTimeoutMs,
+      log,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(store === undefined ? {} : { assertHeld: () => store.assertHeld() }),
+    };
   };
+  // The session's own orders are the broker's ids that carry its tag, whatever the journal holds.
+  const tag = sessionTag(config.sessionId, strategy.id);
   const reconciler = createSessionReconciler({
     broker: () => executionDeps().broker,
-    // The session's own orders are the broker's ids that carry its tag, whatever the journal holds.
-    tag: sessionTag(config.sessionId, strategy.id),
+    tag,
     policy: config.reconcile,
     clock,
     log,
@@ -217,12 +260,12 @@ function createSessionActor(options: TradingSessionOptions) {
     },
     ...inspect,
   });
-  return { actor, parts, reconciler, checkpoints };
+  return { actor, parts, reconciler, checkpoints, tag };
 }
 
 /** Creates a trading session over `options.stateDir`; call `start()`, then `ingest` bars. */
 export function createTradingSession(options: TradingSessionOptions): TradingSession {
-  const { actor, parts, reconciler, checkpoints } = createSessionActor(options);
+  const { actor, parts, reconciler, checkpoints, tag } = createSessionActor(options);
   const clock = options.clock ?? systemClock;
   const events = createSessionEvents(options.log ?? logToStderr);
   observeSession({ session: actor, checkpointer: () => parts.checkpointer?.actor }, events);
@@ -232,6 +275,8 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
   actor.start();
   let started: Promise<void> | undefined;
   let stopped: Promise<Summary> | undefined;
+  /** The state dir's totals as this run started (set once started): what `thisRun` is counted from. */
+  let atStart = FRESH_RUN;
   /** The batch being handed over in this tick (see `ingest`). */
   let handing: { bars: Bar[]; done: Promise<void> } | null = null;
 
@@ -243,6 +288,9 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
     const risk = state?.risk ?? createRiskState();
     const written = parts.checkpointReport ?? parts.checkpointer?.actor.getSnapshot().context.stats;
     const tracker = parts.tracker?.snapshot();
+    const accepted = guard?.accepted ?? 0;
+    const rejected = { ...(guard?.rejected ?? {}) } as Record<string, number>;
+    const fills = fillsBooked(state?.appliedFills ?? {});
     return {
       bars: {
         accepted: guard?.accepted ?? 0,
@@ -272,6 +320,12 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
       listenerFailures: events.failures(),
       durability: options.durability ?? 'full',
       fault: context.fault,
+      thisRun: {
+        bars: { accepted: accepted - atStart.accepted, rejected: countsSince(rejected, atStart.rejected), resumedSkips: context.decided?.resumedSkips ?? 0 },
+        orders: context.stats.ordersSubmitted,
+        fills: fills - atStart.fills,
+      },
+      stateDirTotal: { bars: { accepted, rejected }, orders: atStart.orders + context.stats.ordersSubmitted, fills },
     };
   };
 
@@ -287,6 +341,14 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         actor.send({ type: 'START' });
         const s = await waitFor(actor, (snap) => !snap.matches('idle') && !snap.matches('starting'), { timeout: Infinity });
         if (s.matches('faulted')) throw parts.startError ?? faultedError('session failed to start', s.context.fault);
+        const restored = sessionStateOf(s.context);
+        const ownOrders = (parts.brokerConnection?.knownClientOrderIds ?? []).filter((id) => parseClientOrderId(id)?.tag === tag).length;
+        atStart = {
+          accepted: restored?.pipeline.guard.accepted ?? 0,
+          rejected: { ...(restored?.pipeline.guard.rejected ?? {}) },
+          orders: ownOrders,
+          fills: fillsBooked(restored?.appliedFills ?? {}),
+        };
       })();
       return started;
     },

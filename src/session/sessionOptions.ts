@@ -10,6 +10,7 @@ import { isKnownZone } from '../bars/zoneOffsets.js';
 import { DurabilitySchema } from '../stateDir/durability.js';
 import type { Broker } from '../broker/broker.js';
 import type { SessionStore } from './sessionStore.js';
+import { PaperBrokerSettingsSchema } from '../broker/paperBroker.js';
 import type { Clock } from '../common/clock.js';
 import type { DeadlineTimers } from './orderExecution.js';
 
@@ -47,6 +48,8 @@ export const SessionOptionsSchema = z.object({
   historySize: z.number().int().positive().default(60),
   /** Broker vs portfolio positions at start and stop: book the broker's (`adopt`) or halt above `tolerance`. */
   reconcile: ReconcilePolicySchema.default({ policy: 'adopt', tolerance: 0.1, intervalMs: 60_000 }),
+  /** Execution costs of the default PaperBroker (refused beside a `broker` of your own): see `PaperBrokerSettingsSchema`. */
+  paperBroker: PaperBrokerSettingsSchema.pick({ slippageBps: true, commissionPerShare: true, minCommission: true }).strict().prefault({}),
 });
 
 /** Options of `createTradingSession`: the zod-checked settings plus the live parts (strategy, broker, clock, inspector, log). */
@@ -91,6 +94,9 @@ export function parseSessionOptions(options: TradingSessionOptions): SessionConf
   const parsed = SessionOptionsSchema.safeParse(plain);
   if (!parsed.success) throw new InvalidSessionOptionsError(z.prettifyError(parsed.error));
   const config = parsed.data;
+  if (options.broker !== undefined && options.paperBroker !== undefined) {
+    throw new InvalidSessionOptionsError('paperBroker sets the default PaperBroker; with a broker of your own, set its costs on it instead');
+  }
   if (!config.timeframes.every((tf) => TIMEFRAME_MS[tf] % TIMEFRAME_MS[config.baseTimeframe] === 0)) {
     throw new InvalidSessionOptionsError(`every timeframe must be a multiple of the base ${config.baseTimeframe}`);
   }

@@ -181,7 +181,7 @@ export function startSteps(deps: StartStepsDeps) {
     openBroker: step(async () => {
       // The connection is the session's `broker` child: its opening and closing are its own states.
       const connection = await openBrokerConnection({
-        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock, durability: config.durability })),
+        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock, durability: config.durability, ...config.paperBroker })),
         parent: deps.parent(),
       });
       const { broker } = connection;

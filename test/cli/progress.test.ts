@@ -33,6 +33,6 @@ describe('aistock replay on a terminal', () => {
     });
     expect(code).toBe(0);
     expect(stdout).toMatch(/\r[\d,]+ bars · 100% of \d+\.\d MB · [\d,]+ bars\/s · 0:00 left\x1b\[K/);
-    expect(stdout).toMatch(/\r\x1b\[Kbars +\d+ accepted/);
+    expect(stdout).toMatch(/\r\x1b\[Kthis run: +bars \d+ accepted/);
   }, 60_000);
 });

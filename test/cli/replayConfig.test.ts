@@ -1,0 +1,95 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidReplayConfigError,
+  parseReplayConfig,
+  readReplayConfig,
+  ReplayConfigError,
+  replaySettings,
+} from '../../src/cli/replayConfig.js';
+
+const file = '/home/trader/backtests/aistock.json';
+
+function issuesOf(json: unknown): { field: string; message: string }[] {
+  try {
+    parseReplayConfig(json, file);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidReplayConfigError);
+    return [...(error as InvalidReplayConfigError).issues];
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('a replay config file', () => {
+  it('fills every key it leaves out with the default the flags have', () => {
+    const settings = replaySettings({}, parseReplayConfig({}, file), '/cwd');
+    expect(settings).toEqual({
+      stateDir: '/home/trader/backtests/.aistock',
+      timeZone: 'America/New_York',
+      assumeTimeZone: null,
+      baseTimeframe: '1m',
+      timeframes: ['1m', '5m', '1h', '1d'],
+      initialCash: '100000',
+      strategy: { use: 'sma-cross', params: {}, baseDir: '/home/trader/backtests' },
+      risk: undefined,
+      paperBroker: { slippageBps: 0, commissionPerShare: '0', minCommission: '0' },
+    });
+  });
+
+  it('lists every bad field at once, each by its path', () => {
+    const issues = issuesOf({
+      risk: { maxOrdersPerDay: -1, maxDrawdownPct: 2 },
+      paperBroker: { commissionPerShare: 'cheap' },
+      timeframes: ['1m', '7m'],
+      timeZone: 'Mars/Olympus',
+      initialCash: '-5',
+    });
+    expect(issues.map((issue) => issue.field).sort()).toEqual([
+      'initialCash',
+      'paperBroker.commissionPerShare',
+      'risk.maxDrawdownPct',
+      'risk.maxOrdersPerDay',
+      'timeZone',
+      'timeframes.1',
+    ]);
+  });
+
+  it('refuses unknown keys, naming each with its path (typos do not pass silently)', () => {
+    const issues = issuesOf({ strategy: { use: 'sma-cross', parms: {} }, risk: { maxOrderPerDay: 5 }, cash: 1 });
+    expect(issues.map((issue) => issue.field).sort()).toEqual(['cash', 'risk.maxOrderPerDay', 'strategy.parms']);
+  });
+
+  it('resolves a relative stateDir and strategy module against the config file\'s directory, not the working directory', () => {
+    const settings = replaySettings({}, parseReplayConfig({ stateDir: 'runs/a', strategy: { use: './mine.js' } }, file), '/cwd');
+    expect(settings.stateDir).toBe('/home/trader/backtests/runs/a');
+    expect(settings.strategy).toEqual({ use: './mine.js', params: {}, baseDir: '/home/trader/backtests' });
+  });
+
+  it('is overridden by every flag given, and keeps its values for the flags not given', () => {
+    const loaded = parseReplayConfig(
+      { stateDir: 'state', timeZone: 'Europe/London', assumeTimeZone: 'Europe/London', timeframes: ['1m', '1h'], initialCash: 5000, strategy: { use: './mine.js', params: { window: 3 } } },
+      file,
+    );
+    const settings = replaySettings({ stateDir: 'elsewhere', tz: 'Asia/Tokyo', cash: '250', strategy: './other.js' }, loaded, '/cwd');
+    expect(settings).toMatchObject({
+      stateDir: 'elsewhere',
+      timeZone: 'Asia/Tokyo',
+      assumeTimeZone: 'Europe/London',
+      timeframes: ['1m', '1h'],
+      initialCash: '250',
+      // A module on the command line is relative to where the command runs; the params stay the config's.
+      strategy: { use: './other.js', params: { window: 3 }, baseDir: '/cwd' },
+    });
+  });
+
+  it('refuses a file that is not JSON, or is missing, naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aistock-config-'));
+    await writeFile(join(dir, 'broken.json'), '{ "risk": { maxOrdersPerDay: 5 } }');
+    const notJson = await readReplayConfig(join(dir, 'broken.json')).catch((e: unknown) => e);
+    expect(notJson).toBeInstanceOf(ReplayConfigError);
+    expect(notJson).toMatchObject({ code: 'CONFIG_NOT_JSON', message: expect.stringContaining(join(dir, 'broken.json')) });
+    await expect(readReplayConfig(join(dir, 'absent.json'))).rejects.toMatchObject({ code: 'CONFIG_UNREADABLE' });
+  });
+});
