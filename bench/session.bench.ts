@@ -1,8 +1,8 @@
 /**
  * The whole session, end to end on a real disk (journal fsync, broker ledger fsync,
- * checkpoints): the bundled sample replay (orders and all), the hot path alone over a
- * 1,000,000-bar 50-symbol replay (with peak RSS), live ingest one bar at a time, and the time
- * to resume a state dir whose journal holds 100,000 ids.
+ * checkpoints): the hot path alone over a 1,000,000-bar 50-symbol replay (with peak RSS), live
+ * ingest one bar at a time, and the time to resume a state dir whose journal holds 100,000 ids.
+ * The bundled sample replay (orders and all) is in orderPath.bench.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,8 +11,6 @@ import { z } from 'zod';
 import type { Bar } from '../src/bars/bar.js';
 import type { Strategy } from '../src/strategy/strategy.js';
 import { smaCross } from '../src/strategy/strategy.js';
-import { readBars } from '../src/bars/barReader.js';
-import { packageRoot } from '../src/common/packageRoot.js';
 import { systemClock } from '../src/common/clock.js';
 import { createIdempotencyTracker } from '../src/idempotency/idempotencyTracker.js';
 import { PaperBroker } from '../src/broker/paperBroker.js';
@@ -50,22 +48,6 @@ function* syntheticBars(symbols: number, perSymbol: number, start = Date.UTC(202
     }
   }
   if (batch.length > 0) yield batch;
-}
-
-async function sampleReplay(): Promise<void> {
-  const stateDir = await tempDir('sample');
-  const batches: Bar[][] = [];
-  for await (const batch of readBars(join(packageRoot(), 'data/sample-bars.csv'))) batches.push(batch.bars);
-  const session = createTradingSession({ stateDir, strategy: smaCross(), replay: true, log: quiet });
-  const started = performance.now();
-  await session.start();
-  for (const bars of batches) await session.ingest(bars);
-  const summary = await session.stop();
-  const seconds = (performance.now() - started) / 1_000;
-  report(BENCH, 'sampleReplayBarsPerSec', summary.bars.accepted / seconds, 'bars/s');
-  report(BENCH, 'sampleReplayOrders', summary.orders.submitted, 'orders');
-  report(BENCH, 'sampleReplayMsPerOrder', (seconds * 1_000) / Math.max(1, summary.orders.submitted), 'ms');
-  await rm(stateDir, { recursive: true, force: true });
 }
 
 async function hotPathReplay(): Promise<void> {
@@ -220,7 +202,6 @@ async function restart(): Promise<void> {
   await rm(stateDir, { recursive: true, force: true });
 }
 
-await sampleReplay();
 await hotPathReplay();
 await liveIngest();
 await liveBurst();

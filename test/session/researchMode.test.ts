@@ -7,7 +7,7 @@ import { createTradingSession, type Summary } from '../../src/session/createTrad
 import type { Durability } from '../../src/stateDir/durability.js';
 import { NON_DURABLE_MARKER_FILE } from '../../src/stateDir/nonDurableRun.js';
 import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
-import { countSyncs } from '../support/syncCounter.js';
+import { countSyncs } from '../../src/testing/syncCounter.js';
 
 const BARS = minuteBars(240);
 // An order every 10th bar: 24 orders, each with its journal reservation, ledger line and fill.
