@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { own } from '../common/keyed.js';
+import { SymbolMap, symbolMapSchema } from '../common/keyed.js';
 import type { Bar } from './bar.js';
 import {
   SessionAnchorSchema,
@@ -84,7 +84,7 @@ export type SymbolBuckets = z.infer<typeof SymbolBucketsSchema>;
 /** The aggregator's whole state, checkpointable. */
 export const AggregatorStateSchema = z.object({
   config: AggregatorConfigSchema,
-  symbols: z.record(z.string(), SymbolBucketsSchema),
+  symbols: symbolMapSchema(SymbolBucketsSchema),
   lateBars: z.number().int().nonnegative(),
 });
 
@@ -101,7 +101,7 @@ export interface AggregateResult {
 
 /** An empty aggregator. Throws a `ZodError` for an invalid config. */
 export function createAggregator(config: AggregatorConfigInput): AggregatorState {
-  return { config: AggregatorConfigSchema.parse(config), symbols: {}, lateBars: 0 };
+  return { config: AggregatorConfigSchema.parse(config), symbols: new SymbolMap(), lateBars: 0 };
 }
 
 /** Compiled rules per config object; configs are immutable, so identity is a safe key. */
@@ -132,22 +132,22 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
   const rules = rulesFor(config);
   const timeframes = config.timeframes;
   const baseMs = config.baseTimeframe === null ? 0 : TIMEFRAME_MS[config.baseTimeframe];
-  const symbols: Record<string, SymbolBuckets> = { ...state.symbols };
+  const symbols = new SymbolMap(state.symbols);
   const closed: TimeframeBar[] = [];
   const closedBy: number[] = [];
   let lateBars = state.lateBars;
 
   for (let index = 0; index < bars.length; index += 1) {
     const bar = bars[index] as Bar;
-    let entry = own(symbols, bar.symbol);
+    let entry = symbols.get(bar.symbol);
     if (entry === undefined) {
       entry = { lastTs: bar.ts, buckets: timeframes.map(() => null) };
-      symbols[bar.symbol] = entry;
+      symbols.set(bar.symbol, entry);
     } else {
       // Copied once per call: an entry still identical to the input's is not copied yet.
-      if (entry === own(state.symbols, bar.symbol)) {
+      if (entry === state.symbols.get(bar.symbol)) {
         entry = { lastTs: entry.lastTs, buckets: entry.buckets.map(copyBucket) };
-        symbols[bar.symbol] = entry;
+        symbols.set(bar.symbol, entry);
       }
       if (bar.ts <= entry.lastTs) {
         lateBars += 1;
@@ -207,16 +207,16 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
 /** Closes every open bucket (end of data). Later bars of a flushed bucket count as late. */
 export function flush(state: AggregatorState): Omit<AggregateResult, 'closedBy'> {
   const closed: TimeframeBar[] = [];
-  const symbols: Record<string, SymbolBuckets> = {};
-  for (const [symbol, entry] of Object.entries(state.symbols)) {
-    symbols[symbol] = {
+  const symbols = new SymbolMap<SymbolBuckets>();
+  for (const [symbol, entry] of state.symbols) {
+    symbols.set(symbol, {
       lastTs: entry.lastTs,
       buckets: entry.buckets.map((bucket, i) => {
         if (bucket === null || bucket.complete) return bucket;
         closed.push(toBar(symbol, state.config.timeframes[i], bucket));
         return { ...bucket, complete: true };
       }),
-    };
+    });
   }
   return { state: { ...state, symbols }, closed };
 }
@@ -224,7 +224,7 @@ export function flush(state: AggregatorState): Omit<AggregateResult, 'closedBy'>
 /** The buckets still open (partial bars), e.g. to show progress; nothing is closed. */
 export function openBars(state: AggregatorState): TimeframeBar[] {
   const open: TimeframeBar[] = [];
-  for (const [symbol, entry] of Object.entries(state.symbols)) {
+  for (const [symbol, entry] of state.symbols) {
     entry.buckets.forEach((bucket, i) => {
       if (bucket !== null && !bucket.complete) open.push(toBar(symbol, state.config.timeframes[i], bucket));
     });

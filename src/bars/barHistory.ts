@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { own } from '../common/keyed.js';
+import { SymbolMap } from '../common/keyed.js';
 import { BarSchema } from './bar.js';
 import { BarRing } from './barRing.js';
 import { TimeframeSchema, type Timeframe, type TimeframeBar } from './timeframe.js';
@@ -59,7 +59,7 @@ export interface SymbolHistory {
 /** The whole history (plain data but for its rings, which serialize as plain data). */
 export interface BarHistoryState {
   config: BarHistoryConfig;
-  symbols: Record<string, SymbolHistory>;
+  symbols: SymbolMap<SymbolHistory>;
 }
 
 /** The whole history as a checkpoint holds it, parsed into rings of the config's capacity. */
@@ -69,20 +69,20 @@ export const BarHistoryStateSchema = z
     symbols: z.record(z.string(), SymbolHistoryJsonSchema),
   })
   .transform(({ config, symbols }): BarHistoryState => {
-    const restored: Record<string, SymbolHistory> = {};
+    const restored = new SymbolMap<SymbolHistory>();
     for (const [symbol, entry] of Object.entries(symbols)) {
       const series: SymbolHistory['series'] = {};
       for (const [timeframe, ring] of Object.entries(entry.series)) {
         if (ring !== undefined) series[timeframe as Timeframe] = BarRing.fromJSON(ring, config.capacity);
       }
-      restored[symbol] = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
+      restored.set(symbol, { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series });
     }
     return { config, symbols: restored };
   });
 
 /** An empty history. Throws a `ZodError` for an invalid config. */
 export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistoryState {
-  return { config: BarHistoryConfigSchema.parse(config), symbols: {} };
+  return { config: BarHistoryConfigSchema.parse(config), symbols: new SymbolMap() };
 }
 
 /**
@@ -92,23 +92,23 @@ export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistory
  */
 export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]): { state: BarHistoryState; becameReady: string[] } {
   const { config } = state;
-  const symbols: Record<string, SymbolHistory> = { ...state.symbols };
+  const symbols = new SymbolMap(state.symbols);
   const becameReady: string[] = [];
 
   for (const bar of bars) {
     // Entries and rings are copied once per call: one still identical to the input's is not copied yet.
-    const original = own(state.symbols, bar.symbol);
-    let entry = own(symbols, bar.symbol);
+    const original = state.symbols.get(bar.symbol);
+    let entry = symbols.get(bar.symbol);
     if (entry === undefined) {
       entry = { status: config.warmUpBars === 0 ? 'ready' : 'warmingUp', barsSeen: 0, lastPrice: null, series: {} };
-      symbols[bar.symbol] = entry;
+      symbols.set(bar.symbol, entry);
       if (entry.status === 'ready') becameReady.push(bar.symbol);
     } else if (entry === original) {
       // Spelled out, not spread (V8's generic copy for mixed shapes): this runs for every bar.
       const series: SymbolHistory['series'] = {};
       for (const timeframe in entry.series) series[timeframe as Timeframe] = entry.series[timeframe as Timeframe];
       entry = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
-      symbols[bar.symbol] = entry;
+      symbols.set(bar.symbol, entry);
     }
     entry.series[bar.timeframe] = (entry.series[bar.timeframe] ?? BarRing.empty(config.capacity)).append(bar);
 
@@ -126,15 +126,15 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
 
 /** The newest `count` bars (default: all kept) of a symbol's timeframe, oldest first. */
 export function recentBars(state: BarHistoryState, symbol: string, timeframe: Timeframe, count = Number.POSITIVE_INFINITY): TimeframeBar[] {
-  return own(state.symbols, symbol)?.series[timeframe]?.newest(count) ?? [];
+  return state.symbols.get(symbol)?.series[timeframe]?.newest(count) ?? [];
 }
 
 /** The close of the symbol's newest warm-up-timeframe bar, or null before its first one. */
 export function lastPrice(state: BarHistoryState, symbol: string): number | null {
-  return own(state.symbols, symbol)?.lastPrice ?? null;
+  return state.symbols.get(symbol)?.lastPrice ?? null;
 }
 
 /** The symbol's warm-up status (`warmingUp` for a symbol never seen). */
 export function warmUpStatus(state: BarHistoryState, symbol: string): WarmUpStatus {
-  return own(state.symbols, symbol)?.status ?? 'warmingUp';
+  return state.symbols.get(symbol)?.status ?? 'warmingUp';
 }

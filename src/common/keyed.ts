@@ -19,12 +19,32 @@ export function keyedRecord<T extends z.ZodType>(value: T) {
 }
 
 /**
- * `record[key]` if it is the record's own key, else `undefined`: how the hot path reads its
- * per-symbol records. Those stay plain objects, copied by spread — a null-prototype record is a
+ * `record[key]` if it is the record's own key, else `undefined`: how the session pipeline reads
+ * its small per-symbol records (the data guard, aggregator and bar history hold a
+ * {@link SymbolMap}). Those stay plain objects, copied by spread — a null-prototype record is a
  * dictionary-mode object that V8 copies ~70× slower (2 µs against 28 ns for five symbols, per
  * bar) — and their keys pass the symbol grammar, which refuses `__proto__`; so the only way a
  * symbol could collide with `Object.prototype` is a read of an absent key, which this closes.
  */
 export function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/**
+ * Per-symbol state on the hot path: a `Map`, so a symbol is only ever a key (no prototype to
+ * collide with) and a lookup is a hash probe — `own` on a 500-symbol record is a dictionary
+ * lookup ~10× slower. Written to JSON (checkpoints) as a plain record of its entries, and read
+ * back by {@link symbolMapSchema}.
+ */
+export class SymbolMap<V> extends Map<string, V> {
+  toJSON(): Record<string, V> {
+    const record = keyed<V>();
+    for (const [symbol, value] of this) record[symbol] = value;
+    return record;
+  }
+}
+
+/** A JSON record of per-symbol values (as {@link SymbolMap.toJSON} writes it) parsed into a {@link SymbolMap}. */
+export function symbolMapSchema<T extends z.ZodType>(value: T) {
+  return z.record(z.string(), value).transform((parsed) => new SymbolMap<z.infer<T>>(Object.entries(parsed as Record<string, z.infer<T>>)));
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { own } from '../common/keyed.js';
+import { SymbolMap, symbolMapSchema } from '../common/keyed.js';
 import { barDefect, type Bar } from '../bars/bar.js';
 
 /**
@@ -108,7 +108,7 @@ const countsSchema = z.partialRecord(GuardReasonSchema, z.number().int().nonnega
 /** The guard's whole state, checkpointable. */
 export const GuardStateSchema = z.object({
   config: DataGuardConfigSchema,
-  symbols: z.record(z.string(), SymbolGuardSchema),
+  symbols: symbolMapSchema(SymbolGuardSchema),
   accepted: z.number().int().nonnegative(),
   /** Bars rejected, by reason. */
   rejected: countsSchema,
@@ -130,7 +130,7 @@ export interface ScreenResult {
 
 /** A fresh guard. Throws a `ZodError` for an invalid config. */
 export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
-  return { config: DataGuardConfigSchema.parse(config), symbols: {}, accepted: 0, rejected: {}, flagged: {} };
+  return { config: DataGuardConfigSchema.parse(config), symbols: new SymbolMap(), accepted: 0, rejected: {}, flagged: {} };
 }
 
 /**
@@ -139,7 +139,7 @@ export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
  */
 export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs: number | null = null): ScreenResult {
   const { config } = state;
-  const symbols: Record<string, SymbolGuard> = { ...state.symbols };
+  const symbols = new SymbolMap(state.symbols);
   const rejected = { ...state.rejected };
   const flagged = { ...state.flagged };
   const passed: Bar[] = [];
@@ -147,24 +147,24 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
   let accepted = state.accepted;
 
   for (const bar of bars) {
-    let entry = own(symbols, bar.symbol);
+    let entry = symbols.get(bar.symbol);
     // Each touched entry is copied once: one still identical to the input's is not copied yet.
-    if (entry !== undefined && entry === own(state.symbols, bar.symbol)) {
+    if (entry !== undefined && entry === state.symbols.get(bar.symbol)) {
       const { lastTs, recentVolumes, sizeFactor, accepted: entryAccepted, rejected: entryRejected } = entry;
       entry = { lastTs, recentVolumes: [...recentVolumes], sizeFactor, accepted: entryAccepted, rejected: entryRejected };
-      symbols[bar.symbol] = entry;
+      symbols.set(bar.symbol, entry);
     }
     const block = blockingFinding(config, entry, bar, receivedAtMs);
     if (block !== null) {
       findings.push(block);
       rejected[block.reason] = (rejected[block.reason] ?? 0) + 1;
       if (entry !== undefined) entry.rejected += 1;
-      else symbols[bar.symbol] = { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 1 };
+      else symbols.set(bar.symbol, { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 1 });
       continue;
     }
     if (entry === undefined) {
       entry = { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 0 };
-      symbols[bar.symbol] = entry;
+      symbols.set(bar.symbol, entry);
     }
     let sizeFactor = 1;
     const extreme = config.extremeRangeAction === 'warn' ? extremeRange(config, bar) : null;
@@ -210,7 +210,7 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
 
 /** The size multiplier the symbol's latest accepted bar implies (1 for a symbol never seen). */
 export function sizeFactorOf(state: GuardState, symbol: string): number {
-  return own(state.symbols, symbol)?.sizeFactor ?? 1;
+  return state.symbols.get(symbol)?.sizeFactor ?? 1;
 }
 
 /** Total bars rejected, over all reasons. */

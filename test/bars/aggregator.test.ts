@@ -90,7 +90,7 @@ describe('aggregating 1m bars', () => {
     aggregate(first.state, bars.slice(2));
 
     expect(JSON.stringify(first.state)).toBe(snapshot);
-    expect(state.symbols).toEqual({});
+    expect(state.symbols.size).toBe(0);
   });
 
   it('refuses a base timeframe that does not divide a target', () => {

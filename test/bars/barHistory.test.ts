@@ -16,7 +16,7 @@ describe('bar history', () => {
 
     expect(recentBars(state, 'AAPL', '1m').map((b) => b.close)).toEqual([104, 105, 106]);
     expect(recentBars(state, 'AAPL', '1m', 2).map((b) => b.close)).toEqual([105, 106]);
-    expect(state.symbols.AAPL?.series['1m']?.length).toBe(3);
+    expect(state.symbols.get('AAPL')?.series['1m']?.length).toBe(3);
   });
 
   it('keeps the order across batches that wrap the ring', () => {

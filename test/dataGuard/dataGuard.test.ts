@@ -142,7 +142,7 @@ describe('the data guard state', () => {
     const result = screenBars(createDataGuard(), [bar(1), bar(0, { symbol: 'MSFT' }), bar(1, { symbol: 'MSFT' })]);
 
     expect(result.passed).toHaveLength(3);
-    expect(result.state.symbols.MSFT?.accepted).toBe(2);
+    expect(result.state.symbols.get('MSFT')?.accepted).toBe(2);
   });
 
   it('counts accepted and rejected bars by reason, and a rejected bar moves nothing', () => {
@@ -151,7 +151,7 @@ describe('the data guard state', () => {
     expect(result.state.accepted).toBe(2);
     expect(result.state.rejected).toEqual({ DUPLICATE_TIMESTAMP: 1, OUT_OF_ORDER: 1, NON_POSITIVE_PRICE: 1 });
     expect(rejectedTotal(result.state)).toBe(3);
-    expect(result.state.symbols.AAPL).toMatchObject({ lastTs: bar(1).ts, accepted: 2, rejected: 3 });
+    expect(result.state.symbols.get('AAPL')).toMatchObject({ lastTs: bar(1).ts, accepted: 2, rejected: 3 });
   });
 
   it('survives a checkpoint: the restored guard still knows the last bar', () => {
