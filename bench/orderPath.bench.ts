@@ -2,8 +2,9 @@
  * The order path on a real disk: what an order costs with full durability (journal reserve,
  * broker order line carrying its fill, checkpoints), what research mode (`durability: 'none'`)
  * saves, and the disk's own floor — one ~100-byte append + fdatasync — measured in the same run,
- * so each figure can be read against it. Every session figure is the median of 3 sessions
- * (this 2-core machine is shared: a single run can be a third off).
+ * so each figure can be read against it. One session each: run the bench 3 times and report the
+ * range (this 2-core machine is shared: a single run can be a third off).
+ * `AISTOCK_BENCH_ONLY=sample|heavy` runs one part.
  */
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,23 +64,15 @@ async function timedSession(
   }
 }
 
-/** Three sessions, the one of median time. */
-async function median3(run: () => ReturnType<typeof timedSession>): ReturnType<typeof timedSession> {
-  const runs = [await run(), await run(), await run()].sort((a, b) => a.seconds - b.seconds);
-  const middle = runs[1];
-  if (middle === undefined) throw new Error('no run');
-  return middle;
-}
-
 /** The bundled sample (39,000 bars, sma-cross) with full durability, then in research mode. */
 async function sampleReplay(): Promise<void> {
   const batches: Bar[][] = [];
   for await (const batch of readBars(join(packageRoot(), 'data/sample-bars.csv'))) batches.push(batch.bars);
-  const durable = await median3(() => timedSession(batches, smaCross(), 'full'));
+  const durable = await timedSession(batches, smaCross(), 'full');
   report(BENCH, 'sampleReplayBarsPerSec', durable.summary.bars.accepted / durable.seconds, 'bars/s');
   report(BENCH, 'sampleReplayOrders', durable.summary.orders.submitted, 'orders');
   report(BENCH, 'sampleReplayMsPerOrder', (durable.seconds * 1_000) / Math.max(1, durable.summary.orders.submitted), 'ms');
-  const research = await median3(() => timedSession(batches, smaCross(), 'none'));
+  const research = await timedSession(batches, smaCross(), 'none');
   report(BENCH, 'researchReplayBarsPerSec', research.summary.bars.accepted / research.seconds, 'bars/s');
   report(BENCH, 'sampleReplaySyncs', durable.syncs, 'syncs');
   report(BENCH, 'researchReplaySyncs', research.syncs, 'syncs');
@@ -87,8 +80,8 @@ async function sampleReplay(): Promise<void> {
 
 /**
  * Order-heavy: 50 symbols × 4,000 minutes = 200,000 bars, an order on 5 % of them (each symbol
- * every 20th bar, the symbols staggered, buy and sell in turn so positions stay small), full
- * durability. `ordersPerFsync`: orders per durable write (fsync, fdatasync, or an O_DSYNC write).
+ * every 20th bar, the symbols staggered, buy and sell in turn so positions stay small; the rate
+ * limits off and the position limit at 100 % so none is denied), full durability. `ordersPerFsync`: orders per durable write (fsync, fdatasync, or an O_DSYNC write).
  */
 async function orderHeavy(): Promise<void> {
   const symbols = 50;
@@ -110,7 +103,7 @@ async function orderHeavy(): Promise<void> {
     onBar: (seen, bar) => {
       const n = seen + 1;
       const symbolIndex = Number(bar.symbol.slice(1));
-      // Each symbol's own count is not kept: the bar time staggers the symbols instead.
+      // The bar time staggers the symbols: each trades every 20th minute, 50 ÷ 20 of them a minute.
       const minute = Math.round((bar.ts - start) / 60_000);
       if ((minute + symbolIndex) % 20 !== 0) return { state: n, intents: [] };
       const side = Math.floor((minute + symbolIndex) / 20) % 2 === 0 ? ('buy' as const) : ('sell' as const);
@@ -118,7 +111,7 @@ async function orderHeavy(): Promise<void> {
     },
   };
   const risk = { rateLimitEnabled: false, maxOrdersPerDay: 1_000_000, maxPositionFraction: 1 };
-  const run = await median3(() => timedSession(batches, trader, 'full', { risk }));
+  const run = await timedSession(batches, trader, 'full', { risk });
   const orders = run.summary.orders.submitted;
   report(BENCH, 'orderHeavyBars', run.summary.bars.accepted, 'bars');
   report(BENCH, 'orderHeavyOrders', orders, 'orders');

@@ -38,6 +38,8 @@ export { BarSchema, barDefect, type Bar, type BarDefect, type BarProblem } from 
 export {
   parseTimestamp,
   timestampParser,
+  EPOCH_UNITS,
+  type EpochUnit,
   type TimestampOptions,
   type TimestampProblem,
   type TimestampResult,
@@ -78,8 +80,10 @@ export {
   formatOf,
   type ReadBarsOptions,
   type BarBatch,
+  type BarFileFormat,
   type BarInputReason,
 } from './bars/barReader.js';
+export { BarFormatSchema, BAR_FIELD_ALIASES, type BarFormat, type BarField } from './bars/barFormat.js';
 export {
   createTradingSession,
   SessionOptionsSchema,
@@ -286,6 +290,14 @@ export {
   type InspectorOptions,
   type RunningInspector,
 } from './inspector/inspector.js';
+export {
+  startLiveView,
+  LiveViewOptionsSchema,
+  LiveViewUnavailableError,
+  LIVE_VIEW_PACKAGE,
+  type LiveViewOptions,
+  type RunningLiveView,
+} from './inspector/liveView.js';
 export type { SessionStore, OpenSessionStore } from './session/sessionStore.js';
 export { postgresStore, InvalidPostgresStoreOptionsError, type PostgresStoreOptions } from './postgresStore/postgresStore.js';
 export { SessionLeaseHeldError, LeaseLostError, type LeaseTimers } from './postgresStore/postgresLease.js';

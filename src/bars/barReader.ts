@@ -8,12 +8,18 @@ import { barDefect, type Bar, type BarProblem } from './bar.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { printable, shownValue } from './printable.js';
 import { timestampParser, type TimestampProblem, type TimestampResult } from './timestamps.js';
+import { adjustPrices, fieldOfName, resolveNames, sniffDelimiter, type BarField, type BarFormat, type CsvDelimiter, type FieldPositions, type NameProblem } from './barFormat.js';
 
 /**
- * Streaming bar readers for CSV (header `timestamp,symbol,open,high,low,close,volume`, in
- * any column order) and JSON lines (one object per line with the same keys; prices as numbers
- * or numeric strings). The file is read in 1 MiB chunks and handed out as batches of validated
- * bars, so a 1 GB file is never held whole. A FIFO (`mkfifo`, `<(…)`) is read as a pipe: opening
+ * Streaming bar readers for CSV (a header naming timestamp, symbol, open, high, low, close and
+ * volume, in any order, by any name of the alias table `BAR_FIELD_ALIASES`; delimited by `,`
+ * `;` or tab, as the header line shows), JSON lines (one object per line with those keys;
+ * prices as numbers or numeric strings) and `.json` files holding one array of ccxt OHLCV rows
+ * (`[[t,o,h,l,c,v],…]`, t in epoch ms) or of bar objects. The options say what a file does not:
+ * the symbol (`symbol`), the zone of naive times (`assumeZone`), the epoch unit (`epoch`),
+ * adjusted prices (`adjusted`), and whether names of no field are skipped (`ignoreExtra`).
+ * The file is read in 1 MiB chunks and handed out as batches of validated
+ * bars, so a 1 GB file is never held whole (a `.json` array too: its elements are cut out as they come). A FIFO (`mkfifo`, `<(…)`) is read as a pipe: opening
  * it does not wait for a writer, and `signal` stops the read at once, writer or not.
  *
  * Text is UTF-8, a leading BOM skipped; lines end in LF, CRLF or (decided by the first line
@@ -21,7 +27,7 @@ import { timestampParser, type TimestampProblem, type TimestampResult } from './
  * 8 KiB hold bytes that are not UTF-8, is refused whole (`UNSUPPORTED_ENCODING`), and so is one
  * with a NUL byte there (`NOT_TEXT`: a binary file, or UTF-16 without a BOM).
  *
- * CSV: a line without a `"` is split on commas directly (the common case, and the fast
+ * CSV: a line without a `"` is split on the delimiter directly (the common case, and the fast
  * one); a line with quotes goes through csv-parse, so quoting follows RFC 4180 — within the
  * line: a quote left open is that line's `MALFORMED_ROW`, and the next line is the next row.
  *
@@ -44,6 +50,8 @@ export type BarInputReason =
   | 'MALFORMED_ROW'
   | 'MISSING_FIELD'
   | 'EXTRA_FIELD'
+  | 'AMBIGUOUS_HEADER'
+  | 'SYMBOL_MISMATCH'
   | TimestampProblem
   | BarProblem;
 
@@ -73,13 +81,13 @@ export class BarInputError extends AistockError {
 }
 
 /** A bar file's format. */
-export type BarFileFormat = 'csv' | 'jsonl';
+export type BarFileFormat = 'csv' | 'jsonl' | 'json';
 
-/** How to read a bar file. */
-export interface ReadBarsOptions {
-  /** Default: `jsonl` for `.jsonl`/`.ndjson` files, else `csv`. */
+/** How to read a bar file: its format options ({@link BarFormat}: epoch, symbol, adjusted, ignoreExtra), the zone, and how to hand it out. */
+export interface ReadBarsOptions extends BarFormat {
+  /** Default: `jsonl` for `.jsonl`/`.ndjson` files, `json` for `.json`, else `csv`. */
   format?: BarFileFormat;
-  /** The IANA zone naive timestamps were written in; without it they are refused. */
+  /** The IANA zone naive timestamps and dates alone were written in; without it they are refused. */
   assumeZone?: string | null;
   /** Stop at the first bad row (default) or skip it and report it in the batch. */
   onBadRow?: 'stop' | 'skip';
@@ -101,14 +109,16 @@ export interface BarBatch {
   bytesRead: number;
 }
 
-/** The columns (CSV) or keys (JSON lines) of a bar file. */
+/** The canonical columns (CSV) or keys (JSON lines) of a bar file, the order `aistock bars` prints. */
 export const BAR_COLUMNS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
 
-type Column = (typeof BAR_COLUMNS)[number];
+/** One row's raw values by field (undefined: the file has no such column or key). */
+type RawBar = Record<BarField, unknown>;
 
 /** The format a file name implies. */
 export function formatOf(file: string): BarFileFormat {
-  return /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
+  if (/\.(jsonl|ndjson)$/i.test(file)) return 'jsonl';
+  return /\.json$/i.test(file) ? 'json' : 'csv';
 }
 
 /** Characters at the start of a file checked for NUL bytes and bytes that are not UTF-8. */
@@ -128,8 +138,8 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
   const { signal } = options;
   // A function, not a narrowed property: the signal can fire between any two awaits.
   const aborted = (): boolean => signal?.aborted === true;
-  const validator = new RowValidator(file, options.assumeZone ?? null);
-  const rows = format === 'csv' ? new CsvRows(validator) : new JsonRows(validator);
+  const validator = new RowValidator(file, options);
+  const rows = format === 'csv' ? new CsvRows(validator) : format === 'jsonl' ? new JsonRows(validator) : new JsonArrayRows(validator);
 
   if (aborted()) return;
   const stream = await openBytes(file);
@@ -138,6 +148,7 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
   let batch: BarBatch = { bars: [], errors: [], bytesRead };
   let pending: BarInputError | null = null;
   const accept = (row: Bar | BarInputError): void => {
+    if (pending !== null) return; // stop mode: nothing after the first bad row
     if (!(row instanceof BarInputError)) batch.bars.push(row);
     else if (stopOnBadRow) pending ??= row;
     else batch.errors.push(row);
@@ -163,6 +174,19 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
         head = null;
       }
       const text = carry + decoder.write(bytes);
+      if (rows instanceof JsonArrayRows) {
+        // A JSON array is cut into elements, not lines: one line may hold the whole file.
+        if (consumed < SNIFF_CHARS) sniffText(file, text.slice(0, SNIFF_CHARS - consumed), rows.lineNumber);
+        consumed += text.length;
+        rows.text(text, accept);
+        if (pending !== null) break;
+        if (batch.bars.length + batch.errors.length >= batchSize) {
+          yield batch;
+          if (aborted()) return;
+          batch = { bars: [], errors: [], bytesRead };
+        }
+        continue;
+      }
       if (eol === 0) eol = lineEnding(text, false);
       let from = 0;
       if (eol !== 0) {
@@ -192,14 +216,17 @@ export async function* readBars(file: string, options: ReadBarsOptions = {}): As
       if (head !== null) carry = decoder.write(skipByteOrderMark(file, head));
       carry += decoder.end();
       if (eol === 0) eol = lineEnding(carry, true);
-      // What is left is one line (a CR-terminated file ends with an empty one, never read).
-      if (carry.length > 0) {
+      if (rows instanceof JsonArrayRows) {
+        if (consumed < SNIFF_CHARS) sniffText(file, carry.slice(0, SNIFF_CHARS - consumed), rows.lineNumber);
+        rows.text(carry, accept);
+      } else if (carry.length > 0) {
+        // What is left is one line (a CR-terminated file ends with an empty one, never read).
         lineNumber += 1;
         const line = eol === LF && carry.endsWith('\r') ? carry.slice(0, -1) : carry;
         if (consumed < SNIFF_CHARS) sniff(file, line, lineNumber);
         rows.line(line, lineNumber, accept);
       }
-      if (pending === null) rows.end();
+      if (pending === null) rows.end(accept);
     }
   } catch (error) {
     if (aborted()) return;
@@ -282,6 +309,11 @@ function sniff(file: string, line: string, lineNumber: number): void {
   }
 }
 
+/** {@link sniff} for the first characters of a file not read by lines (a JSON array), from line `firstLine` on. */
+function sniffText(file: string, text: string, firstLine: number): void {
+  text.split('\n').forEach((line, i) => sniff(file, line, firstLine + i));
+}
+
 function tooLong(file: string, line: number): BarInputError {
   return new BarInputError(file, line, null, 'MALFORMED_ROW', `a line longer than ${MAX_LINE_CHARS} characters: not a bar file`);
 }
@@ -327,40 +359,69 @@ function strictNumber(text: string): number {
   return DECIMAL.test(text) ? Number(text) : Number.NaN;
 }
 
-/** Turns one row's raw values into a bar or the error naming the bad field. */
+/** Turns one row's raw values into a bar or the error naming the bad field (by its canonical name). */
 class RowValidator {
   readonly #file: string;
   readonly #parseTimestamp: (value: string | number) => TimestampResult;
+  /** ccxt's t is epoch milliseconds, whatever the default; an `epoch` named still wins. */
+  readonly #parseCcxtTimestamp: (value: string | number) => TimestampResult;
+  readonly symbol: string | null;
+  readonly adjusted: boolean;
+  readonly ignoreExtra: boolean;
 
-  constructor(file: string, assumeZone: string | null) {
+  constructor(file: string, options: ReadBarsOptions) {
     this.#file = file;
-    this.#parseTimestamp = timestampParser({ assumeZone });
+    this.#parseTimestamp = timestampParser({ assumeZone: options.assumeZone ?? null, epoch: options.epoch ?? null });
+    this.#parseCcxtTimestamp = timestampParser({ assumeZone: options.assumeZone ?? null, epoch: options.epoch ?? 'ms' });
+    this.symbol = options.symbol ?? null;
+    this.adjusted = options.adjusted === true;
+    this.ignoreExtra = options.ignoreExtra === true;
+  }
+
+  get nameRules(): { symbolGiven: boolean; adjusted: boolean; ignoreExtra: boolean } {
+    return { symbolGiven: this.symbol !== null, adjusted: this.adjusted, ignoreExtra: this.ignoreExtra };
   }
 
   error(line: number, field: string | null, reason: BarInputReason, detail: string): BarInputError {
     return new BarInputError(this.#file, line, field, reason, detail);
   }
 
-  bar(line: number, raw: Record<Column, unknown>): Bar | BarInputError {
-    const { timestamp, symbol } = raw;
+  /** A name problem as this file's error (a CSV header's, or a JSON row's). */
+  nameError(line: number, problem: NameProblem, suffix = ''): BarInputError {
+    return this.error(line, problem.name, problem.reason, `${problem.detail}${suffix}`);
+  }
+
+  bar(line: number, raw: RawBar, ccxt = false): Bar | BarInputError {
+    const { timestamp } = raw;
     if (timestamp === '' || timestamp === null || timestamp === undefined) return this.error(line, 'timestamp', 'MISSING_FIELD', 'timestamp is empty');
     if (typeof timestamp !== 'string' && typeof timestamp !== 'number') {
-      return this.error(line, 'timestamp', 'TIMESTAMP_MALFORMED', `expected a string or epoch milliseconds, got ${shownValue(timestamp)}`);
+      return this.error(line, 'timestamp', 'TIMESTAMP_MALFORMED', `expected a string or an epoch number, got ${shownValue(timestamp)}`);
     }
-    const parsed = this.#parseTimestamp(timestamp);
+    const parsed = (ccxt ? this.#parseCcxtTimestamp : this.#parseTimestamp)(timestamp);
     if (!parsed.ok) return this.error(line, 'timestamp', parsed.problem, parsed.detail);
+    // No symbol column or key: the file is `--symbol`'s (the header checked it was given).
+    const symbol = raw.symbol === undefined && this.symbol !== null ? this.symbol : raw.symbol;
     if (symbol === '' || symbol === null || symbol === undefined) return this.error(line, 'symbol', 'MISSING_FIELD', 'symbol is empty');
     if (typeof symbol !== 'string') return this.error(line, 'symbol', 'INVALID_SYMBOL', `a symbol is a string, got ${shownValue(symbol)}`);
-    const open = this.#number(line, 'open', raw.open);
+    if (this.symbol !== null && symbol !== this.symbol) {
+      return this.error(line, 'symbol', 'SYMBOL_MISMATCH', `${shownValue(symbol)} is not ${shownValue(this.symbol)}, the symbol --symbol names`);
+    }
+    let open = this.#number(line, 'open', raw.open);
     if (typeof open !== 'number') return open;
-    const high = this.#number(line, 'high', raw.high);
+    let high = this.#number(line, 'high', raw.high);
     if (typeof high !== 'number') return high;
-    const low = this.#number(line, 'low', raw.low);
+    let low = this.#number(line, 'low', raw.low);
     if (typeof low !== 'number') return low;
-    const close = this.#number(line, 'close', raw.close);
+    let close = this.#number(line, 'close', raw.close);
     if (typeof close !== 'number') return close;
     const volume = this.#number(line, 'volume', raw.volume);
     if (typeof volume !== 'number') return volume;
+    if (this.adjusted) {
+      const adjClose = this.#number(line, 'adjClose', raw.adjClose);
+      if (typeof adjClose !== 'number') return adjClose;
+      // A close of 0 or less is refused below as it is; it scales nothing.
+      if (close > 0) [open, high, low, close] = adjustPrices(open, high, low, close, adjClose);
+    }
     const bar: Bar = { symbol, ts: parsed.ts, open, high, low, close, volume };
     const defect = barDefect(bar);
     if (defect === null) return bar;
@@ -368,7 +429,7 @@ class RowValidator {
     return this.error(line, defect.field === 'ts' ? 'timestamp' : defect.field, defect.problem, defect.detail);
   }
 
-  #number(line: number, field: Column, raw: unknown): number | BarInputError {
+  #number(line: number, field: BarField, raw: unknown): number | BarInputError {
     if (raw === '' || raw === null || raw === undefined) return this.error(line, field, 'MISSING_FIELD', `${field} is empty`);
     const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? toNumber(raw) : Number.NaN;
     if (!Number.isFinite(value)) return this.error(line, field, 'NOT_A_NUMBER', `${shownValue(raw)} is not a finite number`);
@@ -376,12 +437,14 @@ class RowValidator {
   }
 }
 
-/** CSV rows: the header, then one bar per record. */
+/** CSV rows: the header (which also decides the delimiter), then one bar per record. */
 class CsvRows {
   readonly #validator: RowValidator;
-  #columns: Column[] | null = null;
-  /** Index of each column in a record. */
-  #index: Record<Column, number> | null = null;
+  /** Each column's name in errors: its field, or the name as written for a column skipped. */
+  #names: string[] | null = null;
+  /** Index of each field in a record (-1: absent). */
+  #index: FieldPositions | null = null;
+  #delimiter: CsvDelimiter = ',';
   constructor(validator: RowValidator) {
     this.#validator = validator;
   }
@@ -398,13 +461,13 @@ class CsvRows {
       else this.#quoted(text, line, accept);
       return;
     }
-    const fields = splitOnCommas(text);
+    const fields = splitOn(text, this.#delimiter);
     if (fields.length === 1 && text.trim().length === 0) return; // a blank line
     this.#record(fields, line, accept);
   }
 
   end(): void {
-    if (this.#columns === null) throw this.#validator.error(1, null, 'BAD_HEADER', `the file is empty; expected the header ${BAR_COLUMNS.join(',')}`);
+    if (this.#names === null) throw this.#validator.error(1, null, 'BAD_HEADER', `the file is empty; ${EXPECTED_HEADER}`);
   }
 
   /**
@@ -413,16 +476,19 @@ class CsvRows {
    */
   #headerLine(text: string, line: number): void {
     if (text.trim().length === 0) return;
-    if (text.trimStart().startsWith('{')) {
-      throw this.#validator.error(line, null, 'BAD_HEADER', `this line is JSON, not a CSV header: is it a JSON-lines file? Name it .jsonl; ${EXPECTED_HEADER}`);
+    if (text.trimStart().startsWith('{') || text.trimStart().startsWith('[')) {
+      throw this.#validator.error(line, null, 'BAD_HEADER', `this line is JSON, not a CSV header: name a JSON-lines file .jsonl, a JSON array .json; ${EXPECTED_HEADER}`);
     }
+    const delimiter = sniffDelimiter(text);
+    if (delimiter === null) throw this.#validator.error(line, null, 'BAD_HEADER', `cannot tell the delimiter: the header holds as many of two of , ; and tab; ${EXPECTED_HEADER}`);
+    this.#delimiter = delimiter;
     if (!text.includes('"')) {
-      this.#header(splitOnCommas(text), line);
+      this.#header(splitOn(text, delimiter), line);
       return;
     }
     let records: string[][];
     try {
-      records = parseCsvRecord(text, { relax_column_count: true }) as string[][];
+      records = parseCsvRecord(text, { relax_column_count: true, delimiter }) as string[][];
     } catch (error) {
       if (countQuotes(text) % 2 === 1) throw this.#validator.error(line, null, 'BAD_HEADER', `a quoted name is not closed on its line; ${EXPECTED_HEADER}`);
       const { index, detail } = csvParseProblem(error);
@@ -434,10 +500,10 @@ class CsvRows {
   #quoted(text: string, line: number, accept: Accept): void {
     let records: string[][];
     try {
-      records = parseCsvRecord(text, { relax_column_count: true }) as string[][];
+      records = parseCsvRecord(text, { relax_column_count: true, delimiter: this.#delimiter }) as string[][];
     } catch (error) {
       const { index, detail } = csvParseProblem(error);
-      accept(this.#validator.error(line, index === null ? null : (this.#columns?.[index] ?? `column ${index + 1}`), 'MALFORMED_ROW', detail));
+      accept(this.#validator.error(line, index === null ? null : (this.#names?.[index] ?? `column ${index + 1}`), 'MALFORMED_ROW', detail));
       return;
     }
     const [fields] = records;
@@ -446,15 +512,15 @@ class CsvRows {
 
   #record(fields: string[], line: number, accept: Accept): void {
     const index = this.#index;
-    const columns = this.#columns;
-    if (index === null || columns === null) return;
-    if (fields.length > columns.length) {
-      accept(this.#validator.error(line, `column ${columns.length + 1}`, 'EXTRA_FIELD', `${fields.length} fields, the header has ${columns.length}`));
+    const names = this.#names;
+    if (index === null || names === null) return;
+    if (fields.length > names.length) {
+      accept(this.#validator.error(line, `column ${names.length + 1}`, 'EXTRA_FIELD', `${fields.length} fields, the header has ${names.length}`));
       return;
     }
-    if (fields.length < columns.length) {
-      const missing = columns[fields.length] ?? 'unknown';
-      accept(this.#validator.error(line, missing, 'MISSING_FIELD', `${fields.length} fields, the header has ${columns.length}`));
+    if (fields.length < names.length) {
+      const missing = names[fields.length] ?? 'unknown';
+      accept(this.#validator.error(line, missing, 'MISSING_FIELD', `${fields.length} fields, the header has ${names.length}`));
       return;
     }
     accept(
@@ -466,28 +532,17 @@ class CsvRows {
         low: fields[index.low],
         close: fields[index.close],
         volume: fields[index.volume],
+        adjClose: fields[index.adjClose],
       }),
     );
   }
 
-  /** Names are matched trimmed and in any case; the error names a bad one as written. */
+  /** Names are matched by the alias table (trimmed, any case); the error names a bad one as written. */
   #header(fields: string[], line: number): void {
-    const written = fields.map((field) => field.trim());
-    const names = written.map((name) => name.toLowerCase());
-    const unnamed = names.indexOf('');
-    if (unnamed !== -1) throw this.#validator.error(line, `column ${unnamed + 1}`, 'BAD_HEADER', `column ${unnamed + 1} has no name; ${EXPECTED_HEADER}`);
-    const unknown = names.findIndex((name) => !(BAR_COLUMNS as readonly string[]).includes(name));
-    if (unknown !== -1) {
-      const name = written[unknown] ?? '';
-      throw this.#validator.error(line, name, 'BAD_HEADER', `unknown column ${shownValue(name)}; ${EXPECTED_HEADER}`);
-    }
-    const missing = BAR_COLUMNS.find((column) => !names.includes(column));
-    if (missing !== undefined) throw this.#validator.error(line, missing, 'BAD_HEADER', `no "${missing}" column; ${EXPECTED_HEADER}`);
-    const repeated = names.find((name, i) => names.indexOf(name) !== i);
-    if (repeated !== undefined) throw this.#validator.error(line, repeated, 'BAD_HEADER', `column "${repeated}" is repeated; ${EXPECTED_HEADER}`);
-    const columns = names as Column[];
-    this.#columns = columns;
-    this.#index = Object.fromEntries(BAR_COLUMNS.map((column) => [column, columns.indexOf(column)])) as Record<Column, number>;
+    const resolved = resolveNames(fields, this.#validator.nameRules, 'column');
+    if ('reason' in resolved) throw this.#validator.nameError(line, resolved, `; ${EXPECTED_HEADER}`);
+    this.#index = resolved;
+    this.#names = fields.map((name) => fieldOfName(name) ?? name.trim());
   }
 }
 
@@ -500,15 +555,15 @@ function csvParseProblem(error: unknown): { index: number | null; detail: string
   return { index: at, detail: describeError(error).replace(/ at line \d+/g, '') };
 }
 
-const EXPECTED_HEADER = `expected the header ${BAR_COLUMNS.join(',')} (any order)`;
+const EXPECTED_HEADER = `expected columns ${BAR_COLUMNS.join(',')} in any order, by any of their names (see the README's alias table)`;
 
-/** `text.split(',')`, which V8 runs about twice as slowly on the sliced strings lines are. */
-function splitOnCommas(text: string): string[] {
+/** `text.split(delimiter)`, which V8 runs about twice as slowly on the sliced strings lines are. */
+function splitOn(text: string, delimiter: CsvDelimiter): string[] {
   const fields: string[] = [];
   let from = 0;
-  for (let comma = text.indexOf(',', from); comma !== -1; comma = text.indexOf(',', from)) {
-    fields.push(text.slice(from, comma));
-    from = comma + 1;
+  for (let at = text.indexOf(delimiter, from); at !== -1; at = text.indexOf(delimiter, from)) {
+    fields.push(text.slice(from, at));
+    from = at + 1;
   }
   fields.push(text.slice(from));
   return fields;
@@ -520,13 +575,62 @@ function countQuotes(text: string): number {
   return count;
 }
 
-/** JSON lines: one object per line, exactly the bar keys. */
+/**
+ * Bar objects (a JSON line, an element of a JSON array): keys by the alias table. The keys'
+ * resolution is kept while the next object has the same keys in the same order, as a file's do.
+ */
+class JsonObjects {
+  readonly #validator: RowValidator;
+  #keys: readonly string[] = [];
+  #resolved: FieldPositions | NameProblem | null = null;
+
+  constructor(validator: RowValidator) {
+    this.#validator = validator;
+  }
+
+  record(line: number, record: Record<string, unknown>, accept: Accept): void {
+    const keys = Object.keys(record);
+    let resolved = this.#resolved;
+    if (resolved === null || !sameKeys(keys, this.#keys)) {
+      resolved = resolveNames(keys, this.#validator.nameRules, 'key');
+      this.#keys = keys;
+      this.#resolved = resolved;
+    }
+    if ('reason' in resolved) {
+      accept(this.#validator.nameError(line, resolved));
+      return;
+    }
+    const value = (position: number): unknown => (position === -1 ? undefined : record[keys[position] ?? '']);
+    accept(
+      this.#validator.bar(line, {
+        timestamp: value(resolved.timestamp),
+        symbol: value(resolved.symbol),
+        open: value(resolved.open),
+        high: value(resolved.high),
+        low: value(resolved.low),
+        close: value(resolved.close),
+        volume: value(resolved.volume),
+        adjClose: value(resolved.adjClose),
+      }),
+    );
+  }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** JSON lines: one bar object per line. */
 class JsonRows {
   readonly #validator: RowValidator;
+  readonly #objects: JsonObjects;
   #first = true;
 
   constructor(validator: RowValidator) {
     this.#validator = validator;
+    this.#objects = new JsonObjects(validator);
   }
 
   line(text: string, line: number, accept: Accept): void {
@@ -548,26 +652,155 @@ class JsonRows {
       accept(this.#validator.error(line, null, 'MALFORMED_ROW', 'a line must be a JSON object'));
       return;
     }
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      if (!(BAR_COLUMNS as readonly string[]).includes(key)) {
-        accept(this.#validator.error(line, key, 'EXTRA_FIELD', `unknown key ${shownValue(key)}; expected ${BAR_COLUMNS.join(', ')}`));
-        return;
-      }
-    }
-    const missing = BAR_COLUMNS.find((column) => !(column in record));
-    if (missing !== undefined) {
-      accept(this.#validator.error(line, missing, 'MISSING_FIELD', `no "${missing}" key`));
-      return;
-    }
-    accept(this.#validator.bar(line, record as Record<Column, unknown>));
+    this.#objects.record(line, value as Record<string, unknown>, accept);
   }
 
   end(): void {}
 }
 
-/** Whether `text` reads as a CSV header of bar columns (any order, any case, quoted or not). */
+/** Whether `text` reads as a CSV header of bar columns (any order, any name of the alias table, quoted or not). */
 function isCsvHeader(text: string): boolean {
-  const names = text.split(',').map((name) => name.trim().replace(/^"(.*)"$/, '$1').trim().toLowerCase());
-  return names.length === BAR_COLUMNS.length && BAR_COLUMNS.every((column) => names.includes(column));
+  const names = text.split(sniffDelimiter(text) ?? ',').map((name) => name.trim().replace(/^"(.*)"$/, '$1'));
+  return names.length >= 5 && names.every((name) => fieldOfName(name) !== null);
+}
+
+/** A ccxt OHLCV row's fields, in order. */
+const CCXT_FIELDS = ['timestamp', 'open', 'high', 'low', 'close', 'volume'] as const;
+
+const enum ArrayState {
+  /** Before the `[` that opens the file's array. */
+  Start,
+  /** Between elements (after `[` or a `,`). */
+  Between,
+  /** Inside an element. */
+  Element,
+  /** After the closing `]`. */
+  Done,
+}
+
+/**
+ * A `.json` file: one array of ccxt OHLCV rows (`[t,o,h,l,c,v]`, t epoch ms, the symbol from
+ * `--symbol`) or bar objects (as JSON lines have them), mixed or not. The text is scanned as it
+ * comes (strings and nesting tracked) and each element parsed alone once its `,` or the closing
+ * `]` is seen, so a file of one line is never held whole; an element longer than the line
+ * limit is refused. An element that is not JSON, or neither a row nor an object, is that
+ * element's MALFORMED_ROW (its line is where it starts); a file that does not start with `[` is
+ * BAD_HEADER.
+ */
+class JsonArrayRows {
+  readonly #validator: RowValidator;
+  readonly #objects: JsonObjects;
+  #state = ArrayState.Start;
+  /** Between: a `,` was the last thing seen (or nothing yet but `[`: `empty`). */
+  #afterComma = false;
+  #empty = true;
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+  /** The element's text from earlier chunks. */
+  #partial = '';
+  #elementLine = 0;
+  /** The 1-based line the scan is on. */
+  lineNumber = 1;
+  #trailingReported = false;
+  #ccxtChecked = false;
+
+  constructor(validator: RowValidator) {
+    this.#validator = validator;
+    this.#objects = new JsonObjects(validator);
+  }
+
+  text(text: string, accept: Accept): void {
+    let start = 0;
+    for (let i = 0; i < text.length; i += 1) {
+      const code = text.charCodeAt(i);
+      if (code === 10) this.lineNumber += 1;
+      if (this.#state === ArrayState.Element) {
+        if (this.#inString) {
+          if (this.#escaped) this.#escaped = false;
+          else if (code === 92) this.#escaped = true;
+          else if (code === 34) this.#inString = false;
+        } else if (code === 34) this.#inString = true;
+        else if (code === 91 || code === 123) this.#depth += 1;
+        else if ((code === 93 || code === 125) && this.#depth > 0) this.#depth -= 1;
+        else if ((code === 44 || code === 93) && this.#depth === 0) {
+          this.#element(this.#partial + text.slice(start, i), accept);
+          this.#partial = '';
+          this.#state = code === 44 ? ArrayState.Between : ArrayState.Done;
+          this.#afterComma = code === 44;
+        }
+        continue;
+      }
+      if (code === 32 || code === 10 || code === 13 || code === 9) continue;
+      if (this.#state === ArrayState.Start) {
+        if (code !== 91) {
+          const hint = code === 123 ? 'one object per line is JSON lines: name the file .jsonl' : 'is it CSV? Name it .csv';
+          throw this.#validator.error(this.lineNumber, null, 'BAD_HEADER', `a .json bar file holds one JSON array ([[t,o,h,l,c,v],…] or [{…},…]); ${hint}`);
+        }
+        this.#state = ArrayState.Between;
+      } else if (this.#state === ArrayState.Done) {
+        if (!this.#trailingReported) accept(this.#validator.error(this.lineNumber, null, 'MALFORMED_ROW', 'text after the array\'s closing ]'));
+        this.#trailingReported = true;
+      } else if (code === 93) {
+        if (this.#afterComma) accept(this.#validator.error(this.lineNumber, null, 'MALFORMED_ROW', 'a comma before the closing ]'));
+        this.#state = ArrayState.Done;
+      } else if (code === 44) {
+        if (this.#afterComma || this.#empty) accept(this.#validator.error(this.lineNumber, null, 'MALFORMED_ROW', 'an empty element (two commas, or a comma after [)'));
+        this.#afterComma = true;
+      } else {
+        // The element starts here: scan this character again inside it.
+        this.#state = ArrayState.Element;
+        this.#empty = false;
+        this.#afterComma = false;
+        this.#depth = 0;
+        this.#elementLine = this.lineNumber;
+        start = i;
+        i -= 1;
+      }
+    }
+    if (this.#state === ArrayState.Element) {
+      this.#partial += text.slice(start);
+      if (this.#partial.length > MAX_LINE_CHARS) {
+        throw this.#validator.error(this.#elementLine, null, 'MALFORMED_ROW', `an element longer than ${MAX_LINE_CHARS} characters: not a bar file`);
+      }
+    }
+  }
+
+  end(accept: Accept): void {
+    if (this.#state === ArrayState.Start) throw this.#validator.error(1, null, 'BAD_HEADER', 'the file is empty; a .json bar file holds one JSON array');
+    if (this.#state !== ArrayState.Done) accept(this.#validator.error(this.lineNumber, null, 'MALFORMED_ROW', 'the array is not closed: the file ends inside it (cut short?)'));
+  }
+
+  #element(text: string, accept: Accept): void {
+    const line = this.#elementLine;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      accept(this.#validator.error(line, null, 'MALFORMED_ROW', `not JSON: ${describeError(error)}`));
+      return;
+    }
+    if (Array.isArray(value)) this.#ccxtRow(line, value, accept);
+    else if (typeof value === 'object' && value !== null) this.#objects.record(line, value as Record<string, unknown>, accept);
+    else accept(this.#validator.error(line, null, 'MALFORMED_ROW', 'an element must be a ccxt OHLCV row [t,o,h,l,c,v] or a bar object'));
+  }
+
+  #ccxtRow(line: number, row: unknown[], accept: Accept): void {
+    if (!this.#ccxtChecked) {
+      // What a ccxt file lacks is the file's error, not each row's.
+      if (this.#validator.symbol === null) throw this.#validator.error(line, 'symbol', 'BAD_HEADER', 'ccxt OHLCV rows [t,o,h,l,c,v] carry no symbol: name it with --symbol SYM');
+      if (this.#validator.adjusted) throw this.#validator.error(line, 'adjClose', 'BAD_HEADER', '--adjusted needs an adjusted close, which ccxt OHLCV rows do not have');
+      this.#ccxtChecked = true;
+    }
+    if (row.length < CCXT_FIELDS.length) {
+      accept(this.#validator.error(line, CCXT_FIELDS[row.length] ?? null, 'MISSING_FIELD', `${row.length} values, a ccxt OHLCV row has 6 (t,o,h,l,c,v)`));
+      return;
+    }
+    if (row.length > CCXT_FIELDS.length && !this.#validator.ignoreExtra) {
+      accept(this.#validator.error(line, `column ${CCXT_FIELDS.length + 1}`, 'EXTRA_FIELD', `${row.length} values, a ccxt OHLCV row has 6 (t,o,h,l,c,v; --ignore-extra skips the rest)`));
+      return;
+    }
+    const [timestamp, open, high, low, close, volume] = row;
+    accept(this.#validator.bar(line, { timestamp, symbol: undefined, open, high, low, close, volume, adjClose: undefined }, true));
+  }
 }

@@ -15,22 +15,37 @@ import { daysFromCivil, daysInMonth, formatWithOffset, zoneOffsets, type ZoneOff
  *   as duplicates: write offsets to keep the second hour.
  * - An explicit offset always wins; `assumeZone` only applies to naive timestamps.
  *
- * Epoch values must be milliseconds: a number below 10^11 (before 1973-03-03) is refused
- * because it is almost surely epoch *seconds*, which read as milliseconds would land in 1970.
- * Fractions of a millisecond are truncated.
+ * A date alone (`2024-01-05`, a daily bar) is the start of that calendar day in `assumeZone`
+ * (its local midnight, or the first instant of the day where the clocks skip midnight); without
+ * `assumeZone` it is refused (`TIMESTAMP_NAIVE`), naming `--assume-tz`.
+ *
+ * Epoch numbers (an integer, or text of digits) are read in the unit `epoch` names (`s`, `ms`,
+ * `us`, `ns`; `--epoch`); the instant must then lie in 1971-01-01 .. 2100-01-01, else it is
+ * refused (`TIMESTAMP_EPOCH_UNIT`: that magnitude cannot be that unit). Without `epoch` a number
+ * is read as milliseconds (the documented default) only where it cannot be another unit: below
+ * 10^11 (before 1973-03-03: epoch seconds, read as ms, land in 1970) or from 2200 on (epoch µs
+ * and ns of any recent date) it is refused with `TIMESTAMP_EPOCH_UNIT` too, and the message
+ * says which unit would fit, never guessed. µs and ns are truncated to the millisecond.
  */
 
 /** Why a timestamp was refused: a closed set. */
-export type TimestampProblem = 'TIMESTAMP_MALFORMED' | 'TIMESTAMP_NAIVE' | 'TIMESTAMP_IN_DST_GAP';
+export type TimestampProblem = 'TIMESTAMP_MALFORMED' | 'TIMESTAMP_NAIVE' | 'TIMESTAMP_IN_DST_GAP' | 'TIMESTAMP_EPOCH_UNIT';
+
+/** The units an epoch timestamp can be read in (`--epoch`). */
+export const EPOCH_UNITS = ['s', 'ms', 'us', 'ns'] as const;
+/** An epoch timestamp's unit. */
+export type EpochUnit = (typeof EPOCH_UNITS)[number];
 
 /** A parsed timestamp (UTC epoch ms), or why it was refused. */
 export type TimestampResult =
   | { readonly ok: true; readonly ts: number }
   | { readonly ok: false; readonly problem: TimestampProblem; readonly detail: string };
 
-/** How to read naive timestamps: `assumeZone` names the IANA zone they were written in. */
+/** How to read timestamps: `assumeZone` names the IANA zone naive ones were written in; `epoch` the unit of epoch numbers. */
 export interface TimestampOptions {
   readonly assumeZone?: string | null;
+  /** Default: milliseconds, where the magnitude can only be milliseconds. */
+  readonly epoch?: EpochUnit | null;
 }
 
 /** The smallest accepted epoch-milliseconds magnitude; below it the value looks like seconds. */
@@ -38,6 +53,13 @@ export const MIN_EPOCH_MS = 100_000_000_000;
 
 /** The first epoch value refused: 2200-01-01T00:00Z in milliseconds. */
 const MAX_EPOCH_MS = Date.UTC(2200, 0, 1);
+/**
+ * The instants an epoch number of a named unit may be: 1971-01-01 .. 2100-01-01. That span is a
+ * factor of ~130, less than the 1000 between two units, so no number fits two units (1970 is left
+ * out: epoch seconds read as milliseconds land there).
+ */
+const MIN_UNIT_EPOCH_MS = Date.UTC(1971, 0, 1);
+const MAX_UNIT_EPOCH_MS = Date.UTC(2100, 0, 1);
 
 const MS_PER_DAY = 86_400_000;
 
@@ -47,9 +69,10 @@ const MS_PER_DAY = 86_400_000;
  */
 export function timestampParser(options: TimestampOptions = {}): (value: string | number) => TimestampResult {
   const zone = options.assumeZone ? zoneOffsets(options.assumeZone) : null;
+  const unit = options.epoch ?? null;
   // Bars come in runs of the same day: remember the last valid date's day number.
   const lastDate = { text: '', days: 0 };
-  return (value) => (typeof value === 'number' ? epochMs(value, String(value)) : parseText(value, zone, lastDate));
+  return (value) => (typeof value === 'number' ? epochNumber(value, String(value), unit) : parseText(value, zone, lastDate, unit));
 }
 
 /** Parses one timestamp (see the module comment for the rules). */
@@ -61,16 +84,51 @@ function refuse(problem: TimestampProblem, detail: string): TimestampResult {
   return { ok: false, problem, detail };
 }
 
-function epochMs(value: number, text: string): TimestampResult {
-  if (!Number.isSafeInteger(value)) return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an integer of epoch milliseconds`);
-  if (Math.abs(value) < MIN_EPOCH_MS) {
-    return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} looks like epoch seconds; epoch timestamps must be milliseconds`);
-  }
-  // Epoch microseconds and nanoseconds of any recent date are past the year 2200: never guessed.
-  if (value >= MAX_EPOCH_MS) {
-    return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is after 2200-01-01 as epoch milliseconds (microseconds or nanoseconds?); epoch timestamps must be milliseconds`);
+function epochNumber(value: number, text: string, unit: EpochUnit | null): TimestampResult {
+  if (unit === null) return defaultEpochMs(value, text);
+  // µs and ns of today are past 2^53: integers, but not safe ones (their ms part still is).
+  const integer = unit === 'us' || unit === 'ns' ? Number.isInteger(value) : Number.isSafeInteger(value);
+  if (!integer) return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an integer of epoch ${UNIT_NAMES[unit]}`);
+  const ms = unit === 's' ? value * 1000 : unit === 'ms' ? value : Math.floor(value / (unit === 'us' ? 1e3 : 1e6));
+  return unitEpochMs(ms, text, unit);
+}
+
+/** Digits of an epoch in `unit`: µs and ns cut to whole ms as text, so 19 digits lose nothing. */
+function epochText(text: string, unit: EpochUnit | null): TimestampResult {
+  if (unit === null || unit === 's' || unit === 'ms') return epochNumber(Number(text), text, unit);
+  const cut = unit === 'us' ? 3 : 6;
+  if (text.startsWith('-')) return unitEpochMs(-1, text, unit);
+  return unitEpochMs(text.length <= cut ? 0 : Number(text.slice(0, text.length - cut)), text, unit);
+}
+
+const UNIT_NAMES: Readonly<Record<EpochUnit, string>> = { s: 'seconds', ms: 'milliseconds', us: 'microseconds', ns: 'nanoseconds' };
+
+/** An instant from an epoch of a named unit: it must lie in 1970 .. 2100. */
+function unitEpochMs(ms: number, text: string, unit: EpochUnit): TimestampResult {
+  if (ms >= MIN_UNIT_EPOCH_MS && ms < MAX_UNIT_EPOCH_MS) return { ok: true, ts: ms };
+  return refuse('TIMESTAMP_EPOCH_UNIT', `${shownValue(text)} as epoch ${UNIT_NAMES[unit]} is outside 1971..2100${fittingUnit(text, unit)}`);
+}
+
+function defaultEpochMs(value: number, text: string): TimestampResult {
+  if (!Number.isInteger(value)) return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an integer of epoch milliseconds`);
+  // Below 10^11 is epoch seconds read as 1970; from 2200 on, µs or ns of a recent date: say so, never guess.
+  if (Math.abs(value) < MIN_EPOCH_MS || value >= MAX_EPOCH_MS) {
+    return refuse('TIMESTAMP_EPOCH_UNIT', `${shownValue(text)} cannot be epoch milliseconds (they are 10^11 .. 2200-01-01)${fittingUnit(text, 'ms')}; name the unit with --epoch s|ms|us|ns`);
   }
   return { ok: true, ts: value };
+}
+
+/** `: as epoch seconds it is 2025-11-03T14:31:00.000Z` for the first other unit that puts `text` in 1970..2100. */
+function fittingUnit(text: string, tried: EpochUnit): string {
+  const digitsOnly = /^\d+$/.test(text) ? text : null;
+  if (digitsOnly === null) return '';
+  for (const unit of EPOCH_UNITS) {
+    if (unit === tried) continue;
+    const cut = unit === 'us' ? 3 : unit === 'ns' ? 6 : 0;
+    const ms = unit === 's' ? Number(text) * 1000 : digitsOnly.length <= cut ? 0 : Number(digitsOnly.slice(0, digitsOnly.length - cut));
+    if (ms >= MIN_UNIT_EPOCH_MS && ms < MAX_UNIT_EPOCH_MS) return `: as epoch ${UNIT_NAMES[unit]} it is ${new Date(ms).toISOString()} (--epoch ${unit})`;
+  }
+  return '';
 }
 
 /** `count` decimal digits at `at`, or -1. */
@@ -97,11 +155,11 @@ function malformedText(text: string, why: string): TimestampResult {
   return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an ISO-8601 timestamp or epoch milliseconds: ${why}`);
 }
 
-function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text: string; days: number }): TimestampResult {
+function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text: string; days: number }, unit: EpochUnit | null): TimestampResult {
   let days: number;
   if (lastDate.text.length === 10 && text.startsWith(lastDate.text)) days = lastDate.days;
   else {
-    if (isAllDigits(text, text.charCodeAt(0) === 45 ? 1 : 0)) return epochMs(Number(text), text);
+    if (isAllDigits(text, text.charCodeAt(0) === 45 ? 1 : 0)) return epochText(text, unit);
     if (text.length < 10 || text[4] !== '-' || text[7] !== '-') return malformedText(text, 'expected YYYY-MM-DD');
     const year = digits(text, 0, 4);
     const month = digits(text, 5, 2);
@@ -143,9 +201,10 @@ function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text:
 
   if (i === n) {
     if (zone === null) {
-      return refuse('TIMESTAMP_NAIVE', `${shownValue(text)} has no UTC offset: add one (Z, -05:00) or name the zone it was written in (assumeZone)`);
+      if (n === 10) return refuse('TIMESTAMP_NAIVE', `${shownValue(text)} is a date alone (a daily bar): name the zone whose calendar day it is with --assume-tz (assumeZone)`);
+      return refuse('TIMESTAMP_NAIVE', `${shownValue(text)} has no UTC offset: add one (Z, -05:00) or name the zone it was written in with --assume-tz (assumeZone)`);
     }
-    return fromZone(text, localMs, zone);
+    return fromZone(text, localMs, zone, n === 10);
   }
   const sign = text[i];
   if ((sign === 'Z' || sign === 'z') && i + 1 === n) return { ok: true, ts: localMs };
@@ -161,7 +220,8 @@ function parseText(text: string, zone: ZoneOffsetTable | null, lastDate: { text:
   return { ok: true, ts: localMs - offsetMs };
 }
 
-function fromZone(text: string, localMs: number, zone: ZoneOffsetTable): TimestampResult {
+/** A wall time in `zone`; a date alone (`dateOnly`) is its day's first instant, even where midnight was skipped. */
+function fromZone(text: string, localMs: number, zone: ZoneOffsetTable, dateOnly: boolean): TimestampResult {
   const resolved = zone.resolveLocal(localMs);
   switch (resolved.kind) {
     case 'unique':
@@ -169,6 +229,7 @@ function fromZone(text: string, localMs: number, zone: ZoneOffsetTable): Timesta
     case 'ambiguous':
       return { ok: true, ts: resolved.earlier };
     case 'gap': {
+      if (dateOnly) return { ok: true, ts: resolved.transition };
       const jumpedFrom = formatWithOffset(resolved.transition, resolved.offsetBeforeMs);
       const jumpedTo = formatWithOffset(resolved.transition, resolved.offsetAfterMs);
       return refuse(

@@ -5,24 +5,28 @@ import { describeError } from '../common/errors.js';
 import { SessionAnchorSchema, TIMEFRAMES, TimeframeSchema, type Timeframe, type TimeframeBar } from '../bars/timeframe.js';
 import { formatInZone, isKnownZone, zoneOffsets, type ZoneOffsetTable } from '../bars/zoneOffsets.js';
 import { BAR_COLUMNS, BarInputError, readBars } from '../bars/barReader.js';
+import type { BarFormat } from '../bars/barFormat.js';
+import { BAR_FORMAT_FLAGS, barFormatUsage, barFormatFrom } from './barFormatOptions.js';
 import { EXIT, type CliIo } from './io.js';
 
 /** Usage of `aistock bars`. */
-export const BARS_USAGE = `usage: aistock bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
+export const BARS_USAGE = `usage: aistock bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM] [bar-file options]
 
-Aggregates a bar file (CSV or JSON lines) into one timeframe and prints it as CSV
+Aggregates a bar file (CSV, JSON lines or a .json array) into one timeframe and prints it as CSV
 (${BAR_COLUMNS.join(',')}).
   --timeframe TF         one of ${TIMEFRAMES.join(' ')}
   --tz ZONE              IANA zone the buckets follow and timestamps are printed in (default UTC)
-  --assume-tz ZONE       IANA zone of timestamps written without an offset (default: refuse them)
   --session-anchor HH:MM where intraday buckets start, e.g. 09:30 (default: local midnight)
-Bars out of order or duplicated are left out and counted on stderr; bad input exits 2.
+  --assume-tz ZONE       IANA zone of timestamps written without an offset, and of dates
+                         alone (a daily bar: that calendar day's start); default: refuse them
+${barFormatUsage(25)}Bars out of order or duplicated are left out and counted on stderr; bad input exits 2 at the
+first bad row (so a file whose rows are all rejected never exits 0).
 SIGINT/SIGTERM end it at once (killed by the signal, no handler), even while it waits for
 a FIFO's writer.
 `;
 
 /**
- * `aistock bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE]` (`argv` is what follows
+ * `aistock bars <file> --timeframe TF [--tz ZONE] [bar-file options]` (`argv` is what follows
  * `bars`). Streams the file: bars are read in batches, screened for order (out-of-order
  * and duplicate bars are left out and counted on stderr), aggregated in `--tz` and printed
  * as they close. Returns the exit code: 0 done, 2 bad input (the message names file, line
@@ -46,7 +50,7 @@ export async function runBarsCommand(argv: string[], io: CliIo): Promise<number>
   let guard: GuardState = createDataGuard({ barIntervalMs: null, maxStalenessMs: null, extremeRangeFraction: null, lowVolume: null });
   try {
     io.stdout.write(`${BAR_COLUMNS.join(',')}\n`);
-    for await (const batch of readBars(options.file, { assumeZone: options.assumeTz, onBadRow: 'stop' })) {
+    for await (const batch of readBars(options.file, { ...options.barFormat, assumeZone: options.assumeTz, onBadRow: 'stop' })) {
       const screened = screenBars(guard, batch.bars);
       guard = screened.state;
       const aggregated = aggregate(aggregation, screened.passed);
@@ -72,6 +76,7 @@ interface BarsOptions {
   timeframe: Timeframe;
   tz: string;
   assumeTz: string | null;
+  barFormat: BarFormat;
   sessionAnchor: string | null;
 }
 
@@ -85,6 +90,7 @@ function parseOptions(argv: string[]): BarsOptions | 'help' {
       timeframe: { type: 'string' },
       tz: { type: 'string' },
       'assume-tz': { type: 'string' },
+      ...BAR_FORMAT_FLAGS,
       'session-anchor': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -100,11 +106,12 @@ function parseOptions(argv: string[]): BarsOptions | 'help' {
   if (!isKnownZone(tz)) throw new Error(`--tz "${tz}" is not an IANA time zone`);
   const assumeTz = values['assume-tz'] ?? null;
   if (assumeTz !== null && !isKnownZone(assumeTz)) throw new Error(`--assume-tz "${assumeTz}" is not an IANA time zone`);
+  const barFormat = barFormatFrom(values);
   const sessionAnchor = values['session-anchor'] ?? null;
   if (sessionAnchor !== null && !SessionAnchorSchema.safeParse(sessionAnchor).success) {
     throw new Error(`--session-anchor "${sessionAnchor}" is not HH:MM`);
   }
-  return { file, timeframe: timeframe.data, tz, assumeTz, sessionAnchor };
+  return { file, timeframe: timeframe.data, tz, assumeTz, barFormat, sessionAnchor };
 }
 
 function writeBars(io: CliIo, bars: readonly TimeframeBar[], zone: ZoneOffsetTable): void {

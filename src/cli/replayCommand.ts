@@ -8,6 +8,8 @@ import { TimeframeSchema } from '../bars/timeframe.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import { BarInputError, readBars } from '../bars/barReader.js';
+import type { BarFormat } from '../bars/barFormat.js';
+import { BAR_FORMAT_FLAGS, barFormatFrom, barFormatUsage } from './barFormatOptions.js';
 import { startInspector, type RunningInspector } from '../inspector/inspector.js';
 import { describeFault } from '../../machines/session.machine.js';
 import { offsetClock } from '../common/clock.js';
@@ -45,7 +47,7 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --wait-for-viewer    with --inspect: start the session only once a live view page is open
   --report [FILE]      when done, write the HTML report of the state dir to FILE
                        (default report.html; see aistock report)
-Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
+${barFormatUsage(23)}Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
 4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
 5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
 Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
@@ -58,6 +60,8 @@ interface ReplayOptions {
   /** `--config FILE`, or null. */
   configFile: string | null;
   json: boolean;
+  /** `--epoch`, `--symbol`, `--adjusted`, `--ignore-extra`: how to read the bar file. */
+  barFormat: BarFormat;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
   /** `--wait-for-viewer`: hold the start until a live view page has connected. */
@@ -135,6 +139,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       durability: { type: 'string', default: 'full' },
       'wait-for-viewer': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      ...BAR_FORMAT_FLAGS,
     },
   });
   if (values.help) return 'help';
@@ -156,6 +161,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     flags: { stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, strategy: values.strategy, cash: values.cash },
     configFile: values.config ?? null,
     json: values.json,
+    barFormat: barFormatFrom(values),
     inspectPort,
     waitForViewer: values['wait-for-viewer'],
     reportFile,
@@ -269,7 +275,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
     const startedAt = globalThis.performance.now();
-    for await (const batch of readBars(options.file, { assumeZone: settings.assumeTimeZone, onBadRow: 'skip', signal: reading.signal })) {
+    for await (const batch of readBars(options.file, { ...options.barFormat, assumeZone: settings.assumeTimeZone, onBadRow: 'skip', signal: reading.signal })) {
       for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
       await session.ingest(batch.bars);
       bars += batch.bars.length;

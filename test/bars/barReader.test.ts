@@ -169,7 +169,7 @@ describe('the malformed-row corpus', () => {
     ['extra-columns.csv', 2, 'column 8', 'EXTRA_FIELD'],
     ['naive.csv', 2, 'timestamp', 'TIMESTAMP_NAIVE'],
     ['unterminated-quote.csv', 2, null, 'MALFORMED_ROW'],
-    ['bad-header.csv', 1, 'time', 'BAD_HEADER'],
+    ['bad-header.csv', 1, 'when', 'BAD_HEADER'],
   ])('%s stops at line %i, field %s, with %s', async (name, line, field, reason) => {
     const error = await firstError(fixture(name));
 
@@ -347,5 +347,53 @@ describe('line endings and encodings', () => {
     await writeFile(file, '"timestamp,symbol,open,high,low,close,volume\n2025-11-03T14:30:00Z,AAPL,1,1,1,1,1\n');
 
     await expect(readAll(file, { onBadRow: 'skip' })).rejects.toMatchObject({ line: 1, reason: 'BAD_HEADER' });
+  });
+});
+
+describe('reading a .json array', () => {
+  const row = (i: number): string => `[${Date.UTC(2024, 0, 1) + i * 60_000},100.5,101,100,100.25,${i}]`;
+
+  it('reads a one-line ccxt file larger than a line may be, elements cut across read chunks, in batches', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'ccxt.json');
+    const count = 60_000; // ~2.5 MiB on one line: three read chunks
+    await writeFile(file, `[${Array.from({ length: count }, (_, i) => row(i)).join(',')}]`);
+
+    const { bars, errors, batches } = await readAll(file, { symbol: 'BTC/USDT', batchSize: 4096 });
+
+    expect(errors).toEqual([]);
+    expect(bars).toHaveLength(count);
+    expect(batches).toBeGreaterThan(1);
+    expect(bars[count - 1]).toEqual({ symbol: 'BTC/USDT', ts: Date.UTC(2024, 0, 1) + (count - 1) * 60_000, open: 100.5, high: 101, low: 100, close: 100.25, volume: count - 1 });
+  });
+
+  it('tracks strings and nesting: a "]" or "," inside a string does not end an element', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'objects.json');
+    await writeFile(file, '[{"t":"2024-01-01T00:00:00Z","o":1,"h":1,"l":1,"c":1,"v":1,"note":"a ], a \\" and a {"}]');
+
+    const { bars, errors } = await readAll(file, { symbol: 'X', ignoreExtra: true, onBadRow: 'skip' });
+
+    expect(errors).toEqual([]);
+    expect(bars).toEqual([{ symbol: 'X', ts: Date.UTC(2024, 0, 1), open: 1, high: 1, low: 1, close: 1, volume: 1 }]);
+  });
+
+  it('names the line an element starts on', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'lines.json');
+    await writeFile(file, `[\n  ${row(0)},\n  ${row(1).replace('100.25', '-1')}\n]\n`);
+
+    const error = await firstError(file, { symbol: 'X' });
+
+    expect({ line: error.line, field: error.field, reason: error.reason }).toEqual({ line: 3, field: 'close', reason: 'NON_POSITIVE_PRICE' });
+  });
+
+  it('reads ccxt times as epoch ms, or in the unit --epoch names', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'seconds.json');
+    await writeFile(file, `[[${Date.UTC(2024, 0, 1) / 1000},1,1,1,1,1]]`);
+
+    expect((await firstError(file, { symbol: 'X' })).reason).toBe('TIMESTAMP_EPOCH_UNIT');
+    expect((await readAll(file, { symbol: 'X', epoch: 's' })).bars[0]?.ts).toBe(Date.UTC(2024, 0, 1));
   });
 });

@@ -33,21 +33,57 @@ describe('timestamps with an offset', () => {
     expect(parseTimestamp(1_762_180_200_000)).toEqual({ ok: true, ts: 1_762_180_200_000 });
   });
 
-  it('refuses epoch seconds instead of reading them as 1970', () => {
+  it('refuses epoch seconds read as milliseconds by default, saying which --epoch would read them', () => {
     const result = parseTimestamp('1762180200');
 
-    expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_MALFORMED' });
-    expect(result.ok ? '' : result.detail).toContain('looks like epoch seconds');
+    expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_EPOCH_UNIT' });
+    expect(result.ok ? '' : result.detail).toContain('as epoch seconds it is 2025-11-03T14:30:00.000Z (--epoch s)');
   });
 
   it.each(['1762180200000000', '1762180200000000000', '8640000000000001', '9007199254740991'])(
-    'refuses %s (epoch microseconds, nanoseconds, past the Date range) instead of reading it as a far-future year',
+    'refuses %s (epoch microseconds, nanoseconds, past the Date range) by default instead of reading it as a far-future year',
     (text) => {
       const result = parseTimestamp(text);
-      expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_MALFORMED' });
-      expect(result.ok ? '' : result.detail).toMatch(/after 2200-01-01|not an integer/);
+      expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_EPOCH_UNIT' });
+      expect(result.ok ? '' : result.detail).toContain('cannot be epoch milliseconds');
     },
   );
+
+  it.each([
+    ['s', '1762180200', 1_762_180_200_000],
+    ['ms', '1762180200123', 1_762_180_200_123],
+    ['us', '1762180200123456', 1_762_180_200_123],
+    ['ns', '1762180200123456789', 1_762_180_200_123],
+    ['s', '31536000', Date.UTC(1971, 0, 1)],
+  ] as const)('reads --epoch %s %s as %i ms (µs and ns truncated, exactly, from the digits)', (epoch, text, ts) => {
+    expect(parseTimestamp(text, { epoch })).toEqual({ ok: true, ts });
+  });
+
+  it('reads epoch numbers (JSON) in the named unit too', () => {
+    expect(parseTimestamp(1_762_180_200, { epoch: 's' })).toEqual({ ok: true, ts: 1_762_180_200_000 });
+    expect(parseTimestamp(1_762_180_200_123_456, { epoch: 'us' })).toEqual({ ok: true, ts: 1_762_180_200_123 });
+    expect(parseTimestamp(1_762_180_200_000, { epoch: 'ms' })).toEqual({ ok: true, ts: 1_762_180_200_000 });
+  });
+
+  it.each([
+    ['s', '1762180200000', 'as epoch milliseconds it is 2025-11-03T14:30:00.000Z'],
+    ['ms', '1762180200', 'as epoch seconds it is 2025-11-03T14:30:00.000Z'],
+    ['ms', '1762180200000000', 'as epoch microseconds it is 2025-11-03T14:30:00.000Z'],
+    ['us', '1762180200000', 'as epoch milliseconds'],
+    ['ns', '1762180200000000', 'as epoch microseconds'],
+    ['s', '31535999', ''],
+    ['s', '4102444800', ''],
+    ['s', '-1', ''],
+  ] as const)('refuses --epoch %s %s: that magnitude is outside 1971..2100 in that unit', (epoch, text, hint) => {
+    const result = parseTimestamp(text, { epoch });
+    expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_EPOCH_UNIT' });
+    expect(result.ok ? '' : result.detail).toContain('is outside 1971..2100');
+    expect(result.ok ? '' : result.detail).toContain(hint);
+  });
+
+  it('refuses a fraction of an epoch unit', () => {
+    expect(parseTimestamp(1_762_180_200.5, { epoch: 's' })).toMatchObject({ ok: false, problem: 'TIMESTAMP_MALFORMED' });
+  });
 
   it.each([
     ['not a date'],
@@ -93,6 +129,18 @@ describe('timestamps without an offset', () => {
     expect(parseTimestamp('2025-07-01 09:30', { assumeZone: 'America/New_York' })).toEqual({ ok: true, ts: utc('2025-07-01T13:30:00Z') });
     expect(parseTimestamp('2025-11-03T20:00:00', { assumeZone: 'Asia/Kolkata' })).toEqual({ ok: true, ts: utc('2025-11-03T14:30:00Z') });
     expect(parseTimestamp('2025-11-03', { assumeZone: 'Europe/London' })).toEqual({ ok: true, ts: utc('2025-11-03T00:00:00Z') });
+  });
+
+  it('refuses a date alone (a daily bar) without an assumed zone, naming --assume-tz', () => {
+    const result = parseTimestamp('2024-01-05');
+
+    expect(result).toMatchObject({ ok: false, problem: 'TIMESTAMP_NAIVE' });
+    expect(result.ok ? '' : result.detail).toContain('is a date alone (a daily bar): name the zone whose calendar day it is with --assume-tz');
+  });
+
+  it('reads a date alone as the first instant of that day where the clocks skip midnight (Havana, Santiago)', () => {
+    expect(parseTimestamp('2025-03-09', { assumeZone: 'America/Havana' })).toEqual({ ok: true, ts: utc('2025-03-09T05:00:00Z') });
+    expect(parseTimestamp('2025-09-07', { assumeZone: 'America/Santiago' })).toEqual({ ok: true, ts: utc('2025-09-07T04:00:00Z') });
   });
 
   it.each([

@@ -5,9 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { main } from '../../src/cli/main.js';
 import { EXIT } from '../../src/cli/io.js';
 import { LOCK_OWNER_FILE } from '../../src/stateDir/stateDirLock.js';
+import { aistock, type CliRun as Run } from '../support/inProcessCli.js';
 
 /**
  * The bad-input corpus: every file of test/fixtures/bad-input/ goes through `aistock bars` and
@@ -74,31 +74,6 @@ function pathOf(entry: Case): string {
   return entry.generated === undefined ? join(corpus, entry.file) : join(scratch, entry.file);
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `aistock …` in-process, capturing its output; rejects if it takes longer than CASE_TIMEOUT_MS. */
-async function aistock(argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`aistock ${argv.join(' ')} hung (${CASE_TIMEOUT_MS} ms)`)), CASE_TIMEOUT_MS);
-  });
-  try {
-    const code = await Promise.race([
-      main(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } }),
-      hung,
-    ]);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** What every run must be, whatever the file: no crash, nothing of the input echoed raw or whole. */
 function expectContained(run: Run, command: string): void {
   expect(run.code, `${command} exited 1 (unexpected failure): ${run.stderr}`).not.toBe(EXIT.failure);
@@ -146,9 +121,9 @@ describe('the bad-input corpus (test/fixtures/bad-input)', () => {
   it.each(table.cases)('$file ($about)', async (entry) => {
     const file = pathOf(entry);
 
-    const bars = await aistock(barsArgv(entry));
+    const bars = await aistock(barsArgv(entry), CASE_TIMEOUT_MS);
     const stateDir = await mkdtemp(join(scratch, 'state-'));
-    const replay = await aistock(['replay', file, '--state-dir', stateDir, ...table.defaults.replay, ...(entry.args ?? [])]);
+    const replay = await aistock(['replay', file, '--state-dir', stateDir, ...table.defaults.replay, ...(entry.args ?? [])], CASE_TIMEOUT_MS);
 
     expectContained(bars, 'bars');
     expectContained(replay, 'replay');
