@@ -70,8 +70,6 @@ interface ReplayOptions {
   reportFile: string | null;
   /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
   clockOffsetMs: number;
-  /** `--durability`: `none` is research mode. */
-  durability: Durability;
 }
 
 const DEFAULT_INSPECT_PORT = 8080;
@@ -136,7 +134,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       cash: { type: 'string' },
       config: { type: 'string' },
       json: { type: 'boolean', default: false },
-      durability: { type: 'string', default: 'full' },
+      durability: { type: 'string' },
       'wait-for-viewer': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       ...BAR_FORMAT_FLAGS,
@@ -158,7 +156,15 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
   });
   return {
     file,
-    flags: { stateDir: values['state-dir'], tz: values.tz, assumeTz, timeframes, strategy: values.strategy, cash: values.cash },
+    flags: {
+      stateDir: values['state-dir'],
+      tz: values.tz,
+      assumeTz,
+      timeframes,
+      strategy: values.strategy,
+      cash: values.cash,
+      durability: values.durability === undefined ? undefined : parseDurability(values.durability),
+    },
     configFile: values.config ?? null,
     json: values.json,
     barFormat: barFormatFrom(values),
@@ -166,7 +172,6 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     waitForViewer: values['wait-for-viewer'],
     reportFile,
     clockOffsetMs: clockOffsetFrom(process.env),
-    durability: parseDurability(values.durability),
   };
 }
 
@@ -225,7 +230,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       paperBroker: settings.paperBroker,
       ...(settings.risk === undefined ? {} : { risk: settings.risk }),
       replay: true,
-      durability: options.durability,
+      durability: settings.durability,
       ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
       ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
     });

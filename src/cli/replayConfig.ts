@@ -7,6 +7,7 @@ import { RiskLimitsSchema, type RiskLimitsInput } from '../risk/riskLimits.js';
 import { SessionOptionsSchema, type SessionConfig } from '../session/sessionOptions.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import type { Timeframe } from '../bars/timeframe.js';
+import type { Durability } from '../stateDir/durability.js';
 
 /**
  * `aistock replay --config aistock.json`: the settings of a replay in one file, zod-checked
@@ -41,6 +42,8 @@ export const ReplayConfigSchema = z
     baseTimeframe: session.baseTimeframe,
     /** Timeframes aggregated (`--timeframes`). */
     timeframes: session.timeframes,
+    /** `none`: research mode, nothing fsynced (`--durability`). */
+    durability: session.durability,
     /** Starting cash (`--cash`). */
     initialCash: session.initialCash.refine((cash) => /^\d+(\.\d+)?$/.test(String(cash)), 'a non-negative decimal such as 100000 or "2500.50"'),
   })
@@ -101,6 +104,7 @@ export interface ReplayFlags {
   timeframes?: Timeframe[] | undefined;
   strategy?: string | undefined;
   cash?: string | undefined;
+  durability?: Durability | undefined;
 }
 
 /** What a replay runs with: the flags over the config over the defaults. */
@@ -115,6 +119,7 @@ export interface ReplaySettings {
   strategy: { use: string; params: Record<string, unknown>; baseDir: string };
   risk: RiskLimitsInput | undefined;
   paperBroker: SessionConfig['paperBroker'];
+  durability: Durability;
 }
 
 /**
@@ -137,5 +142,6 @@ export function replaySettings(flags: ReplayFlags, loaded: LoadedReplayConfig | 
         : { use: flags.strategy, params: config.strategy.params, baseDir: cwd },
     risk: config.risk,
     paperBroker: config.paperBroker,
+    durability: flags.durability ?? config.durability,
   };
 }

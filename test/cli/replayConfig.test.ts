@@ -35,6 +35,7 @@ describe('a replay config file', () => {
       strategy: { use: 'sma-cross', params: {}, baseDir: '/home/trader/backtests' },
       risk: undefined,
       paperBroker: { slippageBps: 0, commissionPerShare: '0', minCommission: '0' },
+      durability: 'full',
     });
   });
 
@@ -69,16 +70,17 @@ describe('a replay config file', () => {
 
   it('is overridden by every flag given, and keeps its values for the flags not given', () => {
     const loaded = parseReplayConfig(
-      { stateDir: 'state', timeZone: 'Europe/London', assumeTimeZone: 'Europe/London', timeframes: ['1m', '1h'], initialCash: 5000, strategy: { use: './mine.js', params: { window: 3 } } },
+      { stateDir: 'state', timeZone: 'Europe/London', assumeTimeZone: 'Europe/London', timeframes: ['1m', '1h'], initialCash: 5000, durability: 'none', strategy: { use: './mine.js', params: { window: 3 } } },
       file,
     );
-    const settings = replaySettings({ stateDir: 'elsewhere', tz: 'Asia/Tokyo', cash: '250', strategy: './other.js' }, loaded, '/cwd');
+    const settings = replaySettings({ stateDir: 'elsewhere', tz: 'Asia/Tokyo', cash: '250', strategy: './other.js', durability: 'full' }, loaded, '/cwd');
     expect(settings).toMatchObject({
       stateDir: 'elsewhere',
       timeZone: 'Asia/Tokyo',
       assumeTimeZone: 'Europe/London',
       timeframes: ['1m', '1h'],
       initialCash: '250',
+      durability: 'full',
       // A module on the command line is relative to where the command runs; the params stay the config's.
       strategy: { use: './other.js', params: { window: 3 }, baseDir: '/cwd' },
     });
