@@ -30,6 +30,9 @@ export { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.
  * The relay listens on every interface (the package has no host option): on a shared network,
  * anyone who reaches the port sees the session's events.
  *
+ * With `liveView: true` it also starts aistock's own offline page on the next port (see
+ * {@link startLiveView}), fed by the same `inspect` observer.
+ *
  * `@statelyai/inspect` is an optional peer dependency: it is loaded only when an inspector
  * starts, so a program that never inspects neither installs nor loads it (and its WebSocket and
  * serialization packages); without it, {@link startInspector} throws {@link InspectorUnavailableError}.

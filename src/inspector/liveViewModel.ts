@@ -63,16 +63,13 @@ export interface LiveSnapshot {
   readonly eventCount: number;
 }
 
-/** What changed since the last {@link LiveModel.takeUpdate}. */
-export interface LiveUpdate {
-  readonly diagrams: readonly LiveDiagram[];
-  /** New or changed actors, whole. */
-  readonly actors: readonly LiveActor[];
+/**
+ * What changed since the last {@link LiveModel.takeUpdate}: the diagrams drawn since, the new or
+ * changed actors (whole), the events after the last update (newest first), and the workers that finished.
+ */
+export interface LiveUpdate extends LiveSnapshot {
   /** Workers that finished: the page drops them. */
   readonly removed: readonly string[];
-  /** Newest first, only those after the last update. */
-  readonly events: readonly LiveEvent[];
-  readonly eventCount: number;
 }
 
 export interface LiveModelOptions {

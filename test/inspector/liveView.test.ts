@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runReplayCommand } from '../../src/cli/replayCommand.js';
 import { LOCK_OWNER_FILE } from '../../src/stateDir/stateDirLock.js';
-import { launchChromium, skipWithoutChromium } from '../support/chromium.js';
+import { launchChromium, pageProblems, skipWithoutChromium } from '../support/chromium.js';
 import { collect, killIfRunning, lineMatching } from '../support/cliOutput.js';
 import { sampleSlice, startCli } from '../support/replayFixture.js';
 
@@ -74,14 +74,8 @@ describe.skipIf(skipWithoutChromium('test/inspector/liveView.test.ts'))('the liv
     const replay = await waitingReplay(join(dir, 'watched'));
     const origin = new URL(replay.url).origin;
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${String(error)}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    page.on('request', (request) => {
-      if (new URL(request.url()).origin !== origin) problems.push(`request left the live view: ${request.url()}`);
-    });
+    // Nothing may be fetched but from the live view's own server.
+    const problems = pageProblems(page, (url) => new URL(url).origin === origin);
     // Every state each card shows, with the boxes lit in its diagram, as the page shows it.
     await page.addInitScript(`
       window.shown = [];

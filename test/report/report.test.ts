@@ -8,7 +8,7 @@ import { readBars } from '../../src/bars/barReader.js';
 import { createTradingSession, type Summary } from '../../src/session/createTradingSession.js';
 import { startReportRecorder } from '../../src/report/reportRecorder.js';
 import { writeReport } from '../../src/report/writeReport.js';
-import { launchChromium, skipWithoutChromium } from '../support/chromium.js';
+import { launchChromium, pageProblems, skipWithoutChromium } from '../support/chromium.js';
 import { runCli, sampleSlice } from '../support/replayFixture.js';
 
 /** The report in a real browser (see test/support/chromium.ts). */
@@ -39,14 +39,7 @@ const centsOf = (text: string): bigint => BigInt(text.replace('.', ''));
 /** Opens the report offline: any request that is not the file itself fails the test. */
 async function openReport(file: string): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${String(error)}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('request', (request) => {
-    if (!request.url().startsWith('file:') && !request.url().startsWith('data:')) problems.push(`network: ${request.url()}`);
-  });
+  const problems = pageProblems(page, (url) => url.startsWith('file:') || url.startsWith('data:'));
   await page.goto(pathToFileURL(file).href);
   await page.waitForSelector('body[data-charts-ready], body[data-charts-error]');
   return { page, problems };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /**
  * A real browser for the tests of pages: Debian's Chromium, driven by playwright-core (which
@@ -18,4 +18,17 @@ export function skipWithoutChromium(file: string): boolean {
 /** Headless Chromium as the tests run it (no sandbox: CI runs as root). */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+}
+
+/** What went wrong on `page` from now on: page errors, console errors, and every request `allowed` refuses (offline pages allow none outside). */
+export function pageProblems(page: Page, allowed: (url: string) => boolean): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${String(error)}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('request', (request) => {
+    if (!allowed(request.url())) problems.push(`network: ${request.url()}`);
+  });
+  return problems;
 }
