@@ -523,16 +523,17 @@ class CsvRows {
       accept(this.#validator.error(line, missing, 'MISSING_FIELD', `${fields.length} fields, the header has ${names.length}`));
       return;
     }
+    // No `fields[-1]` for an absent column: a negative index is a slow property lookup, on every row.
     accept(
       this.#validator.bar(line, {
         timestamp: fields[index.timestamp],
-        symbol: fields[index.symbol],
+        symbol: index.symbol === -1 ? undefined : fields[index.symbol],
         open: fields[index.open],
         high: fields[index.high],
         low: fields[index.low],
         close: fields[index.close],
         volume: fields[index.volume],
-        adjClose: fields[index.adjClose],
+        adjClose: index.adjClose === -1 ? undefined : fields[index.adjClose],
       }),
     );
   }
