@@ -8,6 +8,7 @@ import type { Fill } from '../../src/common/order.js';
 import { BrokerError, type BrokerBar, type BrokerOrder } from '../../src/broker/broker.js';
 import { InvalidPaperBrokerOptionsError, PaperBroker } from '../../src/broker/paperBroker.js';
 import { commissionFor, parseBps, splitQty, takerPrice } from '../../src/broker/paperExecution.js';
+import { countSyncs } from '../../src/testing/syncCounter.js';
 import { withChecksum } from '../../src/stateDir/lineChecksum.js';
 
 const { dir: ledgerDir, openBroker } = usePaperBrokers();
@@ -124,6 +125,25 @@ describe('the paper broker', () => {
       expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(
         `${withChecksum(`{"clientOrderId":"M-1","symbol":"MSFT","side":"buy","qty":"2.5","price":"410.25","commission":"0.025","filledAt":${T0}}`)}\n`,
       );
+    });
+
+    it('makes a market order and its fill durable with one fdatasync, and orders submitted in one tick share it', async () => {
+      const broker = await openBroker();
+      broker.observeBar(bar('MSFT', 0, { close: 410.25 }));
+      const counter = await countSyncs();
+      try {
+        await broker.submit(market('M-1', 'buy', '2', 'MSFT'));
+        expect(counter.syncs()).toBe(1);
+        const three = await Promise.all(['M-2', 'M-3', 'M-4'].map((id) => broker.submit(market(id, 'sell', '1', 'MSFT'))));
+        expect(three.map((result) => result.status)).toEqual(['accepted', 'accepted', 'accepted']);
+        expect(counter.syncs()).toBe(2);
+        // The fills.jsonl copies, written behind, are synced once at close.
+        await broker.close();
+        expect(counter.syncs()).toBe(3);
+      } finally {
+        counter.restore();
+      }
+      expect(await ledgerLines('fills.jsonl')).toHaveLength(4);
     });
 
     it('writes on reopen the fills.jsonl line of a fill its order line carries, when a crash or a failed write left it out', async () => {
