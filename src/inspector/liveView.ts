@@ -111,7 +111,9 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
   const firstViewer = new Promise<void>((resolve) => (onFirstViewer = resolve));
 
   const send = (viewer: ServerResponse, event: string, data: unknown): void => {
+    if (viewer.destroyed || viewer.writableEnded) return;
     if (viewer.writableLength > MAX_BACKLOG_BYTES) {
+      viewers.delete(viewer);
       viewer.destroy();
       return;
     }

@@ -1,15 +1,21 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runReplayCommand } from '../../src/cli/replayCommand.js';
+import { InspectorPortInUseError } from '../../src/inspector/inspectorErrors.js';
+import { startLiveView } from '../../src/inspector/liveView.js';
+import type { LiveUpdate } from '../../src/inspector/liveViewModel.js';
+import { createTradingSession } from '../../src/session/createTradingSession.js';
 import { LOCK_OWNER_FILE } from '../../src/stateDir/stateDirLock.js';
 import { launchChromium, pageProblems, skipWithoutChromium } from '../support/chromium.js';
 import { collect, killIfRunning, lineMatching } from '../support/cliOutput.js';
 import { sampleSlice, startCli } from '../support/replayFixture.js';
+import { buyOnBars, sessionDeps } from '../support/sessionFixture.js';
 
 /** The session and its eight children, by systemId. */
 const TREE = ['session', 'dataGuard', 'bars', 'risk', 'portfolio', 'idempotency', 'checkpointer', 'reconciler', 'broker'] as const;
@@ -37,6 +43,76 @@ async function waitingReplay(stateDir: string) {
   const url = await lineMatching(cli.stderr, /^aistock replay: waiting for a viewer at (\S+) before starting/, 30_000);
   return { cli, exited, stdout, stderr, url };
 }
+
+/** Reads a Server-Sent Events stream: each event's name and parsed data, as they come. */
+async function readStream(url: string) {
+  const response = await fetch(url);
+  const events: { event: string; data: unknown }[] = [];
+  const ended = (async () => {
+    let text = '';
+    for await (const chunk of response.body ?? []) {
+      text += Buffer.from(chunk).toString();
+      for (let cut = text.indexOf('\n\n'); cut >= 0; cut = text.indexOf('\n\n')) {
+        const [name = '', data = ''] = text.slice(0, cut).split('\n').map((line) => line.slice(line.indexOf(': ') + 2));
+        events.push({ event: name, data: JSON.parse(data) });
+        text = text.slice(cut + 2);
+      }
+    }
+  })();
+  return { status: response.status, type: response.headers.get('content-type'), events, ended };
+}
+
+describe('startLiveView', () => {
+  it('streams to a viewer the whole view on connect, then updates as the actors run, then end on stop', async () => {
+    const live = await startLiveView({ port: 0, flushMs: 10 });
+    cleanup.push(() => live.stop());
+    const waiting = live.viewerConnected();
+
+    const stream = await readStream(`${live.url}events`);
+    expect(await waiting).toBe(true);
+    const session = createTradingSession({ ...(await sessionDeps()), strategy: buyOnBars([]), inspect: live.inspect });
+    await session.start();
+    await session.stop();
+    await vi.waitFor(() => expect(stream.events.filter((e) => e.event === 'update').length).toBeGreaterThan(0));
+    await live.stop();
+    await stream.ended;
+
+    expect(stream.type).toBe('text/event-stream');
+    expect(stream.events[0]).toMatchObject({ event: 'view', data: { actors: [], eventCount: 0 } });
+    expect(stream.events.at(-1)?.event).toBe('end');
+    const shown = stream.events.flatMap((e) => (e.event === 'update' ? (e.data as LiveUpdate).actors : []));
+    expect(shown.filter((a) => a.name === 'session').at(-1)?.state).toBe('"shutdown"');
+    expect(live.viewers()).toBe(0);
+  });
+
+  it('serves Mermaid from node_modules and its page with a policy that allows only itself; 404 elsewhere', async () => {
+    const live = await startLiveView({ port: 0 });
+    cleanup.push(() => live.stop());
+
+    const page = await fetch(live.url);
+    const mermaid = await fetch(`${live.url}mermaid.min.js`);
+    const missing = await fetch(`${live.url}nothing`);
+
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(await page.text()).toContain('<script src="/mermaid.min.js"></script>');
+    expect((await mermaid.arrayBuffer()).byteLength).toBe((await stat(createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js'))).size);
+    expect(missing.status).toBe(404);
+  });
+
+  it('says false when waiting for a viewer is given up, and refuses a port in use naming it', async () => {
+    const live = await startLiveView({ port: 0 });
+    cleanup.push(() => live.stop());
+    const giveUp = new AbortController();
+
+    const waiting = live.viewerConnected(giveUp.signal);
+    giveUp.abort();
+    const error: unknown = await startLiveView({ port: live.port }).catch((e: unknown) => e);
+
+    expect(await waiting).toBe(false);
+    expect(error).toBeInstanceOf(InspectorPortInUseError);
+    expect(error).toMatchObject({ code: 'INSPECTOR_PORT_IN_USE', port: live.port });
+  });
+});
 
 describe('aistock replay --wait-for-viewer', () => {
   it('refuses --wait-for-viewer without --inspect as a usage error naming both', async () => {
