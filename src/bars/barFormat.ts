@@ -33,7 +33,7 @@ const FIELD_BY_NAME: ReadonlyMap<string, BarField> = new Map(
 );
 
 /** The fields a bar needs from the file (the symbol may come from `--symbol` instead). */
-export const REQUIRED_FIELDS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
+const REQUIRED_FIELDS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
 
 /** The field a column or key name means, or null (see {@link BAR_FIELD_ALIASES} for the matching rule). */
 export function fieldOfName(name: string): BarField | null {

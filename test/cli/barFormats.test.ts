@@ -180,4 +180,17 @@ describe('bar files as they come', () => {
     expect(printedBars.stderr).toContain('unknown key "n" (--ignore-extra skips it) (EXTRA_FIELD)');
     expect({ code: replayed.code, accepted: replayed.accepted, rejected: replayed.rejected }).toEqual({ code: EXIT.badInput, accepted: 0, rejected: { EXTRA_FIELD: 30 } });
   });
+
+  it.each([
+    [['--epoch', 'minutes'], '--epoch "minutes" is not one of s ms us ns'],
+    [['--symbol', 'A B'], '--symbol "A B" is not a symbol'],
+  ])('refuses the bad flag %j in bars and replay alike, naming it', async (flags, message) => {
+    const printedBars = await bars('tab-MSFT-NVDA-1m.tsv', '--timeframe', '1m', ...flags);
+    const replayed = await aistock(['replay', join(formats, 'tab-MSFT-NVDA-1m.tsv'), '--state-dir', join(scratch, 'unused'), ...flags]);
+
+    for (const run of [printedBars, replayed]) {
+      expect(run.code).toBe(EXIT.badInput);
+      expect(run.stderr).toContain(message);
+    }
+  });
 });
