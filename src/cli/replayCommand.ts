@@ -8,7 +8,6 @@ import { TimeframeSchema } from '../bars/timeframe.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import { BarInputError, readBars } from '../bars/barReader.js';
-import type { BarFormat } from '../bars/barFormat.js';
 import { BAR_FORMAT_FLAGS, barFormatFrom, barFormatUsage } from './barFormatOptions.js';
 import { startInspector, type RunningInspector } from '../inspector/inspector.js';
 import { describeFault } from '../../machines/session.machine.js';
@@ -60,8 +59,6 @@ interface ReplayOptions {
   /** `--config FILE`, or null. */
   configFile: string | null;
   json: boolean;
-  /** `--epoch`, `--symbol`, `--adjusted`, `--ignore-extra`: how to read the bar file. */
-  barFormat: BarFormat;
   /** The inspector's port, or null without `--inspect`. */
   inspectPort: number | null;
   /** `--wait-for-viewer`: hold the start until a live view page has connected. */
@@ -164,10 +161,10 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       strategy: values.strategy,
       cash: values.cash,
       durability: values.durability === undefined ? undefined : parseDurability(values.durability),
+      barFormat: barFormatFrom(values),
     },
     configFile: values.config ?? null,
     json: values.json,
-    barFormat: barFormatFrom(values),
     inspectPort,
     waitForViewer: values['wait-for-viewer'],
     reportFile,
@@ -280,7 +277,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
     const startedAt = globalThis.performance.now();
-    for await (const batch of readBars(options.file, { ...options.barFormat, assumeZone: settings.assumeTimeZone, onBadRow: 'skip', signal: reading.signal })) {
+    for await (const batch of readBars(options.file, { ...settings.barFormat, assumeZone: settings.assumeTimeZone, onBadRow: 'skip', signal: reading.signal })) {
       for (const error of batch.errors) inputRejected[error.reason] = (inputRejected[error.reason] ?? 0) + 1;
       await session.ingest(batch.bars);
       bars += batch.bars.length;

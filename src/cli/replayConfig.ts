@@ -8,6 +8,7 @@ import { SessionOptionsSchema, type SessionConfig } from '../session/sessionOpti
 import { isKnownZone } from '../bars/zoneOffsets.js';
 import type { Timeframe } from '../bars/timeframe.js';
 import type { Durability } from '../stateDir/durability.js';
+import { BarFormatSchema, type BarFormat } from '../bars/barFormat.js';
 
 /**
  * `aistock replay --config aistock.json`: the settings of a replay in one file, zod-checked
@@ -38,6 +39,8 @@ export const ReplayConfigSchema = z
     timeZone: session.timeZone,
     /** The zone of timestamps written without an offset (`--assume-tz`); null refuses them. */
     assumeTimeZone: z.string().refine(isKnownZone, 'unknown IANA time zone').nullable().default(null),
+    /** How to read the bar file (`--epoch`, `--symbol`, `--adjusted`, `--ignore-extra`): see `BarFormatSchema`. */
+    bars: BarFormatSchema.optional(),
     /** The timeframe of the file's bars. */
     baseTimeframe: session.baseTimeframe,
     /** Timeframes aggregated (`--timeframes`). */
@@ -105,6 +108,8 @@ export interface ReplayFlags {
   strategy?: string | undefined;
   cash?: string | undefined;
   durability?: Durability | undefined;
+  /** The bar-file flags, checked (a flag not given: null or false). */
+  barFormat?: BarFormat | undefined;
 }
 
 /** What a replay runs with: the flags over the config over the defaults. */
@@ -120,6 +125,8 @@ export interface ReplaySettings {
   risk: RiskLimitsInput | undefined;
   paperBroker: SessionConfig['paperBroker'];
   durability: Durability;
+  /** How to read the bar file: the flags over the config's `bars`. */
+  barFormat: BarFormat;
 }
 
 /**
@@ -143,5 +150,16 @@ export function replaySettings(flags: ReplayFlags, loaded: LoadedReplayConfig | 
     risk: config.risk,
     paperBroker: config.paperBroker,
     durability: flags.durability ?? config.durability,
+    barFormat: mergedBarFormat(flags.barFormat, config.bars),
+  };
+}
+
+/** The bar-file flags over the config's `bars`: a flag can only set (`--adjusted` has no "off"), so a config's `true` stays. */
+function mergedBarFormat(flags: BarFormat | undefined, config: BarFormat | undefined): BarFormat {
+  return {
+    epoch: flags?.epoch ?? config?.epoch ?? null,
+    symbol: flags?.symbol ?? config?.symbol ?? null,
+    adjusted: flags?.adjusted === true || config?.adjusted === true,
+    ignoreExtra: flags?.ignoreExtra === true || config?.ignoreExtra === true,
   };
 }

@@ -36,6 +36,7 @@ describe('a replay config file', () => {
       risk: undefined,
       paperBroker: { slippageBps: 0, commissionPerShare: '0', minCommission: '0' },
       durability: 'full',
+      barFormat: { epoch: null, symbol: null, adjusted: false, ignoreExtra: false },
     });
   });
 
@@ -44,10 +45,12 @@ describe('a replay config file', () => {
       risk: { maxOrdersPerDay: -1, maxDrawdownPct: 2 },
       paperBroker: { commissionPerShare: 'cheap' },
       timeframes: ['1m', '7m'],
+      bars: { epoch: 'minutes' },
       timeZone: 'Mars/Olympus',
       initialCash: '-5',
     });
     expect(issues.map((issue) => issue.field).sort()).toEqual([
+      'bars.epoch',
       'initialCash',
       'paperBroker.commissionPerShare',
       'risk.maxDrawdownPct',
@@ -70,10 +73,18 @@ describe('a replay config file', () => {
 
   it('is overridden by every flag given, and keeps its values for the flags not given', () => {
     const loaded = parseReplayConfig(
-      { stateDir: 'state', timeZone: 'Europe/London', assumeTimeZone: 'Europe/London', timeframes: ['1m', '1h'], initialCash: 5000, durability: 'none', strategy: { use: './mine.js', params: { window: 3 } } },
+      { stateDir: 'state', timeZone: 'Europe/London', assumeTimeZone: 'Europe/London', timeframes: ['1m', '1h'], initialCash: 5000, durability: 'none', bars: { symbol: 'SPY', epoch: 's', ignoreExtra: true }, strategy: { use: './mine.js', params: { window: 3 } } },
       file,
     );
-    const settings = replaySettings({ stateDir: 'elsewhere', tz: 'Asia/Tokyo', cash: '250', strategy: './other.js', durability: 'full' }, loaded, '/cwd');
+    const flags = {
+      stateDir: 'elsewhere',
+      tz: 'Asia/Tokyo',
+      cash: '250',
+      strategy: './other.js',
+      durability: 'full',
+      barFormat: { epoch: 'ms', symbol: null, adjusted: true, ignoreExtra: false },
+    } as const;
+    const settings = replaySettings(flags, loaded, '/cwd');
     expect(settings).toMatchObject({
       stateDir: 'elsewhere',
       timeZone: 'Asia/Tokyo',
@@ -81,6 +92,8 @@ describe('a replay config file', () => {
       timeframes: ['1m', '1h'],
       initialCash: '250',
       durability: 'full',
+      // Flags set what they name; a flag not given (--symbol, --ignore-extra) leaves the config's.
+      barFormat: { epoch: 'ms', symbol: 'SPY', adjusted: true, ignoreExtra: true },
       // A module on the command line is relative to where the command runs; the params stay the config's.
       strategy: { use: './other.js', params: { window: 3 }, baseDir: '/cwd' },
     });

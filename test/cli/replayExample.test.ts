@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { EXIT } from '../../src/cli/io.js';
 import { parseClientOrderId, sessionTag } from '../../src/idempotency/clientOrderId.js';
 import { readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
+import { aistock } from '../support/inProcessCli.js';
 
 /**
  * The README's strategy file and config (examples/), run as they stand through `aistock replay`:
@@ -27,12 +27,6 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aistock-example-'));
   bars = await sampleSlice(dir, 4_000);
 });
-
-async function replayInProcess(args: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const code = await main(['replay', ...args], { stdout: { write: () => undefined }, stderr: { write: (text: string) => (stderr += text) } });
-  return { code, stderr };
-}
 
 describe('the README example: examples/aistock.json with examples/meanReversion.strategy.js', () => {
   it('is shown in the README exactly as the files hold it', () => {
@@ -77,9 +71,8 @@ describe('the README example: examples/aistock.json with examples/meanReversion.
   it('counts only the new bars as this run\'s when a longer file resumes a shorter one', async () => {
     const stateDir = join(dir, 'longer');
     const shorter = await sampleSlice(dir, 1_500);
-    expect((await replayInProcess([shorter, '--config', config, '--state-dir', stateDir])).code).toBe(EXIT.ok);
-    let stdout = '';
-    const code = await main(['replay', bars, '--config', config, '--state-dir', stateDir], { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: () => undefined } });
+    expect((await aistock(['replay', shorter, '--config', config, '--state-dir', stateDir], 30_000)).code).toBe(EXIT.ok);
+    const { code, stdout } = await aistock(['replay', bars, '--config', config, '--state-dir', stateDir], 30_000);
     expect(code).toBe(EXIT.ok);
     const ledger = await readLedger(stateDir);
     expect(stdout).toMatch(/^this run: +bars 2500 accepted, 0 rejected, 1500 already processed \(resumed\)$/m);
@@ -87,11 +80,24 @@ describe('the README example: examples/aistock.json with examples/meanReversion.
   }, 60_000);
 });
 
-describe('aistock replay --config and --strategy refusals', () => {
+describe('aistock replay --config', () => {
+  it('reads the bar file as its bars key says, and a flag given overrides that key', async () => {
+    const configFile = join(dir, 'epoch-seconds.json');
+    await writeFile(configFile, JSON.stringify({ bars: { symbol: 'SPY', epoch: 's' }, timeZone: 'UTC' }));
+    const file = join(import.meta.dirname, '../fixtures/bar-formats/epoch-seconds-SPY-1m.csv');
+    const run = await aistock(['replay', file, '--config', configFile, '--state-dir', join(dir, 'epoch-seconds'), '--json']);
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '').thisRun.bars).toEqual({ accepted: 30, rejected: {}, resumedSkips: 0 });
+    // --epoch ms over the config's "s": every time lands in 1970 and is refused.
+    const overridden = await aistock(['replay', file, '--config', configFile, '--epoch', 'ms', '--state-dir', join(dir, 'epoch-ms')]);
+    expect(overridden.code).toBe(EXIT.badInput);
+    expect(overridden.stdout).toMatch(/^this run: +bars 0 accepted, 30 rejected/m);
+  });
+
   it('exits 2 listing every bad field of a config with its path', async () => {
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ risk: { maxOrdersPerDay: 0, maxOrderPerMinute: 5 }, paperBroker: { slippageBps: -1 }, strategy: { use: 'sma-cross', parms: {} } }));
-    const run = await replayInProcess([bars, '--config', bad, '--state-dir', join(dir, 'never')]);
+    const run = await aistock(['replay', bars, '--config', bad, '--state-dir', join(dir, 'never')]);
     expect(run.code).toBe(EXIT.badInput);
     for (const field of ['risk.maxOrdersPerDay', 'risk.maxOrderPerMinute', 'paperBroker.slippageBps', 'strategy.parms']) expect(run.stderr).toContain(`${field}: `);
     expect(run.stderr).toContain(`INVALID_REPLAY_CONFIG: invalid config ${bad}`);
@@ -101,7 +107,7 @@ describe('aistock replay --config and --strategy refusals', () => {
   it('exits 2 naming the file and its exports for a --strategy module that exports no strategy', async () => {
     const module = join(dir, 'helpers.mjs');
     await writeFile(module, 'export const average = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;\n');
-    const run = await replayInProcess([bars, '--strategy', module, '--state-dir', join(dir, 'never')]);
+    const run = await aistock(['replay', bars, '--strategy', module, '--state-dir', join(dir, 'never')]);
     expect(run.code).toBe(EXIT.badInput);
     expect(run.stderr).toContain(`STRATEGY_NOT_EXPORTED: strategy module ${module} exports no strategy`);
     expect(run.stderr).toMatch(/it exports average\n/);
