@@ -93,17 +93,23 @@ function epochNumber(value: number, text: string, unit: EpochUnit | null): Times
   return unitEpochMs(ms, text, unit);
 }
 
-/** Digits of an epoch in `unit`: µs and ns cut to whole ms as text, so 19 digits lose nothing. */
+/** Digits of an epoch (with a sign, perhaps) in `unit`; µs and ns are cut as text, see {@link msOfDigits}. */
 function epochText(text: string, unit: EpochUnit | null): TimestampResult {
   if (unit === null || unit === 's' || unit === 'ms') return epochNumber(Number(text), text, unit);
+  return unitEpochMs(text.startsWith('-') ? -1 : msOfDigits(text, unit), text, unit);
+}
+
+/** The instant that digits of an epoch in `unit` name, in ms: µs and ns cut to whole ms as text, so 19 digits lose nothing. */
+function msOfDigits(digits: string, unit: EpochUnit): number {
+  if (unit === 's') return Number(digits) * 1000;
+  if (unit === 'ms') return Number(digits);
   const cut = unit === 'us' ? 3 : 6;
-  if (text.startsWith('-')) return unitEpochMs(-1, text, unit);
-  return unitEpochMs(text.length <= cut ? 0 : Number(text.slice(0, text.length - cut)), text, unit);
+  return digits.length <= cut ? 0 : Number(digits.slice(0, digits.length - cut));
 }
 
 const UNIT_NAMES: Readonly<Record<EpochUnit, string>> = { s: 'seconds', ms: 'milliseconds', us: 'microseconds', ns: 'nanoseconds' };
 
-/** An instant from an epoch of a named unit: it must lie in 1970 .. 2100. */
+/** An instant from an epoch of a named unit: it must lie in 1971 .. 2100. */
 function unitEpochMs(ms: number, text: string, unit: EpochUnit): TimestampResult {
   if (ms >= MIN_UNIT_EPOCH_MS && ms < MAX_UNIT_EPOCH_MS) return { ok: true, ts: ms };
   return refuse('TIMESTAMP_EPOCH_UNIT', `${shownValue(text)} as epoch ${UNIT_NAMES[unit]} is outside 1971..2100${fittingUnit(text, unit)}`);
@@ -112,21 +118,18 @@ function unitEpochMs(ms: number, text: string, unit: EpochUnit): TimestampResult
 function defaultEpochMs(value: number, text: string): TimestampResult {
   if (!Number.isInteger(value)) return refuse('TIMESTAMP_MALFORMED', `${shownValue(text)} is not an integer of epoch milliseconds`);
   // Below 10^11 is epoch seconds read as 1970; from 2200 on, µs or ns of a recent date: say so, never guess.
-  if (Math.abs(value) < MIN_EPOCH_MS || value >= MAX_EPOCH_MS) {
+  if (!Number.isSafeInteger(value) || Math.abs(value) < MIN_EPOCH_MS || value >= MAX_EPOCH_MS) {
     return refuse('TIMESTAMP_EPOCH_UNIT', `${shownValue(text)} cannot be epoch milliseconds (they are 10^11 .. 2200-01-01)${fittingUnit(text, 'ms')}; name the unit with --epoch s|ms|us|ns`);
   }
   return { ok: true, ts: value };
 }
 
-/** `: as epoch seconds it is 2025-11-03T14:31:00.000Z` for the first other unit that puts `text` in 1970..2100. */
+/** `: as epoch seconds it is 2025-11-03T14:31:00.000Z (--epoch s)` for the first other unit that puts `text` in 1971..2100. */
 function fittingUnit(text: string, tried: EpochUnit): string {
-  const digitsOnly = /^\d+$/.test(text) ? text : null;
-  if (digitsOnly === null) return '';
+  if (!/^\d+$/.test(text)) return '';
   for (const unit of EPOCH_UNITS) {
-    if (unit === tried) continue;
-    const cut = unit === 'us' ? 3 : unit === 'ns' ? 6 : 0;
-    const ms = unit === 's' ? Number(text) * 1000 : digitsOnly.length <= cut ? 0 : Number(digitsOnly.slice(0, digitsOnly.length - cut));
-    if (ms >= MIN_UNIT_EPOCH_MS && ms < MAX_UNIT_EPOCH_MS) return `: as epoch ${UNIT_NAMES[unit]} it is ${new Date(ms).toISOString()} (--epoch ${unit})`;
+    const ms = msOfDigits(text, unit);
+    if (unit !== tried && ms >= MIN_UNIT_EPOCH_MS && ms < MAX_UNIT_EPOCH_MS) return `: as epoch ${UNIT_NAMES[unit]} it is ${new Date(ms).toISOString()} (--epoch ${unit})`;
   }
   return '';
 }
