@@ -50,6 +50,7 @@ nav ul { list-style: none; padding-left: 14px; margin: 0; } nav > ul { padding-l
 nav li { margin: 2px 0; white-space: nowrap; } nav code { color: #52606d; }
 #actors { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 12px; }
 .actor { border: 1px solid #e4e7eb; border-radius: 6px; padding: 8px 10px; min-width: 0; }
+.actor[data-machine="session"] { grid-column: 1 / -1; } /* the largest diagram: the whole row */
 .actor header { padding: 0; border: 0; gap: 8px; }
 .actor .state { font-family: ui-monospace, monospace; background: #fff7d6; padding: 1px 4px; border-radius: 3px; }
 .actor .diagram { overflow: auto; max-height: 520px; margin: 6px 0; }
