@@ -22,6 +22,8 @@ import { startReportRecorder, type ReportRecorder } from '../report/reportRecord
 import { performanceLines, replayPerformance, type ReplayPerformance } from '../report/replayPerformance.js';
 import { writeReport } from '../report/writeReport.js';
 import { takeReportOption } from './reportCommand.js';
+import { STORE_FLAGS, STORE_USAGE, storeChoiceFrom, type StoreChoice } from './storeFlags.js';
+import { SessionLeaseHeldError } from '../postgresStore/postgresLease.js';
 
 /** Usage of `aistock replay`. */
 export const REPLAY_USAGE = `usage: aistock replay <bars.csv|bars.jsonl> [options]
@@ -46,7 +48,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --wait-for-viewer    with --inspect: start the session only once a live view page is open
   --report [FILE]      when done, write the HTML report of the state dir to FILE
                        (default report.html; see aistock report)
-${barFormatUsage(23)}Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked by another process,
+${STORE_USAGE}${barFormatUsage(23)}Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked (or, with --store, the
+session held) by another process,
 4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
 5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
 Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
@@ -67,6 +70,8 @@ interface ReplayOptions {
   reportFile: string | null;
   /** `AISTOCK_CLOCK_OFFSET_MS`: the wall clock this far ahead. */
   clockOffsetMs: number;
+  /** `--store URL --session-id ID`: the journal, checkpoints and lease in PostgreSQL; null: the state dir's files. */
+  store: StoreChoice;
 }
 
 const DEFAULT_INSPECT_PORT = 8080;
@@ -135,6 +140,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
       'wait-for-viewer': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       ...BAR_FORMAT_FLAGS,
+      ...STORE_FLAGS,
     },
   });
   if (values.help) return 'help';
@@ -169,6 +175,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
     waitForViewer: values['wait-for-viewer'],
     reportFile,
     clockOffsetMs: clockOffsetFrom(process.env),
+    store: storeChoiceFrom(values),
   };
 }
 
@@ -229,6 +236,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       replay: true,
       durability: settings.durability,
       ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
+      ...(options.store ?? {}),
       ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
     });
   } catch (error) {
@@ -306,7 +314,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     await session.stop().catch(() => undefined);
     await recorder?.finish(null);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
-    if (error instanceof StateDirLockedError) return EXIT.locked;
+    if (error instanceof StateDirLockedError || error instanceof SessionLeaseHeldError) return EXIT.locked;
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     // A state dir this version cannot use is bad input too: the message says what to do with it.
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;

@@ -3,7 +3,7 @@ import type { Clock } from '../common/clock.js';
 import { assertCheckpointKey, CHECKPOINT_SCHEMA_VERSION, type CheckpointStore } from '../checkpointer/checkpointStore.js';
 import { checkEnvelope, envelopeText, type StateFileRead } from '../stateDir/stateFile.js';
 import { inTransaction, PostgresStoreError, type Pool, type Queryable } from './postgresClient.js';
-import { checkFence, LeaseLostError, type HeldLease } from './postgresLease.js';
+import { checkFence, LeaseLostError, type LeaseWatch } from './postgresLease.js';
 
 /**
  * Checkpoints in PostgreSQL: one row per (session, key) holding the file store's envelope text
@@ -12,13 +12,13 @@ import { checkFence, LeaseLostError, type HeldLease } from './postgresLease.js';
  * its lease can never overwrite its successor's checkpoint. A row that fails its check is moved
  * to `aistock_checkpoints_set_aside`, never deleted, and the read says where.
  */
-export function postgresCheckpointStore(options: { pool: Pool; lease: HeldLease; clock: Clock }): CheckpointStore {
-  const { pool, lease, clock } = options;
-  const sessionId = lease.sessionId;
+export function postgresCheckpointStore(options: { pool: Pool; watch: LeaseWatch; clock: Clock }): CheckpointStore {
+  const { pool, watch, clock } = options;
+  const sessionId = watch.lease.sessionId;
   const fenced = async <T>(what: string, run: (client: Queryable) => Promise<T>): Promise<T> => {
     try {
       return await inTransaction(pool, async (client) => {
-        await checkFence(client, lease);
+        await checkFence(client, watch);
         return run(client);
       });
     } catch (error) {

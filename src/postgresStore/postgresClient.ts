@@ -21,6 +21,8 @@ export interface Queryable {
 /** A client checked out of the pool; `release(error)` destroys it instead of returning it. */
 export interface PooledClient extends Queryable {
   release(error?: Error | boolean): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A `pg.Pool`. */
@@ -31,7 +33,13 @@ export interface Pool extends Queryable {
 }
 
 interface PgModule {
-  readonly Pool: new (config: { connectionString: string; max?: number; connectionTimeoutMillis?: number; application_name?: string }) => Pool;
+  readonly Pool: new (config: {
+    connectionString: string;
+    max?: number;
+    connectionTimeoutMillis?: number;
+    application_name?: string;
+    idle_in_transaction_session_timeout?: number;
+  }) => Pool;
 }
 
 /** The package the PostgreSQL store needs. */
@@ -61,8 +69,13 @@ export class PostgresStoreError extends AistockError {
   }
 }
 
-/** Opens a pool on `url`, loading `pg` on first use; its absence is a {@link PostgresDriverUnavailableError}. */
-export async function openPool(url: string, max: number): Promise<Pool> {
+/**
+ * Opens a pool on `url`, loading `pg` on first use; its absence is a {@link PostgresDriverUnavailableError}.
+ * `idleInTransactionMs`: the server ends a session idle that long inside a transaction — a
+ * holder paused (SIGSTOP, a VM frozen) mid-transaction would otherwise keep its lock on the
+ * lease row, and no standby could ever take over.
+ */
+export async function openPool(url: string, max: number, idleInTransactionMs = 5_000): Promise<Pool> {
   let pg: PgModule;
   try {
     const loaded = (await import(POSTGRES_DRIVER_PACKAGE)) as { default?: PgModule } & Partial<PgModule>;
@@ -73,7 +86,13 @@ export async function openPool(url: string, max: number): Promise<Pool> {
       (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as { message?: unknown }).message).includes(`'${POSTGRES_DRIVER_PACKAGE}'`);
     throw missing ? new PostgresDriverUnavailableError(error) : error;
   }
-  return new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, application_name: 'aistock' });
+  return new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'aistock',
+    idle_in_transaction_session_timeout: idleInTransactionMs,
+  });
 }
 
 /** `url` without its password, for messages and logs. */
@@ -95,6 +114,13 @@ export function describeUrl(url: string): string {
 export async function inTransaction<T>(pool: Pool, run: (client: PooledClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // The server may end the connection mid-transaction (idle_in_transaction_session_timeout after a
+  // pause, a restart): the client then emits `error`, which would crash the process unheard. The
+  // same failure rejects the transaction's query, which reports it; here it marks the client broken.
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await run(client);
@@ -109,6 +135,7 @@ export async function inTransaction<T>(pool: Pool, run: (client: PooledClient) =
     }
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -4,7 +4,7 @@ import type { ClockSkewRecord, JournalEntryRecord, JournalRecord } from '../idem
 import { JournalClosedError, JournalReadError, JournalWriteError, type JournalLoad, type OrderJournal } from '../idempotency/orderJournal.js';
 import { CommitQueue } from './commitQueue.js';
 import { inTransaction, type Pool, type PooledClient } from './postgresClient.js';
-import { checkFence, LeaseLostError, type HeldLease } from './postgresLease.js';
+import { checkFence, LeaseLostError, type LeaseWatch } from './postgresLease.js';
 
 /**
  * The idempotency journal in PostgreSQL: the same {@link OrderJournal} the tracker uses over
@@ -36,10 +36,8 @@ export interface PostgresJournalStats {
 
 export class PostgresOrderJournal implements OrderJournal {
   readonly #pool: Pool;
-  readonly #lease: HeldLease;
+  readonly #watch: LeaseWatch;
   readonly #where: string;
-  /** Set once the store learns the lease is gone: appends then fail at once. */
-  readonly #lost: () => LeaseLostError | undefined;
   readonly #queue = new CommitQueue<readonly JournalRecord[]>((batches) => this.#commit(batches));
   #closedBecause: string | undefined = 'not loaded yet';
   #loaded = false;
@@ -47,11 +45,11 @@ export class PostgresOrderJournal implements OrderJournal {
   #seq = 0;
   readonly #stats: PostgresJournalStats = { appends: 0, commits: 0, failedCommits: 0, compactions: 0 };
 
-  constructor(options: { pool: Pool; lease: HeldLease; where: string; lost: () => LeaseLostError | undefined }) {
+  /** `watch`: the session's lease; once it is known lost, appends fail at once. */
+  constructor(options: { pool: Pool; watch: LeaseWatch; where: string }) {
     this.#pool = options.pool;
-    this.#lease = options.lease;
+    this.#watch = options.watch;
     this.#where = options.where;
-    this.#lost = options.lost;
   }
 
   /** A copy of the counters. */
@@ -62,7 +60,7 @@ export class PostgresOrderJournal implements OrderJournal {
   async load(): Promise<JournalLoad> {
     if (this.#loaded) throw new JournalReadError(this.#where, new Error('already loaded'));
     this.#loaded = true;
-    const sessionId = this.#lease.sessionId;
+    const sessionId = this.#watch.lease.sessionId;
     let created: boolean;
     let rows: unknown[];
     try {
@@ -94,7 +92,7 @@ export class PostgresOrderJournal implements OrderJournal {
 
   append(records: readonly JournalRecord[]): Promise<void> {
     if (this.#closedBecause !== undefined) return Promise.reject(new JournalClosedError(this.#where, this.#closedBecause));
-    const lost = this.#lost();
+    const { lost } = this.#watch;
     if (lost !== undefined) return Promise.reject(lost);
     if (records.length === 0) return Promise.resolve();
     this.#stats.appends += 1;
@@ -106,8 +104,8 @@ export class PostgresOrderJournal implements OrderJournal {
     return this.#queue.exclusive(async () => {
       try {
         await this.#fenced(async (client) => {
-          await client.query('DELETE FROM aistock_journal WHERE session_id = $1', [this.#lease.sessionId]);
-          await client.query('DELETE FROM aistock_clock_skews WHERE session_id = $1', [this.#lease.sessionId]);
+          await client.query('DELETE FROM aistock_journal WHERE session_id = $1', [this.#watch.lease.sessionId]);
+          await client.query('DELETE FROM aistock_clock_skews WHERE session_id = $1', [this.#watch.lease.sessionId]);
           await this.#insert(client, records);
         });
       } catch (error) {
@@ -140,7 +138,7 @@ export class PostgresOrderJournal implements OrderJournal {
   /** A transaction that first checks the fencing token. */
   #fenced(run: (client: PooledClient) => Promise<void>): Promise<void> {
     return inTransaction(this.#pool, async (client) => {
-      await checkFence(client, this.#lease);
+      await checkFence(client, this.#watch);
       await run(client);
     });
   }
@@ -158,7 +156,7 @@ export class PostgresOrderJournal implements OrderJournal {
         entries.set(record.id, { record, seq: this.#seq });
       }
     }
-    const sessionId = this.#lease.sessionId;
+    const sessionId = this.#watch.lease.sessionId;
     if (entries.size > 0) {
       const rows = [...entries.values()];
       await client.query(

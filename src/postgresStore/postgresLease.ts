@@ -96,14 +96,52 @@ export async function releaseLease(db: Queryable, lease: HeldLease): Promise<voi
 }
 
 /**
- * In the caller's transaction: holds the lease row (FOR SHARE, so a takeover waits for this
- * transaction) and throws {@link LeaseLostError} unless its token is still `lease.token`.
+ * What this process knows of its lease: `lost` once a renewal or a fenced write found its token
+ * stale. From then on nothing may be sent: the session checks {@link LeaseWatch.assertHeld}
+ * before every round of broker calls, and the store's writes fail without asking the server.
  */
-export async function checkFence(db: Queryable, lease: HeldLease): Promise<void> {
+export class LeaseWatch {
+  readonly lease: HeldLease;
+  readonly #onLost: (error: LeaseLostError) => void;
+  #lost: LeaseLostError | undefined;
+
+  constructor(lease: HeldLease, onLost: (error: LeaseLostError) => void = () => undefined) {
+    this.lease = lease;
+    this.#onLost = onLost;
+  }
+
+  /** The loss, once known. */
+  get lost(): LeaseLostError | undefined {
+    return this.#lost;
+  }
+
+  /** Records the loss (the first report wins; later ones change nothing). */
+  lose(error: LeaseLostError): void {
+    if (this.#lost !== undefined) return;
+    this.#lost = error;
+    this.#onLost(error);
+  }
+
+  /** Throws the {@link LeaseLostError} once the lease is known lost. */
+  assertHeld(): void {
+    if (this.#lost !== undefined) throw this.#lost;
+  }
+}
+
+/**
+ * In the caller's transaction: holds the lease row (FOR SHARE, so a takeover waits for this
+ * transaction) and throws {@link LeaseLostError} unless its token is still the watch's — which
+ * then knows it is lost.
+ */
+export async function checkFence(db: Queryable, watch: LeaseWatch): Promise<void> {
+  watch.assertHeld();
+  const { lease } = watch;
   const row = await db.query<{ token: string }>(`SELECT token::text AS token FROM aistock_leases WHERE session_id = $1 FOR SHARE`, [lease.sessionId]);
   const current = row.rows[0]?.token;
   if (current !== lease.token) {
-    throw new LeaseLostError(lease.sessionId, lease.token, current === undefined ? 'its row is gone' : `another process took it over (token ${current})`);
+    const error = new LeaseLostError(lease.sessionId, lease.token, current === undefined ? 'its row is gone' : `another process took it over (token ${current})`);
+    watch.lose(error);
+    throw error;
   }
 }
 
@@ -114,28 +152,28 @@ export interface LeaseTimers {
 }
 
 /**
- * Renews `lease` every `everyMs` until stopped. A stale token stops the renewals and calls
- * `onLost` (the next write fails on the fence anyway); a failed renewal (server unreachable)
+ * Renews the watched lease every `everyMs` until stopped (or lost). A stale token stops the
+ * renewals and tells the watch; a failed renewal (server unreachable)
  * is reported to `onError` and tried again at the next tick.
  */
 export function keepRenewing(options: {
   pool: Pool;
-  lease: HeldLease;
+  watch: LeaseWatch;
   leaseMs: number;
   everyMs: number;
   timers: LeaseTimers;
-  onLost: () => void;
   onError: (error: unknown) => void;
 }): { stop: () => Promise<void> } {
+  const { lease } = options.watch;
   let timer: unknown;
   let stopped = false;
   let inFlight: Promise<void> = Promise.resolve();
   const tick = (): void => {
-    inFlight = renewLease(options.pool, options.lease, options.leaseMs).then(
+    inFlight = renewLease(options.pool, lease, options.leaseMs).then(
       (held) => {
         if (!held) {
           stopped = true;
-          options.onLost();
+          options.watch.lose(new LeaseLostError(lease.sessionId, lease.token, 'a renewal found another process holding it'));
         }
       },
       (error: unknown) => options.onError(error),

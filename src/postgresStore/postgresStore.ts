@@ -4,7 +4,7 @@ import { NonDurableServerError, nonDurableSetting, readDurabilitySettings } from
 import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
 import { postgresCheckpointStore } from './postgresCheckpointStore.js';
 import { PostgresOrderJournal } from './postgresJournal.js';
-import { keepRenewing, LeaseLostError, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
+import { keepRenewing, LeaseWatch, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
 import { migrate } from './postgresSchema.js';
 
 /**
@@ -57,35 +57,33 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
   return {
     description,
     async open({ sessionId, clock, log }): Promise<OpenSessionStore> {
-      const pool = await openPool(options.url, options.poolSize ?? 4);
+      // A holder paused inside a transaction blocks a takeover until the server ends it: at most half a lease.
+      const pool = await openPool(options.url, options.poolSize ?? 4, Math.max(100, Math.floor(leaseMs / 2)));
       // An idle connection that breaks is reported here; without a listener it would crash the process.
       pool.on('error', (error) => log({ event: 'POSTGRES_CONNECTION_LOST', store: description, error: error.message }));
       try {
         await checkServer(pool, description);
         const lease = await takeLease(pool, sessionId, leaseMs, options.standby === true, timers, log);
-        let lost: LeaseLostError | undefined;
+        const watch = new LeaseWatch(lease, () => log({ event: 'LEASE_LOST', sessionId, token: lease.token }));
         const renewals = keepRenewing({
           pool,
-          lease,
+          watch,
           leaseMs,
           everyMs: renewEveryMs,
           timers,
-          onLost: () => {
-            lost = new LeaseLostError(sessionId, lease.token, 'another process took it over');
-            log({ event: 'LEASE_LOST', sessionId, token: lease.token });
-          },
           onError: (error) => log({ event: 'LEASE_RENEWAL_FAILED', sessionId, error: String(error) }),
         });
         const where = `${description} (session ${sessionId})`;
         let released: Promise<void> | undefined;
         return {
-          journal: new PostgresOrderJournal({ pool, lease, where, lost: () => lost }),
-          checkpoints: postgresCheckpointStore({ pool, lease, clock }),
+          journal: new PostgresOrderJournal({ pool, watch, where }),
+          checkpoints: postgresCheckpointStore({ pool, watch, clock }),
+          assertHeld: () => watch.assertHeld(),
           release: () =>
             (released ??= (async () => {
               await renewals.stop();
               try {
-                if (lost === undefined) await releaseLease(pool, lease);
+                if (watch.lost === undefined) await releaseLease(pool, lease);
               } finally {
                 await pool.end();
               }
@@ -127,7 +125,8 @@ async function takeLease(
   for (let waited = false; ; waited = true) {
     const taken = await tryTakeLease(pool, sessionId, leaseMs);
     if ('token' in taken) {
-      if (waited) log({ event: 'LEASE_TAKEN_OVER', sessionId, token: taken.token });
+      // Token 1: the session's first holder; any other took over from an earlier one (expired or released).
+      log({ event: 'LEASE_TAKEN', sessionId, token: taken.token, waited });
       return taken;
     }
     if (!standby) throw new SessionLeaseHeldError(sessionId, taken);

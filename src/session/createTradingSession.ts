@@ -149,9 +149,16 @@ function createSessionActor(options: TradingSessionOptions) {
   const riskClockOf = (lastTs: Readonly<Record<string, number>>): number =>
     config.replay ? Math.max(0, ...Object.values(lastTs)) : clock.monoMs();
   const executionDeps = (): ExecutionDeps => {
-    const { broker, tracker } = parts;
+    const { broker, tracker, store } = parts;
     if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
-    return { broker, tracker, brokerTimeoutMs: config.brokerTimeoutMs, log, ...(options.timers === undefined ? {} : { timers: options.timers }) };
+    return {
+      broker,
+      tracker,
+      brokerTimeoutMs: config.brokerTimeoutMs,
+      log,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(store === undefined ? {} : { assertHeld: () => store.assertHeld() }),
+    };
   };
   // The session's own orders are the broker's ids that carry its tag, whatever the journal holds.
   const tag = sessionTag(config.sessionId, strategy.id);

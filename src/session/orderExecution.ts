@@ -31,6 +31,8 @@ export interface ExecutionDeps {
   /** What times that wait (default {@link realTimers}). */
   timers?: DeadlineTimers;
   log: (entry: Record<string, unknown>) => void;
+  /** Throws once this process may no longer act for the session (its store's lease was taken over); checked before any broker call. */
+  assertHeld?: () => void;
 }
 
 /** A broker adapter threw something that is not a {@link BrokerError}: a bug in the adapter, not a state of the broker. */
@@ -111,6 +113,7 @@ export async function executeOrders(
   orders: readonly PlannedOrder[],
   options: { refuse: OrderRefusal | null; unsettled: readonly PlannedOrder[] },
 ): Promise<OrderOutcome[]> {
+  deps.assertHeld?.();
   const settling = await settleUnknown(deps, options.unsettled);
   const refusal = options.refuse ?? unreachableReason(settling.stillUnknown);
   if (refusal !== null) return [...settling.outcomes, ...orders.map((order): OrderOutcome => ({ kind: 'refused', order, reason: refusal }))];

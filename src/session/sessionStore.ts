@@ -23,6 +23,11 @@ export interface OpenSessionStore {
   /** The journal, not loaded yet (the tracker loads it). */
   readonly journal: OrderJournal;
   readonly checkpoints: CheckpointStore;
+  /**
+   * Throws once this process is known to have lost its hold (another process took the session
+   * over): the session calls it before every round of broker calls, and faults with the error.
+   */
+  assertHeld(): void;
   /** Gives up the hold and closes the connections; idempotent. Call after closing the journal. */
   release(): Promise<void>;
 }

@@ -277,8 +277,8 @@ describe('a consumer that neither inspects nor model-tests', { timeout: 60_000 }
         '--input-type=module',
         '-e',
         "const { startInspector } = await import('aistock'); await startInspector().catch((e) => console.log(e.code, e.packageName));" +
-          "await import('aistock/testing').catch((e) => console.log(e.code, e.message.includes(\"'@xstate/graph'\")));",
-        "const { postgresStore, systemClock } = await import('aistock');" +
+          "await import('aistock/testing').catch((e) => console.log(e.code, e.message.includes(\"'@xstate/graph'\")));" +
+          "const { postgresStore, systemClock } = await import('aistock');" +
           "await postgresStore({ url: 'postgresql://nobody@127.0.0.1:1/none' }).open({ sessionId: 's', clock: systemClock, log() {} }).catch((e) => console.log(e.code, e.packageName));",
       ],
       consumer,

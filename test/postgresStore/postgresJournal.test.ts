@@ -3,7 +3,7 @@ import { ManualClock } from '../../src/common/clock.js';
 import type { Pool } from '../../src/postgresStore/postgresClient.js';
 import { PostgresOrderJournal } from '../../src/postgresStore/postgresJournal.js';
 import { postgresCheckpointStore } from '../../src/postgresStore/postgresCheckpointStore.js';
-import { LeaseLostError, tryTakeLease } from '../../src/postgresStore/postgresLease.js';
+import { LeaseLostError, LeaseWatch, tryTakeLease } from '../../src/postgresStore/postgresLease.js';
 import { describeOrderJournalContract } from '../idempotency/orderJournalContract.js';
 import { describeCheckpointStoreContract } from '../checkpointer/checkpointStoreContract.js';
 import { leasedSession, migratedPool } from './postgresTestStore.js';
@@ -25,7 +25,7 @@ describeOrderJournalContract('PostgresOrderJournal', async () => {
   const opened: PostgresOrderJournal[] = [];
   return {
     open: () => {
-      const journal = new PostgresOrderJournal({ pool, lease, where: 'test', lost: () => undefined });
+      const journal = new PostgresOrderJournal({ pool, watch: new LeaseWatch(lease), where: 'test' });
       opened.push(journal);
       return journal;
     },
@@ -37,7 +37,7 @@ describeOrderJournalContract('PostgresOrderJournal', async () => {
 describeCheckpointStoreContract('postgresCheckpointStore', async () => {
   const lease = await leasedSession(pool);
   return {
-    store: (clock) => postgresCheckpointStore({ pool, lease, clock }),
+    store: (clock) => postgresCheckpointStore({ pool, watch: new LeaseWatch(lease), clock }),
     corrupt: async (key, text) => {
       await pool.query('UPDATE aistock_checkpoints SET envelope = $3 WHERE session_id = $1 AND key = $2', [lease.sessionId, key, text]);
     },
@@ -48,7 +48,7 @@ describeCheckpointStoreContract('postgresCheckpointStore', async () => {
 describe('the PostgreSQL journal and checkpoints, fenced by the lease', () => {
   it('fails an append with LEASE_LOST once another process took the lease over, and writes none of it', async () => {
     const old = await leasedSession(pool, 1);
-    const journal = new PostgresOrderJournal({ pool, lease: old, where: 'test', lost: () => undefined });
+    const journal = new PostgresOrderJournal({ pool, watch: new LeaseWatch(old), where: 'test' });
     await journal.load();
     await journal.append([{ id: 'BEFORE', state: 'reserved', at: 1 }]);
     // The 1 ms lease has expired on the server's clock: a standby takes it, with the next token.
@@ -64,12 +64,12 @@ describe('the PostgreSQL journal and checkpoints, fenced by the lease', () => {
   it('refuses a checkpoint write with LEASE_LOST after a takeover, leaving the new holder\'s checkpoint', async () => {
     const old = await leasedSession(pool, 1);
     const clock = new ManualClock({ wallMs: 1 });
-    await postgresCheckpointStore({ pool, lease: old, clock }).write([{ key: 'checkpoint', snapshot: { by: 'old' } }]);
+    await postgresCheckpointStore({ pool, watch: new LeaseWatch(old), clock }).write([{ key: 'checkpoint', snapshot: { by: 'old' } }]);
     await new Promise((resolve) => setTimeout(resolve, 5));
     const taken = await tryTakeLease(pool, old.sessionId, 60_000);
     if (!('token' in taken)) throw new Error('not taken over');
-    await postgresCheckpointStore({ pool, lease: taken, clock }).write([{ key: 'checkpoint', snapshot: { by: 'new' } }]);
-    await expect(postgresCheckpointStore({ pool, lease: old, clock }).write([{ key: 'checkpoint', snapshot: { by: 'old' } }])).rejects.toMatchObject({
+    await postgresCheckpointStore({ pool, watch: new LeaseWatch(taken), clock }).write([{ key: 'checkpoint', snapshot: { by: 'new' } }]);
+    await expect(postgresCheckpointStore({ pool, watch: new LeaseWatch(old), clock }).write([{ key: 'checkpoint', snapshot: { by: 'old' } }])).rejects.toMatchObject({
       code: 'LEASE_LOST',
     });
     const row = await pool.query<{ envelope: string }>('SELECT envelope FROM aistock_checkpoints WHERE session_id = $1', [old.sessionId]);
@@ -78,9 +78,9 @@ describe('the PostgreSQL journal and checkpoints, fenced by the lease', () => {
 
   it('keeps a session\'s records apart from every other session\'s on the same database', async () => {
     const [a, b] = [await leasedSession(pool), await leasedSession(pool)];
-    const journalA = new PostgresOrderJournal({ pool, lease: a, where: 'a', lost: () => undefined });
+    const journalA = new PostgresOrderJournal({ pool, watch: new LeaseWatch(a), where: 'a' });
     await journalA.load();
     await journalA.append([{ id: 'ONLY-A', state: 'reserved', at: 1 }]);
-    expect(await new PostgresOrderJournal({ pool, lease: b, where: 'b', lost: () => undefined }).load()).toMatchObject({ records: [], created: true });
+    expect(await new PostgresOrderJournal({ pool, watch: new LeaseWatch(b), where: 'b' }).load()).toMatchObject({ records: [], created: true });
   });
 });

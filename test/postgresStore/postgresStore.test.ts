@@ -90,7 +90,8 @@ describe('the session lease', () => {
     const holder = await postgresStore({ url: db.url, leaseMs: 200, timers: paused }).open({ sessionId: id, clock, log });
     await holder.journal.load();
     const standby = await postgresStore({ url: db.url, leaseMs: 200, standby: true }).open({ sessionId: id, clock, log: (entry) => entries.push(entry) });
-    expect(entries.map((entry) => entry.event)).toEqual(['STANDBY_WAITING', 'LEASE_TAKEN_OVER']);
+    expect(entries.map((entry) => entry.event)).toEqual(['STANDBY_WAITING', 'LEASE_TAKEN']);
+    expect(entries[1]).toMatchObject({ token: '2', waited: true });
     expect(entries[0]).toMatchObject({ holderHost: hostname(), holderPid: process.pid });
     await expect(holder.journal.append([{ id: 'LATE', state: 'reserved', at: 1 }])).rejects.toMatchObject({ code: 'LEASE_LOST' });
     await holder.release();

@@ -1,0 +1,148 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/clock.js';
+import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
+import { postgresStore } from '../../src/postgresStore/postgresStore.js';
+import { bin, runCli, sampleSlice } from '../support/replayFixture.js';
+import { adminQuery, testDatabase } from './testDatabase.js';
+
+/**
+ * `aistock replay --store postgresql://… --session-id ID [--standby]` as real processes: a
+ * second holder refused with exit 3, a SIGSTOPped holder fenced after a standby took over, and
+ * a failover loop of SIGKILLs with a standby taking over each time — every run ending with no
+ * client order id twice in the broker's ledger and the portfolio of one clean run.
+ */
+
+let db: Awaited<ReturnType<typeof testDatabase>>;
+let work: string;
+let slice: string;
+const strategy = join(import.meta.dirname, '../fixtures/slowSmaCross.ts');
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  db = await testDatabase('failover');
+  work = await mkdtemp(join(tmpdir(), 'aistock-failover-'));
+  slice = await sampleSlice(work, 6_000);
+});
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+afterAll(async () => db.drop());
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `aistock replay …` as a child (under tsx, which the strategy module needs); `exit` settles when it ends. */
+function replay(args: string[], spinMs: number): { child: ChildProcess; exit: Promise<Exit> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', bin, 'replay', ...args], {
+    env: { ...process.env, AISTOCK_TEST_SPIN_MS: String(spinMs) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, exit };
+}
+
+/** Ids without their session tag (the clean run's session id differs): symbol and bar time, sorted. */
+const decisions = (ids: readonly string[]): string[] =>
+  ids.map((id) => `${parseClientOrderId(id)?.symbolPrefix ?? id} ${parseClientOrderId(id)?.barTime ?? 0}`).sort();
+
+const lastJson = (stdout: string): Record<string, any> => JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, any>;
+
+/** The client order ids in a state dir's PaperBroker ledger, in order. */
+async function ledgerIds(stateDir: string): Promise<string[]> {
+  const text = await readFile(join(stateDir, 'broker/orders.jsonl'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.endsWith('}'))
+    .map((line) => (JSON.parse(line) as { clientOrderId: string }).clientOrderId);
+}
+
+async function leaseToken(sessionId: string): Promise<number> {
+  const row = await adminQuery(db.url, `SELECT token FROM aistock_leases WHERE session_id = '${sessionId}'`);
+  return Number((row.rows[0] as { token?: string } | undefined)?.token ?? 0);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+let clean: { portfolio: unknown; ids: string[] } | undefined;
+/** The slice replayed once, on its own state dir's files, undisturbed. */
+async function cleanRun(): Promise<{ portfolio: unknown; ids: string[] }> {
+  if (clean !== undefined) return clean;
+  const stateDir = join(work, 'clean');
+  const { code, stdout, stderr } = await replay([slice, '--state-dir', stateDir, '--strategy', strategy, '--json'], 0).exit;
+  expect(code, stderr).toBe(0);
+  clean = { portfolio: lastJson(stdout).portfolio, ids: await ledgerIds(stateDir) };
+  return clean;
+}
+
+describe('aistock replay --store', () => {
+  it('exits 3 naming the holder\'s host and pid while another process holds the session', async () => {
+    const holder = await postgresStore({ url: db.url }).open({ sessionId: 'held', clock: new ManualClock({ wallMs: 0 }), log: () => undefined });
+    const { code, stderr } = await runCli(['replay', slice, '--state-dir', join(work, 'held'), '--store', db.url, '--session-id', 'held']);
+    expect(code).toBe(3);
+    expect(stderr).toContain(`SESSION_LEASE_HELD: session held is held by pid ${process.pid} on ${hostname()}`);
+    await holder.release();
+  });
+
+  it('exits 2 for --store without --session-id, or --standby without --store', async () => {
+    expect(await runCli(['replay', slice, '--store', db.url])).toMatchObject({ code: 2, stderr: expect.stringContaining('--store needs --session-id') as string });
+    expect(await runCli(['replay', slice, '--standby'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--standby needs --store') as string });
+  });
+
+  it('fences a SIGSTOPped holder: a standby takes over and finishes, and the holder, woken, faults with LEASE_LOST sending nothing', async () => {
+    const expected = await cleanRun();
+    const stateDir = join(work, 'stopped');
+    const fifo = join(work, 'bars.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const store = ['--store', db.url, '--session-id', 'stopped', '--lease-ms', '600', '--state-dir', stateDir, '--strategy', strategy, '--json'];
+    const holder = replay([fifo, ...store], 0);
+    const lines = (await readFile(slice, 'utf8')).trimEnd().split('\n');
+    const feed = createWriteStream(fifo);
+    // The header and one reader batch (4,096 bars); the holder then waits on the FIFO, between batches, nothing in flight.
+    const cut = 4_097;
+    const cutTs = Date.parse(lines[cut - 1]?.split(',')[0] ?? '');
+    const sentBeforeCut = expected.ids.filter((id) => (parseClientOrderId(id)?.barTime ?? Infinity) < cutTs).length;
+    expect(sentBeforeCut).toBeGreaterThan(10);
+    feed.write(`${lines.slice(0, cut).join('\n')}\n`);
+    await until('the holder has sent the first part\'s orders', async () => (await ledgerIds(stateDir)).length >= sentBeforeCut);
+    holder.child.kill('SIGSTOP');
+
+    const standby = replay([slice, ...store, '--standby'], 0);
+    const done = await standby.exit;
+    expect(done.code, `${done.stderr}\n${done.stdout.slice(-600)}`).toBe(0);
+    // The stopped holder's lease expired: the standby took it over with the next token.
+    expect(done.stderr).toContain('"event":"LEASE_TAKEN","sessionId":"stopped","token":"2"');
+    expect(lastJson(done.stdout).portfolio).toEqual(expected.portfolio);
+    const afterStandby = await ledgerIds(stateDir);
+
+    holder.child.kill('SIGCONT');
+    feed.end(`${lines.slice(cut).join('\n')}\n`);
+    const woken = await holder.exit;
+    // Its first reservation after waking fails on the fencing token: the session faults, exit 1.
+    expect(woken.code).toBe(1);
+    expect(woken.stderr).toContain('"event":"LEASE_LOST","sessionId":"stopped","token":"1"');
+    expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: EXECUTION_FAILED: the lease of session stopped \(token 1\) was lost/);
+    expect(await ledgerIds(stateDir)).toEqual(afterStandby);
+    expect(new Set(afterStandby).size).toBe(afterStandby.length);
+    expect(decisions(afterStandby)).toEqual(decisions(expected.ids));
+  }, 120_000);
+});
