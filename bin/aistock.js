@@ -47,8 +47,10 @@ if (!isClone || compiledIsFresh()) {
   cli = await import(compiled.href);
 } else {
   // A clone with no build, or an older one: run the TypeScript sources through tsx's loader (a devDependency).
-  const { register } = await import('tsx/esm/api');
-  register();
+  // Its CommonJS hook too: a user's .ts strategy outside a "type": "module" package is CommonJS.
+  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+  esm.register();
+  cjs.register();
   cli = await import('../src/cli/main.ts');
 }
 process.exitCode = await cli.main(process.argv.slice(2));

@@ -37,7 +37,7 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --strategy NAME|FILE sma-cross (default), or a module exporting a Strategy: ./myStrategy.js
   --cash N             initial cash (default 100000)
   --config FILE        settings from a JSON file (strategy and params, risk limits, commission,
-                       slippage, ...; see the README); the flags above override it
+                       slippage, bar format, ...; see the README); a flag given overrides its key
   --json               print the summary as JSON on the last line of stdout
   --durability MODE    full (default): every write fsynced; none: research mode, nothing is
                        fsynced, and a state dir a crash left behind is refused (start fresh)

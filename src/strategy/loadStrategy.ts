@@ -65,9 +65,10 @@ export async function loadStrategy(use: string, params: Record<string, unknown>,
   } catch (error) {
     throw importFailure(file, error);
   }
-  const exported = loaded['default'] ?? loaded['strategy'];
+  const exports = exportsOf(loaded);
+  const exported = exports['default'] ?? exports['strategy'];
   if (exported === undefined) {
-    const names = Object.keys(loaded);
+    const names = Object.keys(exports).filter((name) => name !== '__esModule');
     throw new StrategyLoadError(
       'STRATEGY_NOT_EXPORTED',
       `strategy module ${file} exports no strategy: expected a default export or one named "strategy" (a Strategy, or a function of the params returning one); it exports ${names.length === 0 ? 'nothing' : names.join(', ')}`,
@@ -78,6 +79,18 @@ export async function loadStrategy(use: string, params: Record<string, unknown>,
     throw new StrategyLoadError('STRATEGY_INVALID', `strategy module ${file} exports a strategy object, which takes no params; export a function of the params to use strategy.params`);
   }
   return checkedStrategy(exported, `strategy module ${file}`);
+}
+
+/**
+ * The module's exports. A CommonJS module (a `.cjs` file, or TypeScript that a loader compiled to
+ * CommonJS outside a `"type": "module"` package) arrives as `{ default: module.exports }`; when
+ * `module.exports` is itself an exports object (`__esModule`, or `exports.strategy = …`), it is the one.
+ */
+function exportsOf(loaded: Record<string, unknown>): Record<string, unknown> {
+  const main = loaded['default'];
+  if (typeof main !== 'object' || main === null) return loaded;
+  const unwrap = '__esModule' in main || (!('onBar' in main) && 'strategy' in main);
+  return unwrap ? (main as Record<string, unknown>) : loaded;
 }
 
 /**

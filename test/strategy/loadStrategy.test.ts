@@ -32,6 +32,10 @@ beforeAll(async () => {
     'nothing.mjs': moduleSource('export const helper = 1;\nexport function other() {}'),
     'half.mjs': "export default { id: 'half', initialState: () => ({}) };",
     'throws.mjs': "throw new Error('boom at import');",
+    // What TypeScript (or tsx, outside a "type": "module" package) makes of `export default`.
+    'compiled.cjs': moduleSource('Object.defineProperty(exports, "__esModule", { value: true });\nexports.default = make();'),
+    'named.cjs': moduleSource('exports.strategy = make();'),
+    'whole.cjs': moduleSource('module.exports = make();'),
   };
   await Promise.all(Object.entries(files).map(([name, text]) => writeFile(join(dir, name), text)));
 });
@@ -66,6 +70,10 @@ describe('loadStrategy', () => {
   it('loads a module exporting a Strategy as default, or as "strategy", resolved against the base directory', async () => {
     expect((await loadStrategy('./default-object.mjs', {}, dir)).id).toBe('fixture');
     expect((await loadStrategy(join(dir, 'named.js'), {}, '/nowhere')).id).toBe('fixture');
+  });
+
+  it('loads a CommonJS module exporting a Strategy as module.exports, exports.strategy or a compiled default export', async () => {
+    for (const file of ['./compiled.cjs', './named.cjs', './whole.cjs']) expect((await loadStrategy(file, {}, dir)).id).toBe('fixture');
   });
 
   it('calls a factory export with the params, and reports its refusal as the cause', async () => {
