@@ -25,6 +25,8 @@ export {
   type LockOwner,
   type LockOptions,
 } from './stateDir/stateDirLock.js';
+export { DurabilitySchema, type Durability } from './stateDir/durability.js';
+export { NonDurableStateDirError, NON_DURABLE_MARKER_FILE } from './stateDir/nonDurableRun.js';
 export { fileCheckpointStore, InvalidCheckpointKeyError, type CheckpointStore } from './checkpointer/checkpointStore.js';
 export {
   createCheckpointer,
@@ -124,7 +126,7 @@ export {
   type PaperBrokerOpenReport,
   type LedgerFileKind,
 } from './broker/paperBroker.js';
-export { BrokerLedgerCorruptError } from './broker/paperBrokerLedger.js';
+export { BrokerLedgerCorruptError, readLedger, type LedgerContents, type LedgerOrder } from './broker/paperBrokerLedger.js';
 export { readClock, type ClockReading } from './common/clockReading.js';
 export {
   createIdempotencyTracker,
