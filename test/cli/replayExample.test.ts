@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DateTime } from 'luxon';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
@@ -29,8 +29,10 @@ beforeAll(async () => {
 });
 
 describe('the README example: examples/aistock.json with examples/meanReversion.strategy.js', () => {
-  it('is shown in the README exactly as the files hold it', () => {
-    for (const file of [config, strategyFile]) expect(readme).toContain(readFileSync(file, 'utf8'));
+  it('is shown in the README exactly as the files hold it, each in the block its <!-- example: PATH --> marks', () => {
+    const shown = new Map([...readme.matchAll(/^<!-- example: (\S+) -->\n```\w+\n([\s\S]*?)^```$/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
+    expect([...shown.keys()].sort()).toEqual(['examples/aistock.json', 'examples/meanReversion.strategy.js']);
+    for (const file of [config, strategyFile]) expect(shown.get(`examples/${basename(file)}`)).toBe(readFileSync(file, 'utf8'));
   });
 
   it('replays with the config\'s strategy, params, risk limit and commission; flags override it; a resume prints this run apart from the state dir\'s total', async () => {

@@ -393,8 +393,10 @@ describe('a consumer with its own vitest and TypeScript', { timeout: 60_000 }, (
 });
 
 describe('the README', () => {
-  it('marks every TypeScript or JavaScript block as a program the consumer runs (<!-- program: NAME -->) or a fragment (// Fragment …)', () => {
-    const unmarked = readmeCodeBlocks().filter((block) => !/^<!-- program: \S+ -->$/.test(block.lineBefore) && !block.body.startsWith('// Fragment'));
+  it('marks every TypeScript or JavaScript block as a program the consumer runs (<!-- program: NAME -->), a file of examples/ (<!-- example: PATH -->) or a fragment (// Fragment …)', () => {
+    // An example block is checked against its file, and run, by test/cli/replayExample.test.ts.
+    const marked = /^<!-- (program: \S+|example: examples\/\S+) -->$/;
+    const unmarked = readmeCodeBlocks().filter((block) => !marked.test(block.lineBefore) && !block.body.startsWith('// Fragment'));
     expect(unmarked.map((block) => block.body.split('\n')[0])).toEqual([]);
     expect([...readmePrograms().keys()]).toEqual(expect.arrayContaining(['embed.mjs']));
   });
