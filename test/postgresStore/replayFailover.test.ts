@@ -7,7 +7,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
-import { bin, runCli, sampleSlice } from '../support/replayFixture.js';
+import { seededRandom } from '../../src/testing/seededRandom.js';
+import { bin, runCli, sampleCsv, sampleSlice } from '../support/replayFixture.js';
+import { migratedPool } from './postgresTestStore.js';
 import { adminQuery, testDatabase } from './testDatabase.js';
 
 /**
@@ -25,6 +27,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   db = await testDatabase('failover');
+  await (await migratedPool(db.url)).end(); // the tables exist before any process polls them
   work = await mkdtemp(join(tmpdir(), 'aistock-failover-'));
   slice = await sampleSlice(work, 6_000);
 });
@@ -41,7 +44,7 @@ interface Exit {
 }
 
 /** `aistock replay …` as a child (under tsx, which the strategy module needs); `exit` settles when it ends. */
-function replay(args: string[], spinMs: number): { child: ChildProcess; exit: Promise<Exit> } {
+function replay(args: string[], spinMs: number): { child: ChildProcess; exit: Promise<Exit>; stderr: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', bin, 'replay', ...args], {
     env: { ...process.env, AISTOCK_TEST_SPIN_MS: String(spinMs) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,7 +55,7 @@ function replay(args: string[], spinMs: number): { child: ChildProcess; exit: Pr
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, exit };
+  return { child, exit, stderr: () => stderr };
 }
 
 /** Ids without their session tag (the clean run's session id differs): symbol and bar time, sorted. */
@@ -83,15 +86,23 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
   }
 }
 
-let clean: { portfolio: unknown; ids: string[] } | undefined;
-/** The slice replayed once, on its own state dir's files, undisturbed. */
-async function cleanRun(): Promise<{ portfolio: unknown; ids: string[] }> {
-  if (clean !== undefined) return clean;
-  const stateDir = join(work, 'clean');
-  const { code, stdout, stderr } = await replay([slice, '--state-dir', stateDir, '--strategy', strategy, '--json'], 0).exit;
-  expect(code, stderr).toBe(0);
-  clean = { portfolio: lastJson(stdout).portfolio, ids: await ledgerIds(stateDir) };
-  return clean;
+/** Whether `p` says (on stderr) that it took the lease with `token`. */
+const holding = (p: { stderr: () => string }, token: number): boolean => p.stderr().includes(`"event":"LEASE_TAKEN","sessionId":"loop","token":"${token}"`);
+
+const clean = new Map<string, Promise<{ portfolio: unknown; ids: string[] }>>();
+/** `file` replayed once, on its own state dir's files, undisturbed (once per file). */
+function cleanRun(file: string): Promise<{ portfolio: unknown; ids: string[] }> {
+  let run = clean.get(file);
+  if (run === undefined) {
+    run = (async () => {
+      const stateDir = join(work, `clean-${clean.size}`);
+      const { code, stdout, stderr } = await replay([file, '--state-dir', stateDir, '--strategy', strategy, '--json'], 0).exit;
+      expect(code, stderr).toBe(0);
+      return { portfolio: lastJson(stdout).portfolio, ids: await ledgerIds(stateDir) };
+    })();
+    clean.set(file, run);
+  }
+  return run;
 }
 
 describe('aistock replay --store', () => {
@@ -109,7 +120,7 @@ describe('aistock replay --store', () => {
   });
 
   it('fences a SIGSTOPped holder: a standby takes over and finishes, and the holder, woken, faults with LEASE_LOST sending nothing', async () => {
-    const expected = await cleanRun();
+    const expected = await cleanRun(slice);
     const stateDir = join(work, 'stopped');
     const fifo = join(work, 'bars.fifo');
     execFileSync('mkfifo', [fifo]);
@@ -145,4 +156,52 @@ describe('aistock replay --store', () => {
     expect(new Set(afterStandby).size).toBe(afterStandby.length);
     expect(decisions(afterStandby)).toEqual(decisions(expected.ids));
   }, 120_000);
+
+  it('survives a failover loop: the holder SIGKILLed 10 times at random moments, a standby taking over each time, until the file is done', async () => {
+    const expected = await cleanRun(sampleCsv);
+    const stateDir = join(work, 'loop');
+    const args = [sampleCsv, '--store', db.url, '--session-id', 'loop', '--lease-ms', '1500', '--state-dir', stateDir, '--strategy', strategy, '--json'];
+    // 0.1 ms of strategy per bar: the 39,000 bars take ~4 s, so ten holders die mid-run. A reader
+    // batch (4,096 bars, ~0.4 s) runs without yielding, so the lease is well above it: a holder
+    // whose renewals starve longer than its lease is taken over (and fenced) while alive.
+    const spinMs = 0.1;
+    const random = seededRandom(17);
+    const processes = [replay(args, spinMs), replay([...args, '--standby'], spinMs), replay([...args, '--standby'], spinMs)];
+    let kills = 0;
+    for (let token = 1; kills < 10; token += 1) {
+      await until(`holder ${token} has taken the lease`, async () => (await leaseToken('loop')) >= token);
+      // A random moment of its run (its start steps included), then the holder — the process whose stderr says it took this token — dies.
+      await new Promise((resolve) => setTimeout(resolve, 150 + Math.floor(random() * 300)));
+      const holder = processes.find((p) => p.child.exitCode === null && p.child.signalCode === null && holding(p, token));
+      if (holder === undefined) throw new Error(`no live process says it holds token ${token}`);
+      holder.child.kill('SIGKILL');
+      await holder.exit;
+      kills += 1;
+      processes.push(replay([...args, '--standby'], spinMs)); // one more standby for each holder killed
+    }
+    // The last holder finishes the file. One taken over while alive (its renewals starved on a
+    // loaded machine) is fenced and faults with LEASE_LOST; another standby then steps in.
+    let survivor: Exit | undefined;
+    const seen = new Set<number>();
+    await until('a holder finished the file', async () => {
+      for (const p of processes.slice()) {
+        if (p.child.exitCode === null || seen.has(p.child.pid ?? -1)) continue;
+        seen.add(p.child.pid ?? -1);
+        const exit = await p.exit;
+        if (exit.code === 0) survivor = exit;
+        else {
+          expect(exit.stderr, 'a process that was not killed failed for another reason than a lost lease').toContain('was lost: another process took it over');
+          processes.push(replay([...args, '--standby'], spinMs));
+        }
+      }
+      return survivor !== undefined;
+    }, 120_000);
+    if (survivor === undefined) throw new Error('no holder finished');
+    expect(kills).toBe(10);
+    expect(await leaseToken('loop')).toBeGreaterThanOrEqual(11);
+    expect(lastJson(survivor.stdout).portfolio).toEqual(expected.portfolio);
+    const ids = await ledgerIds(stateDir);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(decisions(ids)).toEqual(decisions(expected.ids));
+  }, 180_000);
 });
