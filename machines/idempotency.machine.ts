@@ -36,7 +36,9 @@ import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
  * - `RESERVE` (a batch) answers duplicates at once; new ids are answered only after the
  *   journal write that holds them is fsynced. Batches arriving while a write is in flight
  *   share the next one (group commit). A failed write refuses its reservations (the ids are
- *   taken back) and the loop goes on.
+ *   taken back) and the loop goes on. A `RESERVE` may carry marks made before it (the tracker's
+ *   `markLater`): they are applied first and written in the same commit, so an order's answer
+ *   costs no journal write of its own.
  * - `CLOCK_JUMPED` is counted, reported and journaled (so a restart ages ids in the new wall
  *   frame); ages are monotonic, so nothing expires early because of it.
  * - `WATERMARK` (a checkpoint became durable) lets go of the ids whose bar it covers; an id
@@ -109,7 +111,8 @@ export type LoadReport =
 export type IdempotencyEvent =
   | { type: 'START'; now: ClockReading }
   | { type: 'STOP' }
-  | { type: 'RESERVE'; requests: readonly { ticket: number; id: string }[]; now: ClockReading }
+  /** `marks`: answers recorded before these reservations, riding their journal commit (`markLater`). */
+  | { type: 'RESERVE'; requests: readonly { ticket: number; id: string }[]; marks?: readonly { ticket: number; id: string; state: OrderOutcome }[]; now: ClockReading }
   | { type: 'MARK'; marks: readonly { ticket: number; id: string; state: OrderOutcome }[]; now: ClockReading }
   | { type: 'RECONCILED'; ticket: number; knownIds: readonly string[]; now: ClockReading }
   | { type: 'CLOCK_JUMPED'; jump: ClockJump; now: ClockReading }
@@ -254,7 +257,12 @@ const idempotencySetup = setup({
     recordLoadFailure: assign({ loadError: ({ event }) => ('error' in event ? describeError(event.error) : 'unknown') }),
     reserve: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RESERVE') return;
-      const change = reserveIds(context.table, event.requests.map((request) => request.id), event.now, context.config.ttlMs, context.watermark);
+      // Marks riding this commit were made before these reservations: applied first.
+      const riding = event.marks ?? [];
+      const marked = riding.length > 0 ? markIds(context.table, riding, event.now) : null;
+      const markAnswers = riding.map(({ ticket, id, state }): IdempotencyAnswer => ({ kind: 'mark', ticket, result: { status: 'recorded', id, state } }));
+      const withMarks = marked === null ? context.pending : withPending(context.pending, marked.records, markAnswers);
+      const change = reserveIds(marked?.table ?? context.table, event.requests.map((request) => request.id), event.now, context.config.ttlMs, context.watermark);
       // New ids are answered once their record is durable; duplicates at once.
       const waiting: IdempotencyAnswer[] = [];
       const immediate: IdempotencyAnswer[] = [];
@@ -268,11 +276,12 @@ const idempotencySetup = setup({
       enqueue.assign({
         table: change.table,
         now: event.now,
-        pending: withPending(context.pending, change.records, waiting, reservedIds),
+        pending: withPending(withMarks, change.records, waiting, reservedIds),
         stats: {
           ...context.stats,
           reserved: context.stats.reserved + waiting.length,
           duplicates: context.stats.duplicates + immediate.length,
+          marks: context.stats.marks + riding.length,
         },
       });
       if (immediate.length > 0) enqueue.emit({ type: 'ANSWERED', answers: immediate });
@@ -315,7 +324,10 @@ const idempotencySetup = setup({
       const detail = REFUSAL_DETAIL[reason];
       let answers: IdempotencyAnswer[];
       if (event.type === 'RESERVE') {
-        answers = event.requests.map(({ ticket, id }) => ({ kind: 'reserve', ticket, result: { status: 'refused', id, reason, detail } }));
+        answers = [
+          ...(event.marks ?? []).map(({ ticket, id }): IdempotencyAnswer => ({ kind: 'mark', ticket, result: { status: 'refused', id, reason, detail } })),
+          ...event.requests.map(({ ticket, id }): IdempotencyAnswer => ({ kind: 'reserve', ticket, result: { status: 'refused', id, reason, detail } })),
+        ];
       } else if (event.type === 'MARK') {
         answers = event.marks.map(({ ticket, id }) => ({ kind: 'mark', ticket, result: { status: 'refused', id, reason, detail } }));
       } else if (event.type === 'RECONCILED') {

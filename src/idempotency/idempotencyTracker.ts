@@ -127,6 +127,12 @@ export interface IdempotencyTracker {
   /** Records the broker's answer for `id`; resolves once durable. */
   mark(id: string, state: OrderOutcome): Promise<MarkResult>;
   /**
+   * {@link mark}, written with the next reservation's journal commit (or by `stop`, or before
+   * the next `mark`) instead of a commit of its own: for an answer nothing waits on. Until then
+   * the id is `reserved` on disk, which a restart settles by asking the broker.
+   */
+  markLater(id: string, state: OrderOutcome): Promise<MarkResult>;
+  /**
    * Settles `unknown` ids (and `reserved` ones left by a previous process) against every
    * client order id the broker knows; in `recovering`, this is what resumes `running`.
    */
@@ -206,6 +212,8 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   const waiters = new Map<number, Waiter>();
   let nextTicket = 1;
   let buffered: BufferedCommand[] = [];
+  /** `markLater` calls, oldest first, waiting for a reservation's commit to ride. */
+  const deferred: { kind: 'mark'; ticket: number; id: string; state: OrderOutcome }[] = [];
   let flushScheduled = false;
   let watch: ClockWatch | undefined;
   let lock: StateDirLock | undefined;
@@ -218,6 +226,11 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
   const failAll = (error: unknown): void => {
     for (const waiter of waiters.values()) waiter.reject(error);
     waiters.clear();
+    deferred.length = 0;
+  };
+  /** Deferred marks join the buffered commands, ahead of anything called after them. */
+  const undefer = (): void => {
+    for (const mark of deferred.splice(0)) buffered.push(mark);
   };
   // An unobserved actor error would crash the process: fail every caller instead.
   actor.subscribe({
@@ -270,7 +283,10 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
     let reserves: { ticket: number; id: string }[] = [];
     let marks: { ticket: number; id: string; state: OrderOutcome }[] = [];
     const send = (): void => {
-      if (reserves.length > 0) actor.send({ type: 'RESERVE', requests: reserves, now });
+      if (reserves.length > 0) {
+        const riding = deferred.splice(0);
+        actor.send({ type: 'RESERVE', requests: reserves, ...(riding.length > 0 ? { marks: riding } : {}), now });
+      }
       if (marks.length > 0) actor.send({ type: 'MARK', marks, now });
       reserves = [];
       marks = [];
@@ -300,6 +316,7 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
     id: string,
     waiterOf: (resolve: (result: T) => void, reject: (error: unknown) => void) => Waiter,
     commandOf: (ticket: number) => BufferedCommand,
+    place: (command: BufferedCommand) => void = enqueue,
   ): Promise<T> {
     try {
       assertClientOrderId(id);
@@ -311,7 +328,7 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
     return new Promise<T>((resolve, reject) => {
       const ticket = nextTicket++;
       waiters.set(ticket, waiterOf(resolve, reject));
-      enqueue(commandOf(ticket));
+      place(commandOf(ticket));
     });
   }
 
@@ -366,6 +383,7 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
 
   async function stopTracker(): Promise<IdempotencyReport> {
     if (failure === undefined) {
+      undefer();
       flushCommands();
       actor.send({ type: 'STOP' });
       await waitFor(actor, (s) => s.matches({ lifecycle: 'shutdown' }) || s.status === 'error', { timeout: Infinity });
@@ -384,8 +402,19 @@ export function createIdempotencyTracker(options: IdempotencyTrackerOptions): Id
     start: () => (started ??= startTracker()),
     reserve: (id) =>
       queue<ReserveResult>(id, (resolve, reject) => ({ kind: 'reserve', resolve, reject }), (ticket) => ({ kind: 'reserve', ticket, id })),
-    mark: (id, state) =>
-      queue<MarkResult>(id, (resolve, reject) => ({ kind: 'mark', resolve, reject }), (ticket) => ({ kind: 'mark', ticket, id, state })),
+    mark: (id, state) => {
+      undefer();
+      return queue<MarkResult>(id, (resolve, reject) => ({ kind: 'mark', resolve, reject }), (ticket) => ({ kind: 'mark', ticket, id, state }));
+    },
+    markLater: (id, state) =>
+      queue<MarkResult>(
+        id,
+        (resolve, reject) => ({ kind: 'mark', resolve, reject }),
+        (ticket) => ({ kind: 'mark', ticket, id, state }),
+        (command) => {
+          if (command.kind === 'mark') deferred.push(command);
+        },
+      ),
     reconcile: (knownBrokerIds) => {
       // Ids of other systems' orders cannot collide with ours: only well-formed ones matter.
       const knownIds = [...knownBrokerIds].filter((id) => clientOrderIdSchema.safeParse(id).success);

@@ -240,12 +240,12 @@ async function lookUp(deps: ExecutionDeps, id: string): Promise<BrokerOrderState
 
 /**
  * Records the broker's answer without waiting for its fsync: it rides the next group commit
- * (the next reservation's, or the drain's). Until it is durable the id is `reserved` on disk,
+ * (the next reservation's, or the drain's: `markLater`). Until it is durable the id is `reserved` on disk,
  * which a restart settles by asking the broker — so a lost mark sends nothing twice and loses
  * nothing, and the order path pays one journal fsync, not two.
  */
 function record(deps: ExecutionDeps, id: string, state: 'submitted' | 'rejected' | 'unknown'): void {
-  deps.tracker.mark(id, state).then(
+  deps.tracker.markLater(id, state).then(
     (result) => {
       if (result.status === 'refused') deps.log({ event: 'MARK_REFUSED', clientOrderId: id, state, reason: result.reason });
     },

@@ -249,6 +249,24 @@ describe('durability and lifecycle', () => {
     expect(session.snapshot().stats.syncs).toBe(1);
   });
 
+  it('writes a markLater with the next reservation, in its one sync, and writes the marks still waiting at stop', async () => {
+    const clock = new ManualClock({ wallMs: WALL });
+    const session = tracker(clock);
+    await session.start();
+    await session.reserve('A');
+    const markedA = session.markLater('A', 'submitted');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(session.snapshot().stats.syncs).toBe(1);
+    await session.reserve('B');
+    expect(await markedA).toEqual({ status: 'recorded', id: 'A', state: 'submitted' });
+    expect(session.snapshot().stats.syncs).toBe(2);
+    const markedB = session.markLater('B', 'rejected');
+    await session.stop();
+    expect(await markedB).toEqual({ status: 'recorded', id: 'B', state: 'rejected' });
+    const lines = (await readFile(orderJournalPath(stateDir), 'utf8')).trim().split('\n').slice(1).map((line) => JSON.parse(line) as { id: string; state: string });
+    expect(lines.map(({ id, state }) => `${id} ${state}`)).toEqual(['A reserved', 'A submitted', 'B reserved', 'B rejected']);
+  });
+
   it('compacts the journal when expired ids dominate, keeping every live id', async () => {
     const clock = new ManualClock({ wallMs: WALL });
     const session = tracker(clock, { compactMinLines: 25 });
