@@ -48,6 +48,13 @@ export function describeOrderJournalContract(name: string, makeStore: () => Prom
       return tracker;
     }
     const restartedClock = (previous: ManualClock, wallStepMs = 0): ManualClock => new ManualClock({ wallMs: previous.wallMs() + wallStepMs, monoMs: 0 });
+    /** A first process that reserves A and records it sent; still running (stop it to "restart"). */
+    async function submittedA(clock: ManualClock): Promise<IdempotencyTracker> {
+      const first = await started(clock);
+      await first.reserve('A');
+      await first.mark('A', 'submitted');
+      return first;
+    }
 
     it('loads a new store as empty and created, and loads back every record appended, in order', async () => {
       const clock = new ManualClock({ wallMs: WALL });
@@ -96,9 +103,7 @@ export function describeOrderJournalContract(name: string, makeStore: () => Prom
 
     it('keeps an id a duplicate until exactly the TTL, across a restart', async () => {
       const clock = new ManualClock({ wallMs: WALL });
-      const first = await started(clock);
-      await first.reserve('A');
-      await first.mark('A', 'submitted');
+      const first = await submittedA(clock);
       await first.stop();
       const later = restartedClock(clock, 1_000);
       const restarted = await started(later);
@@ -111,9 +116,7 @@ export function describeOrderJournalContract(name: string, makeStore: () => Prom
 
     it('ages ids in the new wall frame after a forward jump recorded before a restart', async () => {
       const clock = new ManualClock({ wallMs: WALL });
-      const first = await started(clock);
-      await first.reserve('A');
-      await first.mark('A', 'submitted');
+      const first = await submittedA(clock);
       clock.jumpWall(HOUR);
       first.checkClock();
       await first.stop();
@@ -124,9 +127,7 @@ export function describeOrderJournalContract(name: string, makeStore: () => Prom
 
     it('keeps an id a duplicate when the clock went back across a restart (negative wall age)', async () => {
       const clock = new ManualClock({ wallMs: WALL });
-      const first = await started(clock);
-      await first.reserve('A');
-      await first.mark('A', 'submitted');
+      const first = await submittedA(clock);
       await first.stop();
       const restarted = await started(restartedClock(clock, -HOUR));
       expect(await restarted.reserve('A')).toEqual({ status: 'duplicate', id: 'A', state: 'submitted', ageMs: 0 });

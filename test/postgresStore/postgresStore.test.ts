@@ -3,22 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import { nonDurableSetting } from '../../src/postgresStore/durabilitySettings.js';
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
-import type { Pool } from '../../src/postgresStore/postgresClient.js';
 import { migrate, POSTGRES_SCHEMA_VERSION } from '../../src/postgresStore/postgresSchema.js';
 import type { LeaseTimers } from '../../src/postgresStore/postgresLease.js';
-import { migratedPool } from './postgresTestStore.js';
-import { testDatabase } from './testDatabase.js';
+import { useMigratedDatabase } from './postgresTestStore.js';
 
-let db: Awaited<ReturnType<typeof testDatabase>>;
-let pool: Pool;
-beforeAll(async () => {
-  db = await testDatabase('store');
-  pool = await migratedPool(db.url);
-});
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const database = useMigratedDatabase('store');
 
 const clock = new ManualClock({ wallMs: Date.UTC(2025, 0, 2) });
 const log = (): void => undefined;
@@ -40,7 +29,7 @@ describe('durability settings', () => {
   });
 
   it('refuses to open on connections where synchronous_commit is off, naming the setting', async () => {
-    const url = new URL(db.url);
+    const url = new URL(database.url());
     url.searchParams.set('options', '-c synchronous_commit=off');
     const opening = postgresStore({ url: url.toString() }).open({ sessionId: sessionId(), clock, log });
     await expect(opening).rejects.toMatchObject({ code: 'POSTGRES_NOT_DURABLE', setting: 'synchronous_commit', value: 'off' });
@@ -50,8 +39,8 @@ describe('durability settings', () => {
 
 describe('schema', () => {
   it('migrates once: a second migration applies nothing, and the version table holds every version', async () => {
-    expect(await migrate(pool)).toEqual([]);
-    const versions = await pool.query<{ version: number }>('SELECT version FROM aistock_schema ORDER BY version');
+    expect(await migrate(database.pool())).toEqual([]);
+    const versions = await database.pool().query<{ version: number }>('SELECT version FROM aistock_schema ORDER BY version');
     expect(versions.rows.map((row) => row.version)).toEqual(Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1));
   });
 });
@@ -59,8 +48,8 @@ describe('schema', () => {
 describe('the session lease', () => {
   it('refuses a second holder of the same session id with SESSION_LEASE_HELD naming the holder\'s host and pid', async () => {
     const id = sessionId();
-    const first = await postgresStore({ url: db.url }).open({ sessionId: id, clock, log });
-    const second = postgresStore({ url: db.url }).open({ sessionId: id, clock, log });
+    const first = await postgresStore({ url: database.url() }).open({ sessionId: id, clock, log });
+    const second = postgresStore({ url: database.url() }).open({ sessionId: id, clock, log });
     await expect(second).rejects.toMatchObject({ code: 'SESSION_LEASE_HELD', holderHost: hostname(), holderPid: process.pid });
     await expect(second).rejects.toThrow(`held by pid ${process.pid} on ${hostname()}`);
     await first.release();
@@ -68,28 +57,28 @@ describe('the session lease', () => {
 
   it('hands over at once on release: the next holder starts with the next token', async () => {
     const id = sessionId();
-    const first = await postgresStore({ url: db.url }).open({ sessionId: id, clock, log });
+    const first = await postgresStore({ url: database.url() }).open({ sessionId: id, clock, log });
     await first.release();
-    const second = await postgresStore({ url: db.url }).open({ sessionId: id, clock, log });
-    const token = await pool.query<{ token: string }>('SELECT token::text AS token FROM aistock_leases WHERE session_id = $1', [id]);
+    const second = await postgresStore({ url: database.url() }).open({ sessionId: id, clock, log });
+    const token = await database.pool().query<{ token: string }>('SELECT token::text AS token FROM aistock_leases WHERE session_id = $1', [id]);
     expect(token.rows).toEqual([{ token: '2' }]);
     await second.release();
   });
 
   it('keeps the lease while the holder renews it, past many lease lengths', async () => {
     const id = sessionId();
-    const holder = await postgresStore({ url: db.url, leaseMs: 150, renewEveryMs: 30 }).open({ sessionId: id, clock, log });
+    const holder = await postgresStore({ url: database.url(), leaseMs: 150, renewEveryMs: 30 }).open({ sessionId: id, clock, log });
     await new Promise((resolve) => setTimeout(resolve, 600));
-    await expect(postgresStore({ url: db.url }).open({ sessionId: id, clock, log })).rejects.toMatchObject({ code: 'SESSION_LEASE_HELD' });
+    await expect(postgresStore({ url: database.url() }).open({ sessionId: id, clock, log })).rejects.toMatchObject({ code: 'SESSION_LEASE_HELD' });
     await holder.release();
   });
 
   it('lets a standby take over once a holder stops renewing, and fences the old holder\'s journal', async () => {
     const id = sessionId();
     const entries: Record<string, unknown>[] = [];
-    const holder = await postgresStore({ url: db.url, leaseMs: 200, timers: paused }).open({ sessionId: id, clock, log });
+    const holder = await postgresStore({ url: database.url(), leaseMs: 200, timers: paused }).open({ sessionId: id, clock, log });
     await holder.journal.load();
-    const standby = await postgresStore({ url: db.url, leaseMs: 200, standby: true }).open({ sessionId: id, clock, log: (entry) => entries.push(entry) });
+    const standby = await postgresStore({ url: database.url(), leaseMs: 200, standby: true }).open({ sessionId: id, clock, log: (entry) => entries.push(entry) });
     expect(entries.map((entry) => entry.event)).toEqual(['STANDBY_WAITING', 'LEASE_TAKEN']);
     expect(entries[1]).toMatchObject({ token: '2', waited: true });
     expect(entries[0]).toMatchObject({ holderHost: hostname(), holderPid: process.pid });

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/common/clock.js';
 import { createTradingSession, type TradingSessionOptions } from '../../src/session/createTradingSession.js';
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
 import type { LeaseTimers } from '../../src/postgresStore/postgresLease.js';
-import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
+import { buyOnBars, delegatingBroker, minuteBars } from '../support/sessionFixture.js';
 import { adminQuery, testDatabase } from './testDatabase.js';
 
 let db: Awaited<ReturnType<typeof testDatabase>>;
@@ -36,20 +36,12 @@ function options(stateDir: string, extra: Partial<TradingSessionOptions> = {}): 
 async function countingBroker(stateDir: string): Promise<{ broker: Broker; submits: () => number }> {
   const paper = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock: new ManualClock({ wallMs: Date.UTC(2025, 10, 3, 15) }) });
   let submits = 0;
-  const broker: Broker = {
+  const broker = delegatingBroker(paper, {
     submit: (order) => {
       submits += 1;
       return paper.submit(order);
     },
-    cancel: (id) => paper.cancel(id),
-    openOrders: () => paper.openOrders(),
-    positions: () => paper.positions(),
-    orderByClientId: (id) => paper.orderByClientId(id),
-    knownClientOrderIds: () => paper.knownClientOrderIds(),
-    onFill: (listener) => paper.onFill(listener),
-    observeBar: (bar) => paper.observeBar(bar),
-    close: () => paper.close(),
-  };
+  });
   return { broker, submits: () => submits };
 }
 

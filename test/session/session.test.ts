@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock, type ActorRefLike } from 'xstate';
 import { createTradingSession, SessionFaultedError } from '../../src/session/createTradingSession.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
-import type { Broker } from '../../src/broker/broker.js';
 import { lockStateDir, StateDirLockedError } from '../../src/stateDir/stateDirLock.js';
 import { smaCross } from '../../src/strategy/strategy.js';
 import { readFile, rm } from 'node:fs/promises';
@@ -11,7 +10,7 @@ import { clientOrderId } from '../../src/idempotency/clientOrderId.js';
 import type { Strategy } from '../../src/strategy/strategy.js';
 import { join } from 'node:path';
 import type { ManualClock } from '../../src/common/clock.js';
-import { buyOnBars, minuteBars, sessionDeps } from '../support/sessionFixture.js';
+import { buyOnBars, delegatingBroker, minuteBars, sessionDeps } from '../support/sessionFixture.js';
 import { readLedger } from '../support/replayFixture.js';
 
 describe('trading session', () => {
@@ -400,19 +399,11 @@ describe('a broker adapter that breaks its contract', () => {
     const deps = await sessionDeps();
     const paper = deps.broker;
     // The PaperBroker in every way but submit, which has a bug.
-    const broken: Broker = {
+    const broken = delegatingBroker(paper, {
       submit: async () => {
         throw new TypeError("cannot read properties of undefined (reading 'id')");
       },
-      cancel: (id) => paper.cancel(id),
-      openOrders: () => paper.openOrders(),
-      positions: () => paper.positions(),
-      orderByClientId: (id) => paper.orderByClientId(id),
-      knownClientOrderIds: () => paper.knownClientOrderIds(),
-      onFill: (listener) => paper.onFill(listener),
-      observeBar: (bar) => paper.observeBar(bar),
-      close: () => paper.close(),
-    };
+    });
     const session = createTradingSession({ ...deps, broker: broken, strategy: buyOnBars([2]), replay: true });
     await session.start();
     await expect(session.ingest(minuteBars(3))).rejects.toBeInstanceOf(SessionFaultedError);

@@ -6,6 +6,7 @@ import type { Bar } from '../../src/bars/bar.js';
 import type { Strategy } from '../../src/strategy/strategy.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
+import type { Broker } from '../../src/broker/broker.js';
 
 /** One bar a minute for `symbol`, from 2025-11-03 14:30 UTC (09:30 New York), prices 100, 101, … */
 export function minuteBars(count: number, symbol = 'AAPL', startPrice = 100): Bar[] {
@@ -36,4 +37,20 @@ export async function sessionDeps() {
   const clock = new ManualClock({ wallMs: Date.UTC(2025, 10, 3, 15), monoMs: 1_000 });
   const broker = await PaperBroker.open({ dir: join(stateDir, 'broker'), clock });
   return { stateDir, clock, broker, log: (): void => undefined };
+}
+
+/** `paper` in every way but the methods in `overrides`: a broker with one behaviour changed (a bug, a counter). */
+export function delegatingBroker(paper: PaperBroker, overrides: Partial<Broker>): Broker {
+  return {
+    submit: (order) => paper.submit(order),
+    cancel: (id) => paper.cancel(id),
+    openOrders: () => paper.openOrders(),
+    positions: () => paper.positions(),
+    orderByClientId: (id) => paper.orderByClientId(id),
+    knownClientOrderIds: () => paper.knownClientOrderIds(),
+    onFill: (listener) => paper.onFill(listener),
+    observeBar: (bar) => paper.observeBar(bar),
+    close: () => paper.close(),
+    ...overrides,
+  };
 }
