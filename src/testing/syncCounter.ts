@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 type FsPromises = typeof import('node:fs/promises');
 type Open = FsPromises['open'];
@@ -24,7 +25,7 @@ export interface SyncCount {
  */
 export async function countSyncs(): Promise<SyncCount> {
   const fsPromises = createRequire(import.meta.url)('node:fs/promises') as FsPromises;
-  const probe = await fsPromises.open(import.meta.filename, 'r');
+  const probe = await fsPromises.open(fileURLToPath(import.meta.url), 'r');
   const prototype = Object.getPrototypeOf(probe) as {
     sync: () => Promise<void>;
     datasync: () => Promise<void>;
