@@ -28,8 +28,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts a cluster in a new temp dir on a free port (~3 s); `server.stop()` and removing `dir` end it. */
-export async function startCluster(): Promise<Cluster> {
+/**
+ * Starts a cluster in a new temp dir on a free port (~3 s); `server.stop()` and removing `dir`
+ * end it. `persistent`: `server.stop()` keeps the data, so `server.start()` restarts the same
+ * cluster (a database restart); remove `dir` yourself after.
+ */
+export async function startCluster(options: { persistent?: boolean } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'aistock-pg-'));
   // The server runs as the `postgres` user (created if missing when run as root): it must reach its data dir.
   await chmod(dir, 0o755);
@@ -40,7 +44,7 @@ export async function startCluster(): Promise<Cluster> {
     port,
     user: USER,
     password: PASSWORD,
-    persistent: false,
+    persistent: options.persistent ?? false,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'max_connections=300', '-c', `unix_socket_directories=${join(dir, 'data')}`, '-c', 'listen_addresses=127.0.0.1'],
     onLog: (message) => log.push(message),
