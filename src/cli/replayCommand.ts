@@ -281,7 +281,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       }
     }
     await session.start();
-    recorder = await startReportRecorder({ stateDir: settings.stateDir, session, file: options.file });
+    recorder = await startReportRecorder({ stateDir: settings.stateDir, session, file: options.file, durability: settings.durability });
     const progress = io.stdout.isTTY === true && !options.json;
     let bars = 0;
     const startedAt = globalThis.performance.now();

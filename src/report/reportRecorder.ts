@@ -5,7 +5,8 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { parseMoney, type Money } from '../common/money.js';
 import type { Summary, TradingSession } from '../session/createTradingSession.js';
 import type { SessionEventOf } from '../session/sessionEvents.js';
-import { atomicFileWriter } from '../stateDir/stateFile.js';
+import { atomicFileWriterWith, type FileWriter } from '../stateDir/stateFile.js';
+import { diskSyncFor, type Durability } from '../stateDir/durability.js';
 import { bucketOf, fitToBudget, keepExtremes, maxDrawdown, nextPoint, type CurvePoint, type MaxDrawdown } from './equityCurve.js';
 import {
   CURVE_BUDGET,
@@ -47,6 +48,8 @@ export interface ReportRecorderOptions {
   readonly clock?: Clock;
   /** Where a recording problem is told (default: one line on stderr); it never stops the run. */
   readonly warn?: (message: string) => void;
+  /** The session's durability: `none` (research mode) writes the curve without fsync (default `full`). */
+  readonly durability?: Durability;
 }
 
 /** How a run ended, for its `end` line. */
@@ -114,6 +117,7 @@ export async function startReportRecorder(options: ReportRecorderOptions): Promi
       rewriteCurve: recording.header === null || Object.hasOwn(recording.badLines, 'equity'),
       run,
       clock,
+      writer: atomicFileWriterWith(diskSyncFor(options.durability ?? 'full')),
     });
     recorder.queueRun({ kind: 'start', run, startedAt: clock.wallMs(), file, risk: start.risk.state as RiskLine['state'], equity: start.portfolio.equity });
     recorder.listen(options.session);
@@ -145,6 +149,8 @@ interface RecorderInit {
   rewriteCurve: boolean;
   run: number;
   clock: Clock;
+  /** How the equity curve is rewritten whole (synced, unless research mode). */
+  writer: FileWriter;
 }
 
 class Recorder implements ReportRecorder {
@@ -154,6 +160,7 @@ class Recorder implements ReportRecorder {
   readonly #warn: RecorderInit['warn'];
   readonly #run: number;
   readonly #clock: Clock;
+  readonly #writer: FileWriter;
   #header: CurveHeader;
   /** The curve on file (and queued to it), decimated. */
   #points: CurvePoint[];
@@ -180,6 +187,7 @@ class Recorder implements ReportRecorder {
     this.#warn = init.warn;
     this.#run = init.run;
     this.#clock = init.clock;
+    this.#writer = init.writer;
     this.#header = init.header;
     this.#points = init.points;
     const last = init.points.at(-1);
@@ -319,7 +327,7 @@ class Recorder implements ReportRecorder {
       // Every point queued before is in it (closeBucket dropped their lines); a provisional one follows.
       const text = [this.#header, ...this.#points.map((point) => pointLine(point))].map((line) => `${JSON.stringify(line)}\n`).join('');
       this.#rewriteCurve = false;
-      work.push(() => atomicFileWriter(this.#path('equity'), text));
+      work.push(() => this.#writer(this.#path('equity'), text));
     }
     for (const name of Object.keys(this.#lines) as (keyof typeof REPORT_FILES)[]) {
       const lines = this.#lines[name];

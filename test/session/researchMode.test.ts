@@ -8,6 +8,7 @@ import type { Durability } from '../../src/stateDir/durability.js';
 import { NON_DURABLE_MARKER_FILE } from '../../src/stateDir/nonDurableRun.js';
 import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
 import { countSyncs } from '../../src/testing/syncCounter.js';
+import { startReportRecorder } from '../../src/report/reportRecorder.js';
 
 const BARS = minuteBars(240);
 // An order every 10th bar: 24 orders, each with its journal reservation, ledger line and fill.
@@ -30,14 +31,20 @@ function session(stateDir: string, durability: Durability) {
   });
 }
 
-/** Runs `bars` in batches of 30 and counts the syncs made while the session runs (between start and stop). */
+/**
+ * Runs `bars` in batches of 30, recording the report as `aistock replay` does, and counts the
+ * syncs made while the session runs (between start and stop).
+ */
 async function run(stateDir: string, durability: Durability, bars = BARS): Promise<{ summary: Summary; syncsWhileRunning: number; syncOpens: number }> {
   const s = session(stateDir, durability);
   const counter = await countSyncs();
   try {
     await s.start();
     const before = counter.syncs();
+    const recorder = await startReportRecorder({ stateDir, session: s, durability, warn: (message) => expect.fail(message) });
     for (let i = 0; i < bars.length; i += 30) await s.ingest(bars.slice(i, i + 30));
+    // The recording's last writes (the curve, the end line) before the session's own drain.
+    expect(await recorder.finish({ summary: s.snapshot(), inputRejected: {} })).not.toBeNull();
     const syncsWhileRunning = counter.syncs() - before;
     const summary = await s.stop();
     return { summary, syncsWhileRunning, syncOpens: counter.syncOpens() };
