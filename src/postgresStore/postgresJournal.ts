@@ -3,7 +3,7 @@ import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
 import type { ClockSkewRecord, JournalEntryRecord, JournalRecord } from '../idempotency/idempotency.js';
 import { JournalClosedError, JournalReadError, JournalWriteError, type JournalLoad, type OrderJournal } from '../idempotency/orderJournal.js';
 import { CommitQueue } from './commitQueue.js';
-import { inTransaction, type Pool, type PooledClient } from './postgresClient.js';
+import { inTransaction, type Pool, type Queryable } from './postgresClient.js';
 import { checkFence, LeaseLostError, type LeaseWatch } from './postgresLease.js';
 
 /**
@@ -12,9 +12,9 @@ import { checkFence, LeaseLostError, type LeaseWatch } from './postgresLease.js'
  * unchanged. One row per (session, client order id) holds that id's last record; clock-skew
  * records have a table of their own; `seq` orders both as the file orders its lines, so a load
  * folds to the same table as the file would (an id's older records are ones the fold skips).
- * Appends made while a transaction is in flight share the next one (group commit), and every
- * transaction first checks the lease's fencing token (`LEASE_LOST` otherwise), in the same
- * transaction as the rows it writes.
+ * Appends made while a commit is in flight share the next one (group commit): one statement,
+ * which checks the lease's fencing token (`LEASE_LOST` otherwise) in the same statement as the
+ * rows it writes, so an append costs one round trip.
  */
 
 const ENTRY_STATES = ['reserved', 'submitted', 'rejected', 'unknown', 'released'] as const satisfies readonly JournalEntryRecord['state'][];
@@ -103,11 +103,7 @@ export class PostgresOrderJournal implements OrderJournal {
     if (this.#closedBecause !== undefined) return Promise.reject(new JournalClosedError(this.#where, this.#closedBecause));
     return this.#queue.exclusive(async () => {
       try {
-        await this.#fenced(async (client) => {
-          await client.query('DELETE FROM aistock_journal WHERE session_id = $1', [this.#watch.lease.sessionId]);
-          await client.query('DELETE FROM aistock_clock_skews WHERE session_id = $1', [this.#watch.lease.sessionId]);
-          await this.#insert(client, records);
-        });
+        await this.#replaceAll(records);
       } catch (error) {
         throw error instanceof LeaseLostError ? error : new JournalWriteError(this.#where, 'compact', error);
       }
@@ -125,7 +121,9 @@ export class PostgresOrderJournal implements OrderJournal {
     const records = batches.flat();
     const seqBefore = this.#seq;
     try {
-      await this.#fenced((client) => this.#insert(client, records));
+      // One statement, one round trip: atomic on its own, the fence inside it.
+      this.#watch.assertHeld();
+      await this.#insertFenced(this.#pool, records);
       this.#stats.commits += 1;
     } catch (error) {
       // Nothing of the batch is written: its seqs may be used again.
@@ -135,16 +133,22 @@ export class PostgresOrderJournal implements OrderJournal {
     }
   }
 
-  /** A transaction that first checks the fencing token. */
-  #fenced(run: (client: PooledClient) => Promise<void>): Promise<void> {
+  /** Compaction: the session's rows deleted and `records` written in one transaction, fenced like an append. */
+  #replaceAll(records: readonly JournalEntryRecord[]): Promise<void> {
     return inTransaction(this.#pool, async (client) => {
       await checkFence(client, this.#watch);
-      await run(client);
+      await client.query('DELETE FROM aistock_journal WHERE session_id = $1', [this.#watch.lease.sessionId]);
+      await client.query('DELETE FROM aistock_clock_skews WHERE session_id = $1', [this.#watch.lease.sessionId]);
+      await this.#insertFenced(client, records);
     });
   }
 
-  /** Writes `records` in order: each id's last record (an upsert), every clock skew. */
-  async #insert(client: PooledClient, records: readonly JournalRecord[]): Promise<void> {
+  /**
+   * Writes `records` in order — each id's last record (an upsert), every clock skew — in one
+   * statement that holds the lease row FOR SHARE and writes nothing unless its token is still
+   * the watch's; throws {@link LeaseLostError} (and tells the watch) when it is not.
+   */
+  async #insertFenced(db: Queryable, records: readonly JournalRecord[]): Promise<void> {
     // One row per id: a later record of an id in this batch replaces its earlier one (ON CONFLICT cannot touch a row twice).
     const entries = new Map<string, { record: JournalEntryRecord; seq: number }>();
     const skews: { record: ClockSkewRecord; seq: number }[] = [];
@@ -156,21 +160,32 @@ export class PostgresOrderJournal implements OrderJournal {
         entries.set(record.id, { record, seq: this.#seq });
       }
     }
-    const sessionId = this.#watch.lease.sessionId;
-    if (entries.size > 0) {
-      const rows = [...entries.values()];
-      await client.query(
-        `INSERT INTO aistock_journal (session_id, client_order_id, state, at, seq)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::bigint[])
-         ON CONFLICT (session_id, client_order_id) DO UPDATE SET state = excluded.state, at = excluded.at, seq = excluded.seq`,
-        [sessionId, rows.map((r) => r.record.id), rows.map((r) => r.record.state), rows.map((r) => r.record.at), rows.map((r) => r.seq)],
-      );
-    }
-    if (skews.length > 0) {
-      await client.query(
-        `INSERT INTO aistock_clock_skews (session_id, clock_skew_ms, at, seq) SELECT $1, * FROM unnest($2::float8[], $3::float8[], $4::bigint[])`,
-        [sessionId, skews.map((s) => s.record.clockSkewMs), skews.map((s) => s.record.at), skews.map((s) => s.seq)],
-      );
-    }
+    const rows = [...entries.values()];
+    const { lease } = this.#watch;
+    const written = await db.query<{ fenced: number }>(
+      `WITH fence AS (SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $2::bigint FOR SHARE),
+       entries AS (
+         INSERT INTO aistock_journal (session_id, client_order_id, state, at, seq)
+         SELECT $1, u.* FROM unnest($3::text[], $4::text[], $5::float8[], $6::bigint[]) AS u WHERE EXISTS (SELECT 1 FROM fence)
+         ON CONFLICT (session_id, client_order_id) DO UPDATE SET state = excluded.state, at = excluded.at, seq = excluded.seq
+         RETURNING 1),
+       skews AS (
+         INSERT INTO aistock_clock_skews (session_id, clock_skew_ms, at, seq)
+         SELECT $1, u.* FROM unnest($7::float8[], $8::float8[], $9::bigint[]) AS u WHERE EXISTS (SELECT 1 FROM fence)
+         RETURNING 1)
+       SELECT (SELECT count(*) FROM fence)::int AS fenced, (SELECT count(*) FROM entries) + (SELECT count(*) FROM skews) AS written`,
+      [
+        lease.sessionId,
+        lease.token,
+        rows.map((r) => r.record.id),
+        rows.map((r) => r.record.state),
+        rows.map((r) => r.record.at),
+        rows.map((r) => r.seq),
+        skews.map((r) => r.record.clockSkewMs),
+        skews.map((r) => r.record.at),
+        skews.map((r) => r.seq),
+      ],
+    );
+    if (written.rows[0]?.fenced !== 1) throw this.#watch.stale('another process took it over');
   }
 }

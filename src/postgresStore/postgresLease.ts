@@ -115,11 +115,13 @@ export class LeaseWatch {
     return this.#lost;
   }
 
-  /** Records the loss (the first report wins; later ones change nothing). */
-  lose(error: LeaseLostError): void {
-    if (this.#lost !== undefined) return;
-    this.#lost = error;
-    this.#onLost(error);
+  /** The lease was found stale (`detail` says how): the loss, recorded (the first report wins) and returned to throw. */
+  stale(detail: string): LeaseLostError {
+    if (this.#lost === undefined) {
+      this.#lost = new LeaseLostError(this.lease.sessionId, this.lease.token, detail);
+      this.#onLost(this.#lost);
+    }
+    return this.#lost;
   }
 
   /** Throws the {@link LeaseLostError} once the lease is known lost. */
@@ -138,11 +140,7 @@ export async function checkFence(db: Queryable, watch: LeaseWatch): Promise<void
   const { lease } = watch;
   const row = await db.query<{ token: string }>(`SELECT token::text AS token FROM aistock_leases WHERE session_id = $1 FOR SHARE`, [lease.sessionId]);
   const current = row.rows[0]?.token;
-  if (current !== lease.token) {
-    const error = new LeaseLostError(lease.sessionId, lease.token, current === undefined ? 'its row is gone' : `another process took it over (token ${current})`);
-    watch.lose(error);
-    throw error;
-  }
+  if (current !== lease.token) throw watch.stale(current === undefined ? 'its row is gone' : `another process took it over (token ${current})`);
 }
 
 /** What waits between tries and renewals: Node's timers by default, a test's own to pause a holder. */
@@ -173,7 +171,7 @@ export function keepRenewing(options: {
       (held) => {
         if (!held) {
           stopped = true;
-          options.watch.lose(new LeaseLostError(lease.sessionId, lease.token, 'a renewal found another process holding it'));
+          options.watch.stale('a renewal found another process holding it');
         }
       },
       (error: unknown) => options.onError(error),
