@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -38,6 +38,7 @@ export function describeOrderJournalContract(name: string, makeStore: () => Prom
     afterEach(async () => {
       await Promise.all(running.splice(0).map((tracker) => tracker.stop()));
       await store.close();
+      await rm(stateDir, { recursive: true, force: true });
     });
 
     /** A tracker over a new journal of the store: a process starting. */

@@ -50,5 +50,6 @@ describe('the database restarted mid-run', () => {
     const again = await resumed.stop();
     expect(again.orders.submitted).toBe(0);
     expect(again.portfolio).toEqual(summary.portfolio);
+    await rm(stateDir, { recursive: true, force: true });
   });
 });

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBars } from '../../src/bars/barReader.js';
 import { createTradingSession } from '../../src/session/createTradingSession.js';
 import { sampleCsv } from '../support/replayFixture.js';
@@ -26,6 +26,7 @@ beforeAll(async () => {
     files.push(file);
   }
 });
+afterAll(async () => rm(work, { recursive: true, force: true }));
 
 /** Session i's portfolio replayed alone, on its own state dir's files. */
 async function cleanPortfolio(i: number): Promise<unknown> {

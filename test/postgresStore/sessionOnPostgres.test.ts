@@ -1,4 +1,4 @@
-import { access, mkdtemp } from 'node:fs/promises';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,17 @@ let db: Awaited<ReturnType<typeof testDatabase>>;
 beforeAll(async () => {
   db = await testDatabase('session');
 });
-afterAll(async () => db.drop());
+const made: string[] = [];
+/** A state dir of its own, removed after the file's tests. */
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'aistock-pg-session-'));
+  made.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  await db.drop();
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 const bars = minuteBars(8);
 /** Timers that never fire: a holder whose renewals never run, as if its process were paused. */
@@ -49,13 +59,13 @@ const exists = (path: string): Promise<boolean> => access(path).then(() => true,
 
 describe('a trading session on PostgreSQL', () => {
   it('ends where the same session on its state dir ends, keeps no journal or checkpoint file, and resumes sending nothing again', async () => {
-    const fileDir = await mkdtemp(join(tmpdir(), 'aistock-pg-file-'));
+    const fileDir = await tempDir();
     const onFiles = createTradingSession(options(fileDir));
     await onFiles.start();
     await onFiles.ingest(bars);
     const expected = await onFiles.stop();
 
-    const pgDir = await mkdtemp(join(tmpdir(), 'aistock-pg-'));
+    const pgDir = await tempDir();
     const store = postgresStore({ url: db.url });
     const onPostgres = createTradingSession(options(pgDir, { store, sessionId: 'equal' }));
     await onPostgres.start();
@@ -82,16 +92,16 @@ describe('a trading session on PostgreSQL', () => {
 
   it('refuses to start a second session with the same id, naming the holder\'s host and pid', async () => {
     const store = postgresStore({ url: db.url });
-    const first = createTradingSession(options(await mkdtemp(join(tmpdir(), 'aistock-pg-')), { store, sessionId: 'twice' }));
+    const first = createTradingSession(options(await tempDir(), { store, sessionId: 'twice' }));
     await first.start();
-    const second = createTradingSession(options(await mkdtemp(join(tmpdir(), 'aistock-pg-')), { store, sessionId: 'twice' }));
+    const second = createTradingSession(options(await tempDir(), { store, sessionId: 'twice' }));
     await expect(second.start()).rejects.toMatchObject({ code: 'SESSION_LEASE_HELD', holderHost: hostname(), holderPid: process.pid });
     await second.stop();
     await first.stop();
   });
 
   it('faults a paused holder with LEASE_LOST before any broker call once a standby has taken its lease', async () => {
-    const stateDir = await mkdtemp(join(tmpdir(), 'aistock-pg-'));
+    const stateDir = await tempDir();
     const { broker, submits } = await countingBroker(stateDir);
     // The holder's renewals never run (paused); its 200 ms lease expires on the server's clock.
     const holder = createTradingSession(options(stateDir, { store: postgresStore({ url: db.url, leaseMs: 200, timers: paused }), sessionId: 'fenced', broker }));
