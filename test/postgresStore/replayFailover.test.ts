@@ -169,16 +169,20 @@ describe('aistock replay --store', () => {
     // whose renewals starve longer than its lease is taken over (and fenced) while alive.
     const spinMs = 0.1;
     const random = seededRandom(17);
-    const processes = [replay(args, spinMs), replay([...args, '--standby'], spinMs), replay([...args, '--standby'], spinMs)];
+    // Three at once, all --standby: whichever takes the lease first is the primary, the others wait.
+    const processes = [replay([...args, '--standby'], spinMs), replay([...args, '--standby'], spinMs), replay([...args, '--standby'], spinMs)];
     let kills = 0;
-    for (let token = 1; kills < 10; token += 1) {
-      await until(`holder ${token} has taken the lease`, async () => (await leaseToken('loop')) >= token);
-      // A random moment of its run (its start steps included), then the holder — the process whose stderr says it took this token — dies.
+    for (let killed = 0; kills < 10; ) {
+      // The next holder (a takeover of a live holder whose renewals starved counts too: it is fenced, not killed).
+      await until(`a holder after token ${killed}`, async () => (await leaseToken('loop')) > killed);
+      // A random moment of its run (its start steps included), then the holder — the process whose stderr says it took the newest token — dies.
       await new Promise((resolve) => setTimeout(resolve, 150 + Math.floor(random() * 300)));
+      const token = await leaseToken('loop');
       const holder = processes.find((p) => p.child.exitCode === null && p.child.signalCode === null && holding(p, token));
-      if (holder === undefined) throw new Error(`no live process says it holds token ${token}`);
+      if (holder === undefined) continue; // taken over again meanwhile, or its line not read yet: look again
       holder.child.kill('SIGKILL');
       await holder.exit;
+      killed = token;
       kills += 1;
       processes.push(replay([...args, '--standby'], spinMs)); // one more standby for each holder killed
     }
