@@ -1,6 +1,7 @@
 import { assign, enqueueActions, fromPromise, setup, type AnyActorRef } from 'xstate';
 import type { Fill } from '../src/common/order.js';
 import type { Portfolio } from '../src/portfolio/portfolio.js';
+import type { FillCounts } from '../src/session/fillCounts.js';
 import { describeErrorEvent } from '../src/common/errors.js';
 import { LIFECYCLE, lifecycleStates, type LifecycleEvent } from './lifecycle.js';
 
@@ -29,7 +30,7 @@ export interface Reconciliation {
 /** What a check is given: the portfolio as it stands, and how many of each order's fills it holds. */
 export interface PositionsCheck {
   portfolio: Portfolio;
-  appliedFills: Record<string, number>;
+  appliedFills: FillCounts;
 }
 
 /** What the reconciler accepts. */

@@ -5,6 +5,7 @@ import type { TimeframeBar } from '../src/bars/timeframe.js';
 import type { GuardState } from '../src/dataGuard/dataGuard.js';
 import type { Fill } from '../src/common/order.js';
 import { keyed } from '../src/common/keyed.js';
+import { FillCounts } from '../src/session/fillCounts.js';
 import type { Portfolio } from '../src/portfolio/portfolio.js';
 import type { DenyCode } from '../src/risk/risk.js';
 import type { RiskRules } from '../src/risk/riskLimits.js';
@@ -166,7 +167,7 @@ export interface SessionContext extends SessionInput {
   lastReconciledMonoMs: number | null;
   decided: DecidedState | null;
   children: SessionChildren | null;
-  appliedFills: Record<string, number>;
+  appliedFills: FillCounts;
   /** Orders whose submit ended `unknown`, by client order id, until the broker settles them. */
   unsettled: Record<string, PlannedOrder>;
   inbox: { bars: readonly Bar[]; receivedAtMs: number | null; monoMs: number | null }[];
@@ -331,7 +332,7 @@ const sessionSetup = setup({
       'executeOrders',
     ),
     /** Reconcile one last time, stop the checkpointer and the journal, close the broker, release the lock. */
-    drainSession: provided<void, { portfolio: Portfolio | null; appliedFills: Record<string, number> }>('drainSession'),
+    drainSession: provided<void, { portfolio: Portfolio | null; appliedFills: FillCounts }>('drainSession'),
   },
   actions: {
     /** Shows bars to the broker (a simulated market needs every price); supplied by the runtime. */
@@ -701,7 +702,7 @@ export const sessionMachine = sessionSetup.createMachine({
     lastReconciledMonoMs: null,
     decided: null,
     children: null,
-    appliedFills: keyed(),
+    appliedFills: FillCounts.EMPTY,
     unsettled: keyed(),
     inbox: [],
     batch: null,

@@ -131,14 +131,14 @@ export interface OwnOrder {
  */
 export function splitOwnFills(
   own: readonly OwnOrder[],
-  applied: Readonly<Record<string, number>>,
+  applied: { get(clientOrderId: string): number },
   decidedTo: Readonly<Record<string, number>>,
 ): { final: Fill[]; pending: Fill[] } {
   const final: Fill[] = [];
   const pending: Fill[] = [];
   for (const order of own) {
     // Own keys only: a symbol may be named like an Object.prototype member.
-    const unapplied = order.fills.slice(Object.hasOwn(applied, order.clientOrderId) ? applied[order.clientOrderId] : 0);
+    const unapplied = order.fills.slice(applied.get(order.clientOrderId));
     if (unapplied.length === 0) continue;
     const decided = Object.hasOwn(decidedTo, order.symbol) ? decidedTo[order.symbol] : undefined;
     (decided !== undefined && order.barTs <= decided ? final : pending).push(...unapplied);

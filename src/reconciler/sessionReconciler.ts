@@ -17,6 +17,7 @@ import { addHaltReason } from '../risk/risk.js';
 import { applyNewFills, unappliedFills } from '../session/sessionPipeline.js';
 import type { Broker } from '../broker/broker.js';
 import type { Clock } from '../common/clock.js';
+import type { FillCounts } from '../session/fillCounts.js';
 
 /**
  * The session's reconciler (AIStock's PositionReconciler): the broker's positions against the
@@ -56,7 +57,7 @@ export interface SessionReconcilerDeps {
 /** What the portfolio holds, and up to which bar time per symbol everything is decided. */
 export interface ReconcileState {
   portfolio: Portfolio;
-  appliedFills: Record<string, number>;
+  appliedFills: FillCounts;
   decidedTo: Readonly<Record<string, number>>;
 }
 

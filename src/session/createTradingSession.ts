@@ -86,12 +86,6 @@ interface RunBase {
 
 const FRESH_RUN: RunBase = { accepted: 0, rejected: {}, orders: 0, fills: 0 };
 
-/** Fills booked over every run: the portfolio keeps how many of each order's fills it holds. */
-function fillsBooked(appliedFills: Readonly<Record<string, number>>): number {
-  let fills = 0;
-  for (const n of Object.values(appliedFills)) fills += n;
-  return fills;
-}
 
 /** `now − base` by reason, reasons that did not move left out. */
 function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Record<string, number>>): Record<string, number> {
@@ -290,7 +284,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
     const tracker = parts.tracker?.snapshot();
     const accepted = guard?.accepted ?? 0;
     const rejected = { ...(guard?.rejected ?? {}) } as Record<string, number>;
-    const fills = fillsBooked(state?.appliedFills ?? {});
+    const fills = state?.appliedFills.total ?? 0;
     return {
       bars: {
         accepted: guard?.accepted ?? 0,
@@ -347,7 +341,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
           accepted: restored?.pipeline.guard.accepted ?? 0,
           rejected: { ...(restored?.pipeline.guard.rejected ?? {}) },
           orders: ownOrders,
-          fills: fillsBooked(restored?.appliedFills ?? {}),
+          fills: restored?.appliedFills.total ?? 0,
         };
       })();
       return started;

@@ -11,6 +11,7 @@ import {
 } from './sessionPipeline.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { keyed, keyedRecord } from '../common/keyed.js';
+import { FillCountsSchema } from './fillCounts.js';
 
 /**
  * The session's checkpoint: domain state under our own schema (not an XState persisted
@@ -24,7 +25,7 @@ export const SessionCheckpointSchema = z.object({
   portfolio: PortfolioSnapshotSchema,
   risk: RiskSnapshotSchema,
   /** How many of each order's broker fills the portfolio holds. */
-  appliedFills: keyedRecord(z.number().int().nonnegative()),
+  appliedFills: FillCountsSchema,
   /** Orders whose submit ended `unknown`, to settle with the broker at the next start. */
   unsettled: keyedRecord(PlannedOrderSchema),
 });
@@ -63,7 +64,7 @@ export function restoreSession(
     pipeline: restorePipeline(checkpoint.pipeline, deps.strategy),
     portfolio,
     risk: restoreRiskState(checkpoint.risk, deps.rules, nowMono, accountView(portfolio)),
-    appliedFills: keyed(checkpoint.appliedFills),
+    appliedFills: checkpoint.appliedFills,
     unsettled: keyed(checkpoint.unsettled),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { keyed, own } from '../common/keyed.js';
+import { own } from '../common/keyed.js';
+import type { FillCounts } from './fillCounts.js';
 import type { Bar } from '../bars/bar.js';
 import { BarsStateSchema, createBarsState, type BarsConfigInput, type BarsState } from '../bars/barProcessor.js';
 import { clientOrderId } from '../idempotency/clientOrderId.js';
@@ -76,7 +77,7 @@ export interface SessionState {
   portfolio: Portfolio;
   risk: RiskState;
   /** How many of each order's broker fills the portfolio holds. */
-  appliedFills: Record<string, number>;
+  appliedFills: FillCounts;
   /** Orders whose submit ended `unknown`, by client order id, until the broker settles them. */
   unsettled: Record<string, PlannedOrder>;
 }
@@ -338,8 +339,8 @@ export interface Booked {
   readonly reserved: readonly string[];
   readonly released: readonly string[];
   readonly fresh: readonly Fill[];
-  /** Fill keys now applied (see {@link unappliedFills}). */
-  readonly appliedFills: Record<string, number>;
+  /** Fill counts with the fresh fills (see {@link unappliedFills}). */
+  readonly appliedFills: FillCounts;
 }
 
 /**
@@ -348,7 +349,7 @@ export interface Booked {
  * when first reserved. Every fill not applied before is for the portfolio (fills of an order
  * sent by an earlier run may already be in the restored portfolio).
  */
-export function bookOutcomes(outcomes: readonly OrderOutcome[], appliedFills: Readonly<Record<string, number>>): Booked {
+export function bookOutcomes(outcomes: readonly OrderOutcome[], appliedFills: FillCounts): Booked {
   const reserved: string[] = [];
   const released: string[] = [];
   const reported: Fill[] = [];
@@ -367,13 +368,13 @@ export interface Applied {
   readonly pipeline: PipelineState;
   readonly portfolio: Portfolio;
   readonly risk: RiskState;
-  readonly appliedFills: Readonly<Record<string, number>>;
+  readonly appliedFills: FillCounts;
   readonly newFills: number;
 }
 
 /** Applies fills (already known to be new) and refreshes the strategy's view of positions. */
 export function applyNewFills(
-  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState; appliedFills: Readonly<Record<string, number>> },
+  state: { pipeline: PipelineState; portfolio: Portfolio; risk: RiskState; appliedFills: FillCounts },
   fills: readonly Fill[],
 ): Applied {
   const { portfolio } = applyFills(state.portfolio, fills);
@@ -387,16 +388,16 @@ export function applyNewFills(
  */
 export function unappliedFills(
   fills: readonly Fill[],
-  applied: Readonly<Record<string, number>>,
-): { fresh: Fill[]; appliedFills: Record<string, number> } {
-  const appliedFills = keyed(applied);
+  applied: FillCounts,
+): { fresh: Fill[]; appliedFills: FillCounts } {
   const seen = new Map<string, number>();
+  const counted = new Map<string, number>();
   const fresh = fills.filter((fill) => {
     const index = (seen.get(fill.clientOrderId) ?? 0) + 1;
     seen.set(fill.clientOrderId, index);
-    if (index <= (own(applied, fill.clientOrderId) ?? 0)) return false;
-    appliedFills[fill.clientOrderId] = index;
+    if (index <= applied.get(fill.clientOrderId)) return false;
+    counted.set(fill.clientOrderId, index);
     return true;
   });
-  return { fresh, appliedFills };
+  return { fresh, appliedFills: applied.with(counted) };
 }

@@ -4,6 +4,7 @@ import type { SessionEvent, SessionStart } from '../../machines/session.machine.
 import { isLegacyClientOrderId } from '../idempotency/clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { keyed } from '../common/keyed.js';
+import { FillCounts } from './fillCounts.js';
 import { createPortfolio } from '../portfolio/portfolio.js';
 import { accountView, createRiskState, updateAccount } from '../risk/risk.js';
 import type { RiskRules } from '../risk/riskLimits.js';
@@ -213,7 +214,7 @@ export function startSteps(deps: StartStepsDeps) {
           portfolio,
           // Risk sees the account from the first bar on, not only after the first batch.
           risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
-          appliedFills: keyed(),
+          appliedFills: FillCounts.EMPTY,
           unsettled: keyed(),
           settled: [],
         };

@@ -1,3 +1,4 @@
+import { FillCounts } from '../../src/session/fillCounts.js';
 import { createActor, fromPromise, type EventFromLogic } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { reconcilerMachine, type PositionsCheck, type Reconciliation, type ReconcilerEmitted } from '../../machines/reconciler.machine.js';
@@ -6,7 +7,7 @@ import { allStateIds, modelPaths, replayPath, statesReached, type ModelPath } fr
 
 type ModelEvent = EventFromLogic<typeof reconcilerMachine>;
 
-const CHECK = { type: 'CHECK', portfolio: createPortfolio({ initialCash: '1000' }), appliedFills: {} } as const;
+const CHECK = { type: 'CHECK', portfolio: createPortfolio({ initialCash: '1000' }), appliedFills: FillCounts.EMPTY } as const;
 const HALTING: Reconciliation = { halt: { code: 'POSITION_MISMATCH', detail: 'broker holds 5 X', at: 0 }, adoptionFills: [] };
 
 // The machine's own events, plus the check's outcomes: an answer, a broker that does not answer.

@@ -1,3 +1,4 @@
+import { FillCounts } from '../../src/session/fillCounts.js';
 import { createActor, fromPromise, waitFor, type EventFromLogic, type StateValue } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { sessionMachine, type Execution, type Reconciliation, type SessionStart } from '../../machines/session.machine.js';
@@ -30,7 +31,7 @@ const fresh = (): SessionStart => {
   pipeline: createPipeline(strategy),
   portfolio,
   risk: updateAccount(createRiskState(), rules, accountView(portfolio)).state,
-  appliedFills: {},
+  appliedFills: FillCounts.EMPTY,
   unsettled: {},
   settled: [],
   };

@@ -1,3 +1,4 @@
+import { FillCounts } from '../../src/session/fillCounts.js';
 import { describe, expect, it } from 'vitest';
 import type { Bar } from '../../src/bars/bar.js';
 import {
@@ -107,11 +108,12 @@ describe('the session’s own bookkeeping', () => {
         { kind: 'refused', order: order('c'), reason: { code: 'STOPPING', detail: 'x' } },
         { kind: 'settled', order: order('d'), fills: [fill('d')] },
       ],
-      { b: 1 },
+      FillCounts.of({ b: 1 }),
     );
     expect(booked.reserved).toEqual(['a', 'b']);
     expect(booked.released).toEqual(['c']);
     expect(booked.fresh.map((f) => f.clientOrderId)).toEqual(['a', 'd']);
-    expect(booked.appliedFills).toMatchObject({ a: 1, b: 1, d: 1 });
+    expect(booked.appliedFills.toJSON()).toEqual({ a: 1, b: 1, d: 1 });
+    expect(booked.appliedFills.total).toBe(3);
   });
 });
