@@ -2,11 +2,13 @@
  * The whole session, end to end on a real disk (journal fsync, broker ledger fsync,
  * checkpoints): the hot path alone over a 1,000,000-bar 50-symbol replay (with peak RSS), live
  * ingest one bar at a time, and the time to resume a state dir whose journal holds 100,000 ids.
+ * And XState's own floor for a live bar: the same four hops through machines that only count.
  * The bundled sample replay (orders and all) is in orderPath.bench.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assign, createActor, sendParent, sendTo, setup, type AnyActorRef } from 'xstate';
 import { z } from 'zod';
 import type { Bar } from '../src/bars/bar.js';
 import type { Strategy } from '../src/strategy/strategy.js';
@@ -202,7 +204,49 @@ async function restart(): Promise<void> {
   await rm(stateDir, { recursive: true, force: true });
 }
 
+/**
+ * XState's own floor for a live bar: the same four hops a live bar makes (session → data guard →
+ * bars → session) through machines that do nothing but count, so `liveBarsPerSec` can be read
+ * against what the actor tree costs before any rule of ours runs. Median of 5 rounds of 50,000.
+ */
+function xstateFloor(): void {
+  type Hop = { type: 'HOP'; bars: readonly unknown[] };
+  const counter = { context: {} as { hops: number; next: AnyActorRef | null }, input: {} as { next: AnyActorRef | null }, events: {} as Hop };
+  const last = setup({ types: counter }).createMachine({
+    context: ({ input }) => ({ hops: 0, next: input.next }),
+    on: { HOP: { actions: [assign(({ context }) => ({ hops: context.hops + 1 })), sendParent(({ event }) => ({ type: 'DONE', bars: event.bars }))] } },
+  });
+  const first = setup({ types: counter }).createMachine({
+    context: ({ input }) => ({ hops: 0, next: input.next }),
+    on: { HOP: { actions: [assign(({ context }) => ({ hops: context.hops + 1 })), sendTo(({ context }) => context.next ?? '', ({ event }) => event)] } },
+  });
+  const root = setup({
+    types: { context: {} as { done: number }, events: {} as { type: 'BARS' | 'DONE'; bars: readonly unknown[] } },
+    actors: { first, last },
+  }).createMachine({
+    context: { done: 0 },
+    entry: assign(({ spawn }) => {
+      spawn('first', { id: 'first', input: { next: spawn('last', { id: 'last', input: { next: null } }) } });
+      return {};
+    }),
+    on: {
+      BARS: { actions: sendTo('first', ({ event }) => ({ type: 'HOP' as const, bars: event.bars })) },
+      DONE: { actions: assign(({ context }) => ({ done: context.done + 1 })) },
+    },
+  });
+  const actor = createActor(root).start();
+  const rounds: number[] = [];
+  for (let round = 0; round < 6; round += 1) {
+    const started = performance.now();
+    for (let i = 0; i < 50_000; i += 1) actor.send({ type: 'BARS', bars: [i] });
+    if (round > 0) rounds.push(((performance.now() - started) * 1_000) / 50_000);
+  }
+  actor.stop();
+  report(BENCH, 'xstateFourHopUs', percentile(rounds, 50), 'µs');
+}
+
 await hotPathReplay();
 await liveIngest();
 await liveBurst();
 await restart();
+xstateFloor();

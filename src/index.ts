@@ -2,7 +2,8 @@
  * aistock — the state-management core of a trading session as an XState v5 actor system.
  * Everything a library user imports comes from here; machines from `aistock/machines`.
  */
-export { AistockError } from './common/errors.js';
+export { AistockError, OptionalPackageUnavailableError } from './common/errors.js';
+export { SymbolMap } from './common/keyed.js';
 export { type Clock, systemClock, ManualClock, offsetClock } from './common/clock.js';
 export {
   readStateFile,

@@ -14,6 +14,20 @@ export class AistockError extends Error {
   }
 }
 
+/**
+ * A feature needs an optional peer dependency of aistock that is not installed (the inspector,
+ * the live view, the PostgreSQL store): the message says what to install. Not retryable.
+ */
+export class OptionalPackageUnavailableError extends AistockError {
+  /** The package to install. */
+  readonly packageName: string;
+
+  constructor(code: string, feature: string, packageName: string, versionRange: string, cause: unknown) {
+    super(code, `${feature} needs the optional package ${packageName}, which is not installed: npm install ${packageName}@${versionRange}`, { cause });
+    this.packageName = packageName;
+  }
+}
+
 /** The error an actor's `xstate.error.actor.*` event carries, described (see {@link describeError}). */
 export function describeErrorEvent(event: unknown): string {
   return describeError((event as { error?: unknown } | null)?.error);

@@ -4,7 +4,7 @@ import type { createWebSocketInspector } from '@statelyai/inspect';
 import type { createInspectorServer } from '@statelyai/inspect/server';
 import type { AnyEventObject, InspectionEvent, Observer, Snapshot } from 'xstate';
 import { z } from 'zod';
-import { AistockError, describeError } from '../common/errors.js';
+import { AistockError, describeError, OptionalPackageUnavailableError } from '../common/errors.js';
 import { boundedView } from './boundedView.js';
 import { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.js';
 import { startLiveView, type RunningLiveView } from './liveView.js';
@@ -81,16 +81,9 @@ export const INSPECTOR_PACKAGE = '@statelyai/inspect';
  * The inspector's package, `@statelyai/inspect` (an optional peer dependency of aistock), is not
  * installed: `npm install @statelyai/inspect` (0.7) and start the inspector again. Not retryable.
  */
-export class InspectorUnavailableError extends AistockError {
-  /** The package to install. */
-  readonly packageName = INSPECTOR_PACKAGE;
-
+export class InspectorUnavailableError extends OptionalPackageUnavailableError {
   constructor(cause: unknown) {
-    super(
-      'INSPECTOR_UNAVAILABLE',
-      `the inspector needs the optional package ${INSPECTOR_PACKAGE}, which is not installed: npm install ${INSPECTOR_PACKAGE}@^0.7.2`,
-      { cause },
-    );
+    super('INSPECTOR_UNAVAILABLE', 'the inspector', INSPECTOR_PACKAGE, '^0.7.2', cause);
   }
 }
 

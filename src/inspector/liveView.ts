@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AnyStateMachine, InspectionEvent, Observer } from 'xstate';
 import { z } from 'zod';
-import { AistockError, describeError } from '../common/errors.js';
+import { describeError, OptionalPackageUnavailableError } from '../common/errors.js';
 import { DOCUMENTED_MACHINES } from '../docs/machinesDocument.js';
 import { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.js';
 import { LiveModel } from './liveViewModel.js';
@@ -68,12 +68,9 @@ export const LIVE_VIEW_PACKAGE = 'mermaid';
  * The live view's package, `mermaid` (an optional peer dependency of aistock), is not installed:
  * `npm install mermaid` (12) and start it again. Not retryable.
  */
-export class LiveViewUnavailableError extends AistockError {
-  /** The package to install. */
-  readonly packageName = LIVE_VIEW_PACKAGE;
-
+export class LiveViewUnavailableError extends OptionalPackageUnavailableError {
   constructor(cause: unknown) {
-    super('LIVE_VIEW_UNAVAILABLE', `the live view needs the optional package ${LIVE_VIEW_PACKAGE}, which is not installed: npm install ${LIVE_VIEW_PACKAGE}@^12.3.0`, { cause });
+    super('LIVE_VIEW_UNAVAILABLE', 'the live view', LIVE_VIEW_PACKAGE, '^12.3.0', cause);
   }
 }
 

@@ -1,4 +1,4 @@
-import { AistockError, describeError } from '../common/errors.js';
+import { AistockError, describeError, OptionalPackageUnavailableError } from '../common/errors.js';
 
 /**
  * The small part of node-postgres (`pg`) the store uses, typed here so that aistock's own type
@@ -49,16 +49,9 @@ export const POSTGRES_DRIVER_PACKAGE = 'pg';
  * The PostgreSQL store's driver, `pg` (an optional peer dependency of aistock), is not installed:
  * `npm install pg` (8) and start again. Not retryable.
  */
-export class PostgresDriverUnavailableError extends AistockError {
-  /** The package to install. */
-  readonly packageName = POSTGRES_DRIVER_PACKAGE;
-
+export class PostgresDriverUnavailableError extends OptionalPackageUnavailableError {
   constructor(cause: unknown) {
-    super(
-      'POSTGRES_DRIVER_UNAVAILABLE',
-      `the PostgreSQL store needs the optional package ${POSTGRES_DRIVER_PACKAGE}, which is not installed: npm install ${POSTGRES_DRIVER_PACKAGE}@^8.23.1`,
-      { cause },
-    );
+    super('POSTGRES_DRIVER_UNAVAILABLE', 'the PostgreSQL store', POSTGRES_DRIVER_PACKAGE, '^8.23.1', cause);
   }
 }
 

@@ -86,7 +86,6 @@ interface RunBase {
 
 const FRESH_RUN: RunBase = { accepted: 0, rejected: {}, orders: 0, fills: 0 };
 
-
 /** `now − base` by reason, reasons that did not move left out. */
 function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Record<string, number>>): Record<string, number> {
   const since: Record<string, number> = {};

@@ -49,7 +49,8 @@ interface LockEntry {
 const CONSUMER_TOOLS = ['vitest', 'typescript', '@types/node', '@xstate/graph'] as const;
 /** What the package may contain. */
 const SHIPPED = [/^dist\/(src|machines)\/.+\.(js|d\.ts)$/, /^(README\.md|LICENSE|package\.json|bin\/aistock\.js|cjs\/require\.cjs|cjs\/require\.d\.cts|data\/sample-bars-dst\.csv)$/];
-const TARBALL_BUDGET_BYTES = 400_000;
+// 400 kB until the PostgreSQL store, the offline live view and the bar formats (~80 kB together) joined the package.
+const TARBALL_BUDGET_BYTES = 500_000;
 // Each test runs node, npm, vitest or tsc in a child process: on a loaded 2-core machine, seconds each.
 
 interface Run {
@@ -219,8 +220,9 @@ describe('the tarball', { timeout: 60_000 }, () => {
     for (const entry of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/machines/index.js', 'dist/src/testing/index.js', 'dist/src/cli/main.js', 'LICENSE']) {
       expect(paths).toContain(entry);
     }
-    expect(packed.size).toBeLessThan(TARBALL_BUDGET_BYTES);
+    // Printed first, so a run over the budget still shows the figures.
     console.info(`tarball: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${packed.entryCount} files`);
+    expect(packed.size).toBeLessThan(TARBALL_BUDGET_BYTES);
   });
 
   it('is what publint calls good: no error, warning or suggestion', async () => {
