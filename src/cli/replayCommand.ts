@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { progressLine } from './progress.js';
 import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
 import { stat } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { StateDirLockedError, StateDirUnwritableError } from '../stateDir/stateD
 import { NonDurableStateDirError } from '../stateDir/nonDurableRun.js';
 import { DurabilitySchema, type Durability } from '../stateDir/durability.js';
 import { BrokerLedgerCorruptError } from '../broker/paperBrokerLedger.js';
-import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, type Summary } from '../session/createTradingSession.js';
+import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, SessionFaultedError, type Summary } from '../session/createTradingSession.js';
 import { EXIT, type CliIo } from './io.js';
 import { startReportRecorder, type ReportRecorder } from '../report/reportRecorder.js';
 import { performanceLines, replayPerformance, type ReplayPerformance } from '../report/replayPerformance.js';
@@ -49,7 +50,7 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --report [FILE]      when done, write the HTML report of the state dir to FILE
                        (default report.html; see aistock report)
 ${STORE_USAGE}${barFormatUsage(23)}Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked (or, with --store, the
-session held) by another process,
+session held, or taken over while this run went on) by another process,
 4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
 5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
 Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
@@ -294,13 +295,14 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     }
     if (progress) io.stdout.write('\r\x1b[K');
     const summary = await session.stop();
-    const performance = replayPerformance(summary, await recorder.finish({ summary, inputRejected }));
+    const recorded = await recorder.finish({ summary, inputRejected });
+    const performance = replayPerformance(summary, recorded);
     // Rows the reader refused never reached the session: this run's, in its counts, not the state dir's.
     for (const counts of [summary.bars.rejected, summary.thisRun.bars.rejected]) {
       for (const [reason, n] of Object.entries(inputRejected)) counts[reason] = (counts[reason] ?? 0) + n;
     }
     io.stdout.write(options.json ? `${JSON.stringify({ ...summary, performance })}\n` : formatSummary(summary, settings.stateDir, performance));
-    const outcome = replayOutcome(summary, settings.stateDir);
+    const outcome = withReportRecorded(replayOutcome(summary, settings.stateDir), recorded !== null, settings.stateDir);
     if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
     if (options.reportFile === null) return outcome.code;
     try {
@@ -315,6 +317,8 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     await recorder?.finish(null);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError || error instanceof SessionLeaseHeldError) return EXIT.locked;
+    // Fenced: another process took the session's lease over while this one ran (its next write failed on the token).
+    if (error instanceof SessionFaultedError && error.fault?.cause === 'LEASE_LOST') return EXIT.locked;
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     // A state dir this version cannot use is bad input too: the message says what to do with it.
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
@@ -362,6 +366,18 @@ export function replayOutcome(summary: Summary, stateDir: string): { code: numbe
     return { code: EXIT.diverged, message: `the portfolio and the broker disagree at stop (${detail}); nothing the session sent explains it` };
   }
   return { code: EXIT.ok, message: null };
+}
+
+/**
+ * Nothing silent: a run whose report recording failed (it warned when it did) ends as a state dir
+ * that could not be written (5), unless something worse already decides the exit.
+ */
+export function withReportRecorded(outcome: { code: number; message: string | null }, recorded: boolean, stateDir: string): { code: number; message: string | null } {
+  if (recorded || outcome.code !== EXIT.ok) return outcome;
+  return {
+    code: EXIT.notPersisted,
+    message: `${join(stateDir, 'report')} could not be written (see the warning above): the run is complete and durable, its report misses part of it`,
+  };
 }
 
 /** `3 rejected (DUPLICATE_TIMESTAMP 2, OHLC_INVALID 1)`, or `0 rejected`. */

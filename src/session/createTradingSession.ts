@@ -98,8 +98,12 @@ function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Recor
 
 /** A session that failed to start (or faulted); `cause` is the underlying error. */
 export class SessionFaultedError extends AistockError {
-  constructor(message: string, cause: unknown) {
-    super('SESSION_FAULTED', message, { cause });
+  /** The session's fault (its code, and the cause's own code, e.g. `LEASE_LOST`), or null when unknown. */
+  readonly fault: SessionFault | null;
+
+  constructor(message: string, fault: SessionFault | null) {
+    super('SESSION_FAULTED', message, { cause: fault });
+    this.fault = fault;
   }
 }
 

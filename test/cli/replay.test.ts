@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,18 @@ describe('aistock replay', () => {
     expect(second.portfolio).toEqual(first.portfolio);
     const ledger = await readLedger(stateDir);
     expect(ledger.orders.length).toBe(first.orders.submitted);
+  });
+
+  it('exits 5 naming the report dir when the report could not be recorded, the run itself complete', async () => {
+    const stateDir = join(dir, 'report-blocked');
+    await mkdir(stateDir);
+    // A file where the recorder makes its directory: it cannot start, warns, and records nothing.
+    await writeFile(join(stateDir, 'report'), 'not a directory');
+    const run = await runCli(['replay', bars, '--state-dir', stateDir, '--json']);
+    expect(run.code, run.stderr).toBe(5);
+    expect(run.stderr).toContain('report recording: could not start');
+    expect(run.stderr).toContain(`${join(stateDir, 'report')} could not be written`);
+    expect(lastJson(run.stdout).bars.accepted).toBe(4_000);
   });
 
   it('exits 3 naming the pid when another process holds the state dir', async () => {

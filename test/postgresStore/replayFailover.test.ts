@@ -151,8 +151,8 @@ describe('aistock replay --store', () => {
     holder.child.kill('SIGCONT');
     feed.end(`${lines.slice(cut).join('\n')}\n`);
     const woken = await holder.exit;
-    // Its first reservation after waking fails on the fencing token: the session faults, exit 1.
-    expect(woken.code).toBe(1);
+    // Its first reservation after waking fails on the fencing token: the session faults, exit 3 (taken over).
+    expect(woken.code).toBe(3);
     expect(woken.stderr).toContain('"event":"LEASE_LOST","sessionId":"stopped","token":"1"');
     expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: EXECUTION_FAILED: the lease of session stopped \(token 1\) was lost/);
     expect(await ledgerIds(stateDir)).toEqual(afterStandby);
