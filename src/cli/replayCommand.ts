@@ -355,8 +355,10 @@ export function replayOutcome(summary: Summary, stateDir: string): { code: numbe
       message: `the broker does not know ${summary.orders.lostByBroker} order(s) the journal recorded as sent (BROKER_LOST_ORDER in the log names them); they were not sent again: check the broker's records`,
     };
   }
-  const rejected = Object.values(summary.bars.rejected).reduce((n, count) => n + count, 0);
-  if (summary.bars.accepted === 0 && summary.bars.resumedSkips === 0 && rejected > 0) {
+  // This run's counts: on a resumed state dir the totals hold the earlier runs' accepted bars.
+  const { bars: thisRun } = summary.thisRun;
+  const rejected = Object.values(thisRun.rejected).reduce((n, count) => n + count, 0);
+  if (thisRun.accepted === 0 && thisRun.resumedSkips === 0 && rejected > 0) {
     // Nothing silent: a file none of whose rows could be used is bad input, not a replay of nothing.
     return { code: EXIT.badInput, message: `every one of the ${rejected} bars read was rejected (see bars.rejected); nothing was replayed` };
   }

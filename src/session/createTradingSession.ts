@@ -290,8 +290,8 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
     const fills = state?.appliedFills.total ?? 0;
     return {
       bars: {
-        accepted: guard?.accepted ?? 0,
-        rejected: { ...(guard?.rejected ?? {}) } as Record<string, number>,
+        accepted,
+        rejected: { ...rejected },
         resumedSkips: context.decided?.resumedSkips ?? 0,
         dropped: context.stats.barsDropped,
       },

@@ -67,6 +67,16 @@ describe('aistock replay', () => {
     expect(lastJson(run.stdout).bars.accepted).toBe(4_000);
   });
 
+  it('exits 2 when a resumed state dir is given a file none of whose rows can be used', async () => {
+    const stateDir = join(dir, 'resumed-then-bad');
+    expect((await runCli(['replay', bars, '--state-dir', stateDir])).code).toBe(0);
+    const bad = join(dir, 'all-bad.csv');
+    await writeFile(bad, 'timestamp,symbol,open,high,low,close,volume\n2025-11-04T09:30:00-05:00,AAPL,-1,1,1,1,100\n2025-11-04T09:31:00-05:00,AAPL,-1,1,1,1,100\n');
+    const run = await runCli(['replay', bad, '--state-dir', stateDir]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain('every one of the 2 bars read was rejected');
+  });
+
   it('exits 3 naming the pid when another process holds the state dir', async () => {
     const stateDir = join(dir, 'locked');
     const lock = await lockStateDir(stateDir);
