@@ -28,6 +28,11 @@ export class OptionalPackageUnavailableError extends AistockError {
   }
 }
 
+/** Whether a failed `import()` failed because `packageName` itself is not installed (a broken install of it — a dependency of its own gone — is another error, to rethrow). */
+export function isPackageMissing(error: unknown, packageName: string): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as { message?: unknown }).message).includes(`'${packageName}'`);
+}
+
 /** The error an actor's `xstate.error.actor.*` event carries, described (see {@link describeError}). */
 export function describeErrorEvent(event: unknown): string {
   return describeError((event as { error?: unknown } | null)?.error);

@@ -105,6 +105,11 @@ export function parseClientOrderId(id: string): ClientOrderIdParts | null {
   return { symbolPrefix: prefix, barTime: negative === 'N' ? -magnitude : magnitude, tag };
 }
 
+/** Whether `id` is one of the orders of the session and strategy `tag` names (see `sessionTag`). */
+export function isOwnOrder(id: string, tag: string): boolean {
+  return parseClientOrderId(id)?.tag === tag;
+}
+
 /**
  * An id of the first scheme (`AAPL-<24 hex>`, aistock 0.1): it names neither bar nor session,
  * so a state dir holding such ids cannot be resumed safely by this version.

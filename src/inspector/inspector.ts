@@ -4,7 +4,7 @@ import type { createWebSocketInspector } from '@statelyai/inspect';
 import type { createInspectorServer } from '@statelyai/inspect/server';
 import type { AnyEventObject, InspectionEvent, Observer, Snapshot } from 'xstate';
 import { z } from 'zod';
-import { AistockError, describeError, OptionalPackageUnavailableError } from '../common/errors.js';
+import { AistockError, describeError, isPackageMissing, OptionalPackageUnavailableError } from '../common/errors.js';
 import { boundedView } from './boundedView.js';
 import { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.js';
 import { startLiveView, type RunningLiveView } from './liveView.js';
@@ -98,10 +98,7 @@ async function loadInspectPackage(): Promise<InspectPackage> {
     const [client, server] = await Promise.all([import('@statelyai/inspect'), import('@statelyai/inspect/server')]);
     return { createWebSocketInspector: client.createWebSocketInspector, createInspectorServer: server.createInspectorServer };
   } catch (error) {
-    // Only the package itself missing; a broken install of it (a dependency of its own gone) is rethrown.
-    const missing =
-      (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as { message?: unknown }).message).includes(`'${INSPECTOR_PACKAGE}'`);
-    throw missing ? new InspectorUnavailableError(error) : error;
+    throw isPackageMissing(error, INSPECTOR_PACKAGE) ? new InspectorUnavailableError(error) : error;
   }
 }
 

@@ -107,26 +107,29 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
   let onFirstViewer: (() => void) | undefined;
   const firstViewer = new Promise<void>((resolve) => (onFirstViewer = resolve));
 
-  const send = (viewer: ServerResponse, event: string, data: unknown): void => {
+  /** One Server-Sent Event, serialized once however many viewers get it. */
+  const message = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const send = (viewer: ServerResponse, text: string): void => {
     if (viewer.destroyed || viewer.writableEnded) return;
     if (viewer.writableLength > MAX_BACKLOG_BYTES) {
       viewers.delete(viewer);
       viewer.destroy();
       return;
     }
-    viewer.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    viewer.write(text);
   };
   const subscribe = (response: ServerResponse): void => {
     response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
     viewers.add(response);
     response.once('close', () => viewers.delete(response));
-    send(response, 'view', model.view());
+    send(response, message('view', model.view()));
     onFirstViewer?.();
   };
   const flush = (): void => {
     const update = model.takeUpdate();
     if (update === null) return;
-    for (const viewer of viewers) send(viewer, 'update', update);
+    const text = message('update', update);
+    for (const viewer of viewers) send(viewer, text);
   };
 
   const server = createServer((request, response) => {
@@ -206,7 +209,7 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
         clearInterval(timer);
         flush();
         const ended = [...viewers].map((viewer) => {
-          send(viewer, 'end', {});
+          send(viewer, message('end', {}));
           return new Promise<void>((resolve) => viewer.end(resolve));
         });
         // The last update and `end` are handed to the sockets (a viewer that reads nothing is not waited for long).

@@ -1,4 +1,4 @@
-import { AistockError, describeError, OptionalPackageUnavailableError } from '../common/errors.js';
+import { AistockError, describeError, isPackageMissing, OptionalPackageUnavailableError } from '../common/errors.js';
 
 /**
  * The small part of node-postgres (`pg`) the store uses, typed here so that aistock's own type
@@ -74,10 +74,7 @@ export async function openPool(url: string, max: number, idleInTransactionMs = 5
     const loaded = (await import(POSTGRES_DRIVER_PACKAGE)) as { default?: PgModule } & Partial<PgModule>;
     pg = loaded.default ?? (loaded as PgModule);
   } catch (error) {
-    // Only the package itself missing; a broken install of it is rethrown.
-    const missing =
-      (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as { message?: unknown }).message).includes(`'${POSTGRES_DRIVER_PACKAGE}'`);
-    throw missing ? new PostgresDriverUnavailableError(error) : error;
+    throw isPackageMissing(error, POSTGRES_DRIVER_PACKAGE) ? new PostgresDriverUnavailableError(error) : error;
   }
   return new pg.Pool({
     connectionString: url,

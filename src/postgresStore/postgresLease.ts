@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { AistockError } from '../common/errors.js';
 import type { Pool, Queryable } from './postgresClient.js';
+import type { DeadlineTimers } from '../session/orderExecution.js';
 
 /**
  * The session lease, in place of the state-dir lock: one row per session naming its holder
@@ -144,10 +145,7 @@ export async function checkFence(db: Queryable, watch: LeaseWatch): Promise<void
 }
 
 /** What waits between tries and renewals: Node's timers by default, a test's own to pause a holder. */
-export interface LeaseTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-}
+export type LeaseTimers = DeadlineTimers;
 
 /**
  * Renews the watched lease every `everyMs` until stopped (or lost). A stale token stops the

@@ -6,6 +6,7 @@ import { postgresCheckpointStore } from './postgresCheckpointStore.js';
 import { PostgresOrderJournal } from './postgresJournal.js';
 import { keepRenewing, LeaseWatch, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
 import { migrate } from './postgresSchema.js';
+import { realTimers } from '../session/orderExecution.js';
 
 /**
  * `postgresStore({ url })`: a session's journal, checkpoints and lease in PostgreSQL, keyed by
@@ -32,11 +33,6 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-const nodeTimers: LeaseTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as Parameters<typeof clearTimeout>[0]),
-};
-
 /** Options the store was given that it cannot run with. */
 export class InvalidPostgresStoreOptionsError extends AistockError {
   constructor(detail: string) {
@@ -53,7 +49,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
     throw new InvalidPostgresStoreOptionsError(`renewEveryMs must be a positive integer below leaseMs (${leaseMs}), not ${renewEveryMs}`);
   }
   const description = describeUrl(options.url);
-  const timers = options.timers ?? nodeTimers;
+  const timers = options.timers ?? realTimers;
   return {
     description,
     async open({ sessionId, clock, log }): Promise<OpenSessionStore> {

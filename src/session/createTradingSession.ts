@@ -2,7 +2,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { reconcilerMachine, type PositionsCheck, type Reconciliation } from '../../machines/reconciler.machine.js';
 import { describeFault, sessionMachine, sessionStateOf, type SessionFault } from '../../machines/session.machine.js';
 import type { Bar } from '../bars/bar.js';
-import { parseClientOrderId, sessionTag } from '../idempotency/clientOrderId.js';
+import { isOwnOrder, sessionTag } from '../idempotency/clientOrderId.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { createPortfolio, portfolioSummary, type PortfolioSummary } from '../portfolio/portfolio.js';
 import type { ReconcileReport } from '../reconciler/reconcile.js';
@@ -339,7 +339,7 @@ export function createTradingSession(options: TradingSessionOptions): TradingSes
         const s = await waitFor(actor, (snap) => !snap.matches('idle') && !snap.matches('starting'), { timeout: Infinity });
         if (s.matches('faulted')) throw parts.startError ?? faultedError('session failed to start', s.context.fault);
         const restored = sessionStateOf(s.context);
-        const ownOrders = (parts.brokerConnection?.knownClientOrderIds ?? []).filter((id) => parseClientOrderId(id)?.tag === tag).length;
+        const ownOrders = (parts.brokerConnection?.knownClientOrderIds ?? []).filter((id) => isOwnOrder(id, tag)).length;
         atStart = {
           accepted: restored?.pipeline.guard.accepted ?? 0,
           rejected: { ...(restored?.pipeline.guard.rejected ?? {}) },

@@ -120,14 +120,13 @@ export async function executeOrders(
   // Every order of the bar is reserved in one tick, so one journal commit holds them all (group
   // commit) before the first reaches the broker; each is then sent in order. All awaited at once:
   // a lost lease fails every one of them, and the session faults before any is sent.
-  const reservations = await Promise.all(orders.map((order) => reserve(deps, order)));
+  const reserved = await Promise.all(orders.map(async (order) => ({ order, reservation: await reserve(deps, order) })));
   const outcomes: OrderOutcome[] = [...settling.outcomes];
   let unreachable: OrderRefusal | null = null;
-  for (const [index, order] of orders.entries()) {
+  for (const { order, reservation } of reserved) {
     // Refused after its reservation (the broker stopped answering mid-bar): an id reserved and
     // never sent, which a restart settles by asking the broker — as after a crash before the send.
-    const outcome: OrderOutcome =
-      unreachable === null ? await executeOne(deps, order, reservations[index] ?? (await reserve(deps, order))) : { kind: 'refused', order, reason: unreachable };
+    const outcome: OrderOutcome = unreachable === null ? await executeOne(deps, order, reservation) : { kind: 'refused', order, reason: unreachable };
     outcomes.push(outcome);
     // The broker stopped answering mid-bar: the rest waits for it, as the next batch will.
     if (outcome.kind === 'unknown') unreachable = unreachableReason([order]);
