@@ -67,6 +67,34 @@ describe('executeOrders', () => {
     await deps.broker.close();
   });
 
+  it('asks nothing of the broker and reserves nothing once the store says this process lost its hold', async () => {
+    const deps = await sessionDeps();
+    const tracker = createIdempotencyTracker({ stateDir: deps.stateDir, clock: deps.clock, log: deps.log });
+    await tracker.start();
+    const calls: string[] = [];
+    deps.broker.submit = () => {
+      calls.push('submit');
+      return Promise.reject(new Error('submit must not be called'));
+    };
+    deps.broker.orderByClientId = () => {
+      calls.push('orderByClientId');
+      return Promise.reject(new Error('orderByClientId must not be called'));
+    };
+    const lost = Object.assign(new Error('the lease was taken over'), { code: 'LEASE_LOST' });
+    const assertHeld = (): void => {
+      throw lost;
+    };
+    const syncsBefore = tracker.snapshot().stats.syncs;
+
+    const execution = executeOrders({ tracker, broker: deps.broker, brokerTimeoutMs: 1_000, log: deps.log, assertHeld }, orders, { refuse: null, unsettled: orders.slice(0, 1) });
+
+    await expect(execution).rejects.toBe(lost);
+    expect(calls).toEqual([]);
+    expect(tracker.snapshot().stats.syncs).toBe(syncsBefore);
+    await tracker.stop();
+    await deps.broker.close();
+  });
+
   it('never sends again an order the journal holds as sent and the broker does not know: it is lost, logged, and has no fills', async () => {
     const deps = await sessionDeps();
     const logged: Record<string, unknown>[] = [];

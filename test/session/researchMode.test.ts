@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,5 +93,15 @@ describe('research mode (durability none)', () => {
     const resumed = await run(stateDir, 'full');
     expect(resumed.summary.orders.submitted).toBe(12);
     await expect(stat(join(stateDir, NON_DURABLE_MARKER_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses a state dir whose marker is unreadable, and keeps refusing it at every later start, in either mode', async () => {
+    const stateDir = await newStateDir();
+    await writeFile(join(stateDir, NON_DURABLE_MARKER_FILE), 'not a marker');
+    for (const durability of ['full', 'none'] as const) {
+      const s = session(stateDir, durability);
+      await expect(s.start()).rejects.toMatchObject({ code: 'STATE_DIR_NOT_DURABLE' });
+      await s.stop().catch(() => undefined);
+    }
   });
 });
