@@ -9,6 +9,7 @@ import type { JournalEntryRecord, JournalRecord } from './idempotency.js';
 import type { Clock } from '../common/clock.js';
 import { atomicFileWriterWith, errnoCode, moveAside, type FileWriter } from '../stateDir/stateFile.js';
 import { FULL_SYNC, type DiskSync } from '../stateDir/durability.js';
+import { CommitQueue } from '../common/commitQueue.js';
 import { CHECKSUM_SUFFIX_LENGTH, checkLine, crc32OfBytes, withChecksum, writtenChecksumAt, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
@@ -185,21 +186,6 @@ export function orderJournalPath(stateDir: string): string {
   return join(stateDir, ORDER_JOURNAL_FILE);
 }
 
-interface QueuedAppend {
-  readonly kind: 'append';
-  readonly text: string;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
-/** A compaction or close: runs alone, after everything queued before it. */
-interface QueuedExclusive {
-  readonly kind: 'exclusive';
-  readonly run: () => Promise<void>;
-}
-
-type QueuedOperation = QueuedAppend | QueuedExclusive;
-
 /** `orders.journal` on the local disk. One instance per file (the state-dir lock ensures it). */
 export class FileOrderJournal implements OrderJournal {
   /** Swap in hooks at any time to make the next write or sync fail (tests only). */
@@ -215,9 +201,8 @@ export class FileOrderJournal implements OrderJournal {
   /** Durable length of the file: appends go here, and anything past it is cut first. */
   #size = 0;
   #tailDirty = false;
-  /** Work in call order; a run of appends at the front is written and synced as one batch. */
-  #queue: QueuedOperation[] = [];
-  #busy = false;
+  /** Work in call order; appends queued together are written and synced as one batch. */
+  readonly #queue = new CommitQueue<string>((texts) => this.#commit(texts));
   #closing: Promise<void> | undefined;
   readonly #stats: FileJournalStats = { appends: 0, syncs: 0, failedSyncs: 0, compactions: 0 };
 
@@ -288,70 +273,30 @@ export class FileOrderJournal implements OrderJournal {
     this.#stats.appends += 1;
     let text = '';
     for (const record of records) text += `${withChecksum(JSON.stringify(record))}\n`;
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind: 'append', text, resolve, reject });
-      this.#kick();
-    });
+    return this.#queue.push(text);
   }
 
   compact(records: readonly JournalEntryRecord[]): Promise<void> {
     if (this.#closedBecause !== undefined) return Promise.reject(new JournalClosedError(this.path, this.#closedBecause));
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind: 'exclusive', run: () => this.#replace(records, 'compact').then(resolve, reject) });
-      this.#kick();
-    });
+    return this.#queue.exclusive(() => this.#replace(records, 'compact'));
   }
 
   close(): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
-      this.#queue.push({
-        kind: 'exclusive',
-        run: async () => {
-          this.#closedBecause = 'closed';
-          const handle = this.#handle;
-          this.#handle = undefined;
-          // A close that fails leaves nothing to retry: the data was synced or reported failed.
-          await handle?.close().catch(() => undefined);
-          resolve();
-        },
-      });
-      this.#kick();
+    this.#closing ??= this.#queue.exclusive(async () => {
+      this.#closedBecause = 'closed';
+      const handle = this.#handle;
+      this.#handle = undefined;
+      // A close that fails leaves nothing to retry: the data was synced or reported failed.
+      await handle?.close().catch(() => undefined);
     });
     return this.#closing;
   }
 
-  /** Starts the writer loop on the next microtask, so appends made in one tick share a sync. */
-  #kick(): void {
-    if (this.#busy) return;
-    this.#busy = true;
-    queueMicrotask(() => void this.#drain());
-  }
-
-  async #drain(): Promise<void> {
-    try {
-      for (let next = this.#queue[0]; next !== undefined; next = this.#queue[0]) {
-        if (next.kind === 'exclusive') {
-          this.#queue.shift();
-          await next.run();
-          continue;
-        }
-        const firstOther = this.#queue.findIndex((operation) => operation.kind !== 'append');
-        const batch = this.#queue.splice(0, firstOther === -1 ? this.#queue.length : firstOther);
-        await this.#commit(batch.filter((operation): operation is QueuedAppend => operation.kind === 'append'));
-      }
-    } finally {
-      this.#busy = false;
-    }
-  }
-
-  async #commit(batch: readonly QueuedAppend[]): Promise<void> {
+  /** One batch of appends: written and synced together, or every one of them failed. */
+  async #commit(texts: readonly string[]): Promise<void> {
     const handle = this.#handle;
-    if (handle === undefined) {
-      const error = new JournalClosedError(this.path, this.#closedBecause ?? 'closed');
-      for (const append of batch) append.reject(error);
-      return;
-    }
-    const buffer = Buffer.from(batch.map((append) => append.text).join(''));
+    if (handle === undefined) throw new JournalClosedError(this.path, this.#closedBecause ?? 'closed');
+    const buffer = Buffer.from(texts.join(''));
     try {
       await this.faults.beforeWrite?.();
       if (this.#tailDirty) {
@@ -365,14 +310,11 @@ export class FileOrderJournal implements OrderJournal {
       if (O_DSYNC === undefined) await this.#sync.data(handle);
     } catch (error) {
       this.#stats.failedSyncs += 1;
-      const failure = new JournalWriteError(this.path, 'append', error);
-      for (const append of batch) append.reject(failure);
-      return;
+      throw new JournalWriteError(this.path, 'append', error);
     }
     this.#size += buffer.length;
     this.#tailDirty = false;
     this.#stats.syncs += 1;
-    for (const append of batch) append.resolve();
   }
 
   /** Atomically replaces the file with `records` (compaction, or the upgrade of a version 1 journal). */

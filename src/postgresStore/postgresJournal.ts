@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
 import type { ClockSkewRecord, JournalEntryRecord, JournalRecord } from '../idempotency/idempotency.js';
 import { JournalClosedError, JournalReadError, JournalWriteError, type JournalLoad, type OrderJournal } from '../idempotency/orderJournal.js';
-import { CommitQueue } from './commitQueue.js';
+import { CommitQueue } from '../common/commitQueue.js';
 import { inTransaction, type Pool, type Queryable } from './postgresClient.js';
 import { checkFence, LeaseLostError, type LeaseWatch } from './postgresLease.js';
 

@@ -1,7 +1,9 @@
 /**
- * Group commit: items pushed while a commit is in flight are committed together by the next
- * one, so 64 callers cost a few transactions, not 64. Exclusive work (a compaction, a close)
- * runs alone, after everything pushed before it. A failed commit fails every item in it.
+ * Group commit, the one queue behind every durable appender (the file and PostgreSQL journals,
+ * the PaperBroker's ledger files and tables): items pushed while a commit is in flight are
+ * committed together by the next one, so 64 callers cost a few commits, not 64. Exclusive work
+ * (a compaction, a close) runs alone, after everything pushed before it. A commit that throws
+ * fails every item in it; one that resolves settles them all.
  */
 type Queued<T> =
   | { readonly kind: 'item'; readonly item: T; readonly resolve: () => void; readonly reject: (error: unknown) => void }
@@ -40,23 +42,28 @@ export class CommitQueue<T> {
   }
 
   async #drain(): Promise<void> {
-    for (let next = this.#queue[0]; next !== undefined; next = this.#queue[0]) {
-      if (next.kind === 'exclusive') {
-        this.#queue.shift();
-        await next.run();
-        continue;
-      }
-      const end = this.#queue.findIndex((queued) => queued.kind !== 'item');
-      const batch = this.#queue.splice(0, end === -1 ? this.#queue.length : end);
-      const items: T[] = [];
-      for (const queued of batch) if (queued.kind === 'item') items.push(queued.item);
-      try {
-        await this.#commit(items);
+    try {
+      for (let next = this.#queue[0]; next !== undefined; next = this.#queue[0]) {
+        if (next.kind === 'exclusive') {
+          this.#queue.shift();
+          await next.run();
+          continue;
+        }
+        const end = this.#queue.findIndex((queued) => queued.kind !== 'item');
+        const batch = this.#queue.splice(0, end === -1 ? this.#queue.length : end);
+        const items: T[] = [];
+        for (const queued of batch) if (queued.kind === 'item') items.push(queued.item);
+        try {
+          await this.#commit(items);
+        } catch (error) {
+          for (const queued of batch) if (queued.kind === 'item') queued.reject(error);
+          continue;
+        }
         for (const queued of batch) if (queued.kind === 'item') queued.resolve();
-      } catch (error) {
-        for (const queued of batch) if (queued.kind === 'item') queued.reject(error);
       }
+    } finally {
+      // Whatever ended the loop, the next push starts a new one instead of queueing behind a dead one.
+      this.#busy = false;
     }
-    this.#busy = false;
   }
 }
