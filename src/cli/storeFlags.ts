@@ -1,5 +1,5 @@
 import { SessionOptionsSchema } from '../session/sessionOptions.js';
-import { postgresStore } from '../postgresStore/postgresStore.js';
+import { InvalidPostgresStoreOptionsError, postgresStore } from '../postgresStore/postgresStore.js';
 import type { SessionStore } from '../session/sessionStore.js';
 import { UsageError } from './usage.js';
 
@@ -37,16 +37,18 @@ export function storeChoiceFrom(values: { store?: string; 'session-id'?: string;
     if (values.standby === true) throw new UsageError('--standby needs --store');
     return null;
   }
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError(`--store: expected a postgresql:// URL, got ${JSON.stringify(url.replace(/:[^:@/]*@/, ':***@'))}`);
   const sessionId = values['session-id'];
   if (sessionId === undefined) throw new UsageError('--store needs --session-id: the id names the session in the shared store');
   if (!SessionOptionsSchema.shape.sessionId.safeParse(sessionId).success) {
     throw new UsageError(`--session-id: expected 1 to 32 letters, digits, _ or -, got ${JSON.stringify(sessionId)}`);
   }
   const leaseText = values['lease-ms'];
-  if (leaseText !== undefined && (!/^\d+$/.test(leaseText) || Number(leaseText) < 3)) {
-    throw new UsageError(`--lease-ms: expected a whole number of milliseconds (at least 3), got ${JSON.stringify(leaseText)}`);
+  // The number itself (how small a lease may be, the URL's scheme) is postgresStore's rule: one rule, one place.
+  if (leaseText !== undefined && !/^\d+$/.test(leaseText)) throw new UsageError(`--lease-ms: expected a whole number of milliseconds, got ${JSON.stringify(leaseText)}`);
+  try {
+    return { store: postgresStore({ url, standby: values.standby === true, ...(leaseText === undefined ? {} : { leaseMs: Number(leaseText) }) }), sessionId };
+  } catch (error) {
+    if (error instanceof InvalidPostgresStoreOptionsError) throw new UsageError(`${error.option === 'url' ? '--store' : '--lease-ms'}: ${error.detail}`);
+    throw error;
   }
-  const store = postgresStore({ url, standby: values.standby === true, ...(leaseText === undefined ? {} : { leaseMs: Number(leaseText) }) });
-  return { store, sessionId };
 }

@@ -33,22 +33,29 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-/** Options the store was given that it cannot run with. */
+/** Options the store was given that it cannot run with; `option` names the one (the CLI names its flag). Not retryable. */
 export class InvalidPostgresStoreOptionsError extends AistockError {
-  constructor(detail: string) {
-    super('INVALID_STORE_OPTIONS', `invalid postgresStore options: ${detail}`);
+  readonly option: 'url' | 'leaseMs' | 'renewEveryMs';
+  readonly detail: string;
+
+  constructor(option: InvalidPostgresStoreOptionsError['option'], detail: string) {
+    super('INVALID_STORE_OPTIONS', `invalid postgresStore options: ${option}: ${detail}`);
+    this.option = option;
+    this.detail = detail;
   }
 }
 
 /** The session store in PostgreSQL (see {@link PostgresStoreOptions}); opened by the session at start. */
 export function postgresStore(options: PostgresStoreOptions): SessionStore {
+  const description = describeUrl(options.url);
+  if (!/^postgres(ql)?:\/\//.test(options.url)) throw new InvalidPostgresStoreOptionsError('url', `expected a postgresql:// URL, got ${description}`);
   const leaseMs = options.leaseMs ?? 10_000;
   const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
-  if (!Number.isInteger(leaseMs) || leaseMs <= 0) throw new InvalidPostgresStoreOptionsError(`leaseMs must be a positive integer, not ${leaseMs}`);
+  // A lease renewed at least once before it expires: 2 ms is the least (renewed every 1 ms).
+  if (!Number.isInteger(leaseMs) || leaseMs < 2) throw new InvalidPostgresStoreOptionsError('leaseMs', `expected a whole number of milliseconds, at least 2, got ${leaseMs}`);
   if (!Number.isInteger(renewEveryMs) || renewEveryMs <= 0 || renewEveryMs >= leaseMs) {
-    throw new InvalidPostgresStoreOptionsError(`renewEveryMs must be a positive integer below leaseMs (${leaseMs}), not ${renewEveryMs}`);
+    throw new InvalidPostgresStoreOptionsError('renewEveryMs', `expected a positive whole number below leaseMs (${leaseMs}), got ${renewEveryMs}`);
   }
-  const description = describeUrl(options.url);
   const timers = options.timers ?? realTimers;
   return {
     description,
