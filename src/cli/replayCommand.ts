@@ -330,6 +330,8 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     process.off('SIGTERM', onSignal);
     // After the session has stopped, so its last events (STOP, shutdown) reach the inspector.
     await inspector?.stop();
+    const dropped = inspector?.live?.viewersDropped() ?? 0;
+    if (dropped > 0) io.stderr.write(`aistock replay: the live view dropped ${dropped} viewer(s) that fell too far behind (their pages reconnect)\n`);
   }
 }
 

@@ -35,6 +35,8 @@ export const LiveViewOptionsSchema = z.object({
   trailLength: z.number().int().positive().default(12),
   /** How often what changed is sent to the viewers. */
   flushMs: z.number().int().positive().default(100),
+  /** A viewer this far behind (bytes its socket has not taken yet) is dropped; its page reconnects and gets the whole view. */
+  maxBacklogBytes: z.number().int().positive().default(4 * 1024 * 1024),
 });
 
 /** Options of {@link startLiveView} as callers write them (every field optional), and the machines drawn up front. */
@@ -52,6 +54,8 @@ export interface RunningLiveView {
   readonly inspect: Observer<InspectionEvent>;
   /** Viewers subscribed now. */
   viewers(): number;
+  /** Viewers dropped so far for falling more than `maxBacklogBytes` behind (a page too slow, or one that stopped reading). */
+  viewersDropped(): number;
   /**
    * Resolves true once a page has drawn its diagrams and subscribed (at once if one has), false
    * if `signal` aborts first: how `--wait-for-viewer` holds a session's start.
@@ -73,9 +77,6 @@ export class LiveViewUnavailableError extends OptionalPackageUnavailableError {
     super('LIVE_VIEW_UNAVAILABLE', 'the live view', LIVE_VIEW_PACKAGE, '^12.3.0', cause);
   }
 }
-
-/** A viewer this far behind (bytes not yet taken by its socket) is dropped; its page reconnects and gets the whole view. */
-const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 /** Longest wait on stop for the viewers to be handed their last messages. */
 const STOP_GRACE_MS = 1_000;
@@ -104,6 +105,7 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
   });
   const html = liveViewHtml(config.eventsShown);
   const viewers = new Set<ServerResponse>();
+  let dropped = 0;
   let onFirstViewer: (() => void) | undefined;
   const firstViewer = new Promise<void>((resolve) => (onFirstViewer = resolve));
 
@@ -111,8 +113,9 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
   const message = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   const send = (viewer: ServerResponse, text: string): void => {
     if (viewer.destroyed || viewer.writableEnded) return;
-    if (viewer.writableLength > MAX_BACKLOG_BYTES) {
+    if (viewer.writableLength > config.maxBacklogBytes) {
       viewers.delete(viewer);
+      dropped += 1;
       viewer.destroy();
       return;
     }
@@ -191,6 +194,7 @@ export async function startLiveView(options: LiveViewOptions = {}): Promise<Runn
     port,
     inspect: { next: (event) => model.observe(event) },
     viewers: () => viewers.size,
+    viewersDropped: () => dropped,
     viewerConnected: async (signal) => {
       if (signal?.aborted === true) return viewers.size > 0;
       let onAbort: (() => void) | undefined;

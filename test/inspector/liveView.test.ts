@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createActor, setup } from 'xstate';
 import { runReplayCommand } from '../../src/cli/replayCommand.js';
 import { InspectorPortInUseError } from '../../src/inspector/inspectorErrors.js';
 import { startLiveView } from '../../src/inspector/liveView.js';
@@ -97,6 +99,43 @@ describe('startLiveView', () => {
     expect(await page.text()).toContain('<script src="/mermaid.min.js"></script>');
     expect((await mermaid.arrayBuffer()).byteLength).toBe((await stat(createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js'))).size);
     expect(missing.status).toBe(404);
+  });
+
+  it('drops a viewer that stops reading once it is more than maxBacklogBytes behind, counts it, and keeps the one that reads', async () => {
+    const live = await startLiveView({ port: 0, flushMs: 10, eventsShown: 2_000, maxBacklogBytes: 256 * 1024 });
+    cleanup.push(() => live.stop());
+    // A page that subscribes, then never reads: what it is sent piles up in the kernel, then in its socket.
+    const stalled = connect(live.port, '127.0.0.1');
+    cleanup.push(() => stalled.destroy());
+    await once(stalled, 'connect');
+    stalled.pause();
+    stalled.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const reader = await readStream(`${live.url}events`);
+    await vi.waitFor(() => expect(live.viewers()).toBe(2));
+    const actor = createActor(setup({}).createMachine({ id: 'echo', on: { PING: {} } }), { inspect: live.inspect }).start();
+    const note = 'x'.repeat(200);
+
+    // Each round: 2,000 events (an update of ~0.5 MB), sent once the reader has taken the last one whole.
+    let rounds = 0;
+    while (live.viewersDropped() === 0 && rounds < 60) {
+      rounds += 1;
+      const seen = reader.events.length;
+      for (let i = 0; i < 2_000; i += 1) actor.send({ type: 'PING', rounds, i, note });
+      await vi.waitFor(() => expect(reader.events.length).toBeGreaterThan(seen), { timeout: 5_000 });
+    }
+    actor.stop();
+
+    expect(live.viewersDropped()).toBe(1);
+    expect(live.viewers()).toBe(1);
+    // ~4 MB fit in the loopback buffers before any backlog stays in the socket.
+    expect(rounds).toBeGreaterThan(4);
+    // The dropped page's connection is closed by the server (whether it then sees an end or a reset).
+    stalled.on('error', () => undefined);
+    stalled.resume();
+    await once(stalled, 'close', within(5_000));
+    await live.stop();
+    await reader.ended;
+    expect(reader.events.at(-1)?.event).toBe('end');
   });
 
   it('says false when waiting for a viewer is given up, and refuses a port in use naming it', async () => {
