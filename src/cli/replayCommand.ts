@@ -52,7 +52,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
 ${STORE_USAGE}${barFormatUsage(23)}Exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 state dir locked (or, with --store, the
 session held, or taken over while this run went on) by another process,
 4 done but the portfolio and the broker disagree at stop (see the summary's reconciliation),
-5 the state dir could not be written (full disk, read-only): fix it, then run again to resume.
+5 the state dir (with --store, the store) could not be written (full disk, read-only, database
+down): fix it, then run again to resume.
 Environment: AISTOCK_CLOCK_OFFSET_MS=N runs with the wall clock N ms ahead (tests of downtime).
 `;
 
@@ -302,7 +303,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       for (const [reason, n] of Object.entries(inputRejected)) counts[reason] = (counts[reason] ?? 0) + n;
     }
     io.stdout.write(options.json ? `${JSON.stringify({ ...summary, performance })}\n` : formatSummary(summary, settings.stateDir, performance));
-    const outcome = withReportRecorded(replayOutcome(summary, settings.stateDir), recorded !== null, settings.stateDir);
+    const outcome = withReportRecorded(replayOutcome(summary, settings.stateDir, options.store), recorded !== null, settings.stateDir);
     if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
     if (options.reportFile === null) return outcome.code;
     try {
@@ -337,18 +338,23 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
 
 /**
  * What a finished replay exits with, and the one line that says why when it is not 0: a fault
- * (1); what the state dir could not keep (5: checkpoints that failed, orders refused because
- * nothing could be made durable); a difference with the broker at stop (4).
+ * (1); what the journal and checkpoints' place could not keep (5: checkpoints that failed, orders
+ * refused because nothing could be made durable), the state dir or, with `--store`, the store;
+ * a difference with the broker at stop (4).
  */
-export function replayOutcome(summary: Summary, stateDir: string): { code: number; message: string | null } {
+export function replayOutcome(summary: Summary, stateDir: string, store: StoreChoice = null): { code: number; message: string | null } {
   if (summary.fault !== null) return { code: EXIT.failure, message: null };
   const refused = (summary.orders.refusedBy.JOURNAL_UNAVAILABLE ?? 0) + (summary.orders.refusedBy.PERSISTENCE_DEGRADED ?? 0);
   if (summary.checkpoints.failed > 0 || refused > 0) {
+    const [place, suspect] =
+      store === null
+        ? [stateDir, 'a full disk or a read-only file system?']
+        : [`the store ${store.store.description} (session ${store.sessionId})`, 'the database down, unreachable or out of space?'];
     return {
       code: EXIT.notPersisted,
       message:
-        `${stateDir} could not be written: ${summary.checkpoints.failed} checkpoint writes failed, ${refused} orders were refused ` +
-        `because they could not be recorded first (a full disk or a read-only file system?); fix it, then run the same command again to resume`,
+        `${place} could not be written: ${summary.checkpoints.failed} checkpoint writes failed, ${refused} orders were refused ` +
+        `because they could not be recorded first (${suspect}); fix it, then run the same command again to resume`,
     };
   }
   if (summary.orders.lostByBroker > 0) {

@@ -8,6 +8,10 @@ import { systemClock } from '../../src/common/clock.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
 import { lockStateDir } from '../../src/stateDir/stateDirLock.js';
 import { ledgerBook, readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
+import { replayOutcome, withReportRecorded } from '../../src/cli/replayCommand.js';
+import { storeChoiceFrom } from '../../src/cli/storeFlags.js';
+import { createTradingSession, type Summary } from '../../src/session/createTradingSession.js';
+import { buyOnBars, sessionDeps } from '../support/sessionFixture.js';
 
 let dir: string;
 let bars: string;
@@ -126,5 +130,42 @@ describe('aistock replay', () => {
     const run = await runCli(['replay', bars, '--tz', 'Mars/Olympus']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--tz');
+  });
+});
+
+describe('the exit-5 message of a replay whose writes failed', () => {
+  let summary: Summary;
+  beforeAll(async () => {
+    const session = createTradingSession({ ...(await sessionDeps()), strategy: buyOnBars([]) });
+    await session.start();
+    summary = await session.stop();
+  });
+  const failedWrites = (): Summary => ({ ...summary, checkpoints: { ...summary.checkpoints, failed: 2 } });
+
+  it('names the state dir when the journal and checkpoints are its files', () => {
+    const outcome = replayOutcome(failedWrites(), '/var/lib/aistock/acct1');
+
+    expect(outcome.code).toBe(5);
+    expect(outcome.message).toMatch(/^\/var\/lib\/aistock\/acct1 could not be written: 2 checkpoint writes failed, 0 orders were refused .*a full disk/);
+  });
+
+  it('names the store and the session, not the state dir, with --store; no password', () => {
+    const store = storeChoiceFrom({ store: 'postgresql://aistock:secret@db:5432/trading', 'session-id': 'acct1-sma' });
+
+    const outcome = replayOutcome(failedWrites(), '/var/lib/aistock/acct1', store);
+
+    expect(outcome.code).toBe(5);
+    expect(outcome.message).toMatch(/^the store postgresql:\/\/aistock@db:5432\/trading \(session acct1-sma\) could not be written: 2 checkpoint writes failed/);
+    expect(outcome.message).toContain('the database');
+    expect(outcome.message).not.toContain('/var/lib/aistock/acct1');
+    expect(outcome.message).not.toContain('secret');
+  });
+
+  it('names the state dir’s report folder for a report that could not be recorded, with --store too: the report is kept there', () => {
+    const store = storeChoiceFrom({ store: 'postgresql://aistock:secret@db:5432/trading', 'session-id': 'acct1-sma' });
+
+    const outcome = withReportRecorded(replayOutcome(summary, '/var/lib/aistock/acct1', store), false, '/var/lib/aistock/acct1');
+
+    expect(outcome).toMatchObject({ code: 5, message: expect.stringMatching(/^\/var\/lib\/aistock\/acct1\/report could not be written/) });
   });
 });
