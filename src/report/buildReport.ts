@@ -7,8 +7,9 @@ import { parseMoney, type Money, type Price, type Ratio } from '../common/money.
 import type { Fill } from '../common/order.js';
 import { restorePortfolio, valuation, PortfolioSnapshotSchema, type Portfolio } from '../portfolio/portfolio.js';
 import type { TradingState } from '../risk/risk.js';
+import { CHECKPOINT_SCHEMA_VERSION } from '../checkpointer/checkpointStore.js';
 import { lockStateDir } from '../stateDir/stateDirLock.js';
-import { errnoCode } from '../stateDir/stateFile.js';
+import { checkEnvelope, errnoCode } from '../stateDir/stateFile.js';
 import { maxDrawdown, maxExposure, type CurvePoint, type MaxDrawdown, type MaxExposure } from './equityCurve.js';
 import {
   addCounts,
@@ -83,12 +84,17 @@ export class ReportStateDirError extends AistockError {
   }
 }
 
-const CheckpointEnvelopeSchema = z.object({
-  schemaVersion: z.literal(1),
-  data: z.object({
-    portfolio: PortfolioSnapshotSchema,
-    pipeline: z.object({ guard: z.object({ rejected: z.record(z.string(), z.number().int().nonnegative()) }) }),
-  }),
+/** What the report reads of a checkpoint's data: the account and the data guard's counts. */
+const CheckpointViewSchema = z.object({
+  portfolio: PortfolioSnapshotSchema,
+  pipeline: z.object({ guard: z.object({ rejected: z.record(z.string(), z.number().int().nonnegative()) }) }),
+});
+
+/** What the report reads of a run's `end` line summary; a summary without it leaves the run's figures (or the account) unknown. */
+const RunEndSummarySchema = z.object({
+  portfolio: z.object({ initialCash: z.string(), cash: z.string(), equity: z.string() }),
+  orders: z.object({ submitted: z.number(), denied: z.number() }),
+  fills: z.number(),
 });
 
 interface CheckpointView {
@@ -105,12 +111,18 @@ async function readCheckpoint(stateDir: string, notes: string[]): Promise<Checkp
     notes.push(errnoCode(error) === 'ENOENT' ? 'no checkpoint: the account is the last run’s summary, and open positions are not marked' : `checkpoint unreadable: ${describeError(error)}`);
     return null;
   }
-  try {
-    const envelope = CheckpointEnvelopeSchema.parse(JSON.parse(text));
-    return { portfolio: restorePortfolio(envelope.data.portfolio), guardRejected: envelope.data.pipeline.guard.rejected };
-  } catch (error) {
-    notes.push(`checkpoint not usable (${describeError(error).slice(0, 200)}): the account is the last run’s summary`);
+  // The checkpointer's own check (envelope, version, then the data), without its move aside.
+  const verdict = checkEnvelope(text, { schema: CheckpointViewSchema, schemaVersion: CHECKPOINT_SCHEMA_VERSION });
+  const unusable = (detail: string): null => {
+    notes.push(`checkpoint not usable (${detail.slice(0, 200)}): the account is the last run’s summary`);
     return null;
+  };
+  if (!verdict.ok) return unusable(`${verdict.reason}: ${verdict.detail}`);
+  try {
+    return { portfolio: restorePortfolio(verdict.data.portfolio), guardRejected: verdict.data.pipeline.guard.rejected };
+  } catch (error) {
+    // A snapshot that parses but breaks the portfolio's invariants.
+    return unusable(describeError(error));
   }
 }
 
@@ -128,9 +140,7 @@ async function readFills(stateDir: string, notes: string[]): Promise<Fill[]> {
 function lastSummaryAccount(runs: readonly RunLine[]): Account | null {
   const end = runs.findLast((line) => line.kind === 'end');
   if (end === undefined || end.kind !== 'end') return null;
-  const parsed = z
-    .object({ portfolio: z.object({ initialCash: z.string(), cash: z.string(), equity: z.string() }) })
-    .safeParse(end.summary);
+  const parsed = RunEndSummarySchema.pick({ portfolio: true }).safeParse(end.summary);
   if (!parsed.success) return null;
   const { initialCash, cash, equity } = parsed.data.portfolio;
   return { initialCash: parseMoney(initialCash), cash: parseMoney(cash), equity: parseMoney(equity), netDeposits: 0n, grossExposure: null, source: 'summary' };
@@ -165,9 +175,7 @@ function runRows(runs: readonly RunLine[]): RunRow[] {
     }
     const row = rows.get(line.run);
     if (row === undefined) continue;
-    const summary = z
-      .object({ portfolio: z.object({ equity: z.string() }), orders: z.object({ submitted: z.number(), denied: z.number() }), fills: z.number() })
-      .safeParse(line.summary);
+    const summary = RunEndSummarySchema.safeParse(line.summary);
     rows.set(line.run, {
       ...row,
       endedAt: line.endedAt,
