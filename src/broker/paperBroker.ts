@@ -1,5 +1,3 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { AistockError, describeError } from '../common/errors.js';
@@ -34,19 +32,14 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { DurabilitySchema, diskSyncFor } from '../stateDir/durability.js';
 import {
   BrokerLedgerCorruptError,
-  CANCELS_FILE,
-  CancelLineSchema,
   carriedFill,
   carriedFills,
-  FILLS_FILE,
-  FillLineSchema,
-  LedgerAppender,
-  ORDERS_FILE,
-  OrderLineSchema,
-  readLedgerFile,
+  fileLedgerStore,
   type CancelLine,
-  type LedgerRead,
+  type LedgerFileKind,
+  type LedgerRecords,
   type OrderLine,
+  type PaperBrokerLedgerStore,
 } from './paperBrokerLedger.js';
 import { commissionFor, parseBps, splitQty, takerPrice } from './paperExecution.js';
 import { keyed } from '../common/keyed.js';
@@ -54,7 +47,9 @@ import { keyed } from '../common/keyed.js';
 /**
  * The embedded default {@link Broker}, standing in for the market. It keeps its own ledger in
  * `dir` (`<stateDir>/broker`): `orders.jsonl`, `fills.jsonl` (DESIGN.md) and `cancels.jsonl`
- * (cancels of working orders, which a reopen must not resurrect). Every line is on disk
+ * (cancels of working orders, which a reopen must not resurrect) — or in the `ledger` store it
+ * is given (a {@link PaperBrokerLedgerStore}: PostgreSQL, through `postgresStore`), the same
+ * records under the same rules, which live here, once, for every store. Every line is on disk
  * (fdatasync) before the call that made it resolves, with its CRC-32 — a market order filled at
  * submit is one durable line carrying its fill (paperBrokerLedger.ts) — ; on open the book and
  * positions are rebuilt from the ledger, so the ledger is the market's truth. A line that fails
@@ -94,8 +89,8 @@ import { keyed } from '../common/keyed.js';
 
 /** Settings of {@link PaperBroker.open}, checked at open. */
 export const PaperBrokerSettingsSchema = z.object({
-  /** The ledger directory, `<stateDir>/broker`; created if missing. */
-  dir: z.string().min(1),
+  /** The ledger directory, `<stateDir>/broker`; created if missing. Required unless the options give a `ledger` store. */
+  dir: z.string().min(1).optional(),
   /** Price moved against the taker, in basis points (0.01 %), for market fills. */
   slippageBps: z.number().min(0).lt(10_000).default(0),
   /** Commission per share (unit of quantity), up to 8 decimals: `"0.005"`. */
@@ -111,16 +106,20 @@ export const PaperBrokerSettingsSchema = z.object({
   rejectDuplicateIds: z.boolean().default(true),
   /** Delay added to every call over the connection (see `faults.latencyMs`). */
   latencyMs: z.number().min(0).default(0),
-  /** `none`: research mode, the ledger is written but never synced (see `Durability`). */
+  /** `none`: research mode, the ledger files are written but never synced (see `Durability`; a `ledger` store keeps its own durability). */
   durability: DurabilitySchema.default('full'),
 });
 
-/** Options of {@link PaperBroker.open}: the settings, plus the injected clock and sleep. */
+/** Options of {@link PaperBroker.open}: the settings, plus the injected clock and sleep, and the ledger store in place of `dir`. */
 export type PaperBrokerOptions = z.input<typeof PaperBrokerSettingsSchema> & {
+  /** Where the ledger is kept, instead of the files in `dir` (give one of the two). The broker closes it. */
+  ledger?: PaperBrokerLedgerStore;
   /** Stamps `receivedAt` and `cancelledAt` (wall clock). Default: `systemClock`. */
   clock?: Clock;
   /** How latency is waited out; inject a fake in tests. Default: a real timer. */
   sleep?: (ms: number) => Promise<void>;
+  /** Structured log lines (a fill copy that could not be written, a ledger that failed to close). Default: none. */
+  log?: (entry: Record<string, unknown>) => void;
 };
 
 /** {@link PaperBroker.open} was given settings it cannot use. Not retryable. */
@@ -139,10 +138,19 @@ export interface PaperBrokerOpenReport {
   readonly cancels: number;
   /** Files of ledger format 1 (no checksums, aistock before them) rewritten with a checksum on every line. */
   readonly filesUpgraded: number;
+  /** Fills carried by order lines whose `fills` copy was missing (a crash, or a failed copy, between the two), written again. */
+  readonly fillsRecopied: number;
 }
 
-/** The three ledger files, by what they hold. */
-export type LedgerFileKind = 'orders' | 'fills' | 'cancels';
+/** The copies of fills order lines carry (see {@link PaperBroker.fillCopies}). */
+export interface FillCopies {
+  /** Copy writes that failed since open (each logged `BROKER_FILL_COPY_FAILED`). */
+  readonly failed: number;
+  /** Copies not written yet: tried again with the next fill, and by the next open at the latest. */
+  readonly pending: number;
+}
+
+export type { LedgerFileKind };
 
 /**
  * Fault injection, for tests: each switch makes the paper broker fail the way a real broker
@@ -248,12 +256,6 @@ interface OrderRecord {
   busy: Promise<unknown> | undefined;
 }
 
-interface Ledger {
-  readonly orders: LedgerAppender;
-  readonly fills: LedgerAppender;
-  readonly cancels: LedgerAppender;
-}
-
 interface Settings {
   readonly slippageBps: bigint;
   readonly commissionPerShare: Price;
@@ -266,13 +268,12 @@ interface Settings {
 export class PaperBroker implements Broker {
   /** Fault injection, for tests. */
   readonly faults: PaperBrokerFaults;
-  /** What opening the ledger found. */
-  readonly openReport: PaperBrokerOpenReport;
   readonly #faults: FaultSwitches;
   readonly #settings: Settings;
   readonly #clock: Clock;
   readonly #sleep: (ms: number) => Promise<void>;
-  readonly #ledger: Ledger;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #ledger: PaperBrokerLedgerStore;
   /** Every order, in the order received. */
   readonly #orders: OrderRecord[] = [];
   /** The latest order with each client id. */
@@ -286,6 +287,8 @@ export class PaperBroker implements Broker {
   readonly #listeners = new Set<(fill: Fill) => void>();
   /** Fills carried by order lines whose fills.jsonl copy failed to be written: tried again. */
   readonly #uncopied: Fill[] = [];
+  #copiesFailed = 0;
+  #openReport: PaperBrokerOpenReport;
   /** Calls in progress, which close waits for. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -294,32 +297,43 @@ export class PaperBroker implements Broker {
     settings: Settings;
     clock: Clock;
     sleep: (ms: number) => Promise<void>;
+    log: (entry: Record<string, unknown>) => void;
     faults: FaultSwitches;
-    ledger: Ledger;
+    ledger: PaperBrokerLedgerStore;
     openReport: PaperBrokerOpenReport;
   }) {
     this.#settings = parts.settings;
     this.#clock = parts.clock;
     this.#sleep = parts.sleep;
+    this.#log = parts.log;
     this.#faults = parts.faults;
     this.faults = parts.faults;
     this.#ledger = parts.ledger;
-    this.openReport = parts.openReport;
+    this.#openReport = parts.openReport;
+  }
+
+  /** What opening the ledger found. */
+  get openReport(): PaperBrokerOpenReport {
+    return this.#openReport;
   }
 
   /**
-   * Opens the ledger in `options.dir` (creating it), cuts off torn last lines, and rebuilds
-   * orders, fills and positions. Throws {@link InvalidPaperBrokerOptionsError},
-   * {@link BrokerLedgerCorruptError} (a whole line that fails its checksum, its schema or the
-   * book's consistency), or {@link BrokerError}
-   * `BROKER_LEDGER_FAILED` (the files cannot be read or opened).
+   * Opens the ledger — the files in `options.dir` (creating it), or the `ledger` store — cuts
+   * off torn last lines, and rebuilds orders, fills and positions. Throws
+   * {@link InvalidPaperBrokerOptionsError}, {@link BrokerLedgerCorruptError} (a whole line that
+   * fails its checksum, its schema or the book's consistency), or {@link BrokerError}
+   * `BROKER_LEDGER_FAILED` (the ledger cannot be read or opened).
    */
   static async open(options: PaperBrokerOptions): Promise<PaperBroker> {
-    const { clock = systemClock, sleep = (ms: number) => delay(ms), ...rest } = options;
+    const { clock = systemClock, sleep = (ms: number) => delay(ms), log = () => undefined, ledger: given, ...rest } = options;
     const parsed = PaperBrokerSettingsSchema.safeParse(rest);
     if (!parsed.success) throw new InvalidPaperBrokerOptionsError(z.prettifyError(parsed.error));
     const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs, durability } = parsed.data;
-    const sync = diskSyncFor(durability);
+    if ((dir === undefined) === (given === undefined)) throw new InvalidPaperBrokerOptionsError('give the ledger one home: dir (its files) or ledger (a store), not both or neither');
+    if (given?.uniqueClientOrderIds === true && !rejectDuplicateIds) {
+      throw new InvalidPaperBrokerOptionsError(`rejectDuplicateIds: false is not possible with the ledger in ${given.where}, which holds each client order id once`);
+    }
+    const ledger = given ?? fileLedgerStore(dir ?? '', diskSyncFor(durability));
     const settings: Settings = {
       slippageBps: parseBps(slippageBps),
       commissionPerShare: parsePrice(commissionPerShare),
@@ -328,52 +342,33 @@ export class PaperBroker implements Broker {
       rejectDuplicateIds,
     };
     const faults = new FaultSwitches(latencyMs);
-    const paths = { orders: join(dir, ORDERS_FILE), fills: join(dir, FILLS_FILE), cancels: join(dir, CANCELS_FILE) };
-    let reads: [LedgerRead<OrderLine>, LedgerRead<Fill>, LedgerRead<CancelLine>];
-    let ledger: Ledger;
+    let records: LedgerRecords;
     try {
-      await mkdir(dir, { recursive: true });
-      await sync.directory(dirname(dir));
-      reads = await Promise.all([
-        readLedgerFile(paths.orders, OrderLineSchema, sync),
-        readLedgerFile(paths.fills, FillLineSchema, sync),
-        readLedgerFile(paths.cancels, CancelLineSchema, sync),
-      ]);
-      const orders = await LedgerAppender.open(paths.orders, () => faults.checkLedgerWrite('orders'), sync);
-      const fills = await LedgerAppender.open(paths.fills, () => faults.checkLedgerWrite('fills'), sync).catch(async (error: unknown) => {
-        await orders.close();
-        throw error;
-      });
-      const cancels = await LedgerAppender.open(paths.cancels, () => faults.checkLedgerWrite('cancels'), sync).catch(async (error: unknown) => {
-        await Promise.all([orders.close(), fills.close()]);
-        throw error;
-      });
-      ledger = { orders, fills, cancels };
+      records = await ledger.open();
     } catch (error) {
+      await ledger.close().catch(() => undefined); // what it opened before failing; the error to report is the first
       if (error instanceof BrokerLedgerCorruptError) throw error;
-      throw new BrokerError('BROKER_LEDGER_FAILED', `cannot open the paper broker ledger in ${dir}: ${describeError(error)}`, { cause: error });
+      throw new BrokerError('BROKER_LEDGER_FAILED', `cannot open the paper broker ledger in ${ledger.where}: ${describeError(error)}`, { cause: error });
     }
-    const [orderLines, fillLines, cancelLines] = reads;
-    const openReport: PaperBrokerOpenReport = {
-      tornLinesRemoved: reads.filter((read) => read.tornBytes > 0).length,
-      filesUpgraded: reads.filter((read) => read.upgraded).length,
-      orders: orderLines.records.length,
-      fills: fillLines.records.length,
-      cancels: cancelLines.records.length,
-    };
-    const broker = new PaperBroker({ settings, clock, sleep, faults, ledger, openReport });
+    const broker = new PaperBroker({ settings, clock, sleep, log, faults, ledger, openReport: { fillsRecopied: 0, ...countsOf(records) } });
     try {
-      const { interrupted, uncopied } = broker.#restore(orderLines.records, fillLines.records, cancelLines.records, paths);
+      const { interrupted, uncopied } = broker.#restore(records);
       // A market order whose fill line a crash cut off fills now, at the price it was given
       // (a ledger written before order lines carried their fill).
       if (interrupted.length > 0) await broker.#execute(interrupted);
-      // Fills carried by their order lines whose fills.jsonl copy a crash cut off: copied now.
-      await Promise.all(uncopied.map((fill) => ledger.fills.append(fill)));
+      // Fills carried by their order lines whose copy a crash (or a failed copy) left out: copied now, durably.
+      await Promise.all(uncopied.map((fill) => ledger.appendFill(fill)));
+      broker.#openReport = { ...broker.#openReport, fillsRecopied: uncopied.length };
     } catch (error) {
       await broker.close();
       throw error;
     }
     return broker;
+  }
+
+  /** The fill copies written behind their order lines: how many failed since open, how many wait. */
+  fillCopies(): FillCopies {
+    return { failed: this.#copiesFailed, pending: this.#uncopied.length };
   }
 
   submit(order: BrokerOrder): Promise<SubmitResult> {
@@ -438,7 +433,8 @@ export class PaperBroker implements Broker {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled(this.#inFlight);
-      await Promise.allSettled([this.#ledger.orders.close(), this.#ledger.fills.close(), this.#ledger.cancels.close()]);
+      // Every append was acknowledged or failed already: a close that fails loses nothing, but is said.
+      await this.#ledger.close().catch((error: unknown) => this.#log({ event: 'BROKER_LEDGER_CLOSE_FAILED', ledger: this.#ledger.where, error: describeError(error) }));
     })();
     return this.#closing;
   }
@@ -479,13 +475,16 @@ export class PaperBroker implements Broker {
         ? this.#nextFill(record, takerPrice(parsePrice(bar.close), order.side, this.#settings.slippageBps), bar.ts)
         : undefined;
     this.#placing.add(id);
+    let appended: 'appended' | 'duplicate';
     try {
-      await this.#ledger.orders.append(orderLine(order, receivedAt, bar, fill));
+      appended = await this.#write('orders', () => this.#ledger.appendOrder(orderLine(order, receivedAt, bar, fill)));
     } catch (error) {
       throw new BrokerError('BROKER_LEDGER_FAILED', `order ${id} not placed: ${describeError(error)}`, { clientOrderId: id, cause: error });
     } finally {
       this.#placing.delete(id);
     }
+    // Placed by another broker on the same ledger (a holder taken over, still running): the market's duplicate-id rule.
+    if (appended === 'duplicate') return rejected('DUPLICATE_CLIENT_ORDER_ID', `client order id ${id} is already in the ledger (${this.#ledger.where})`);
     this.#admit(record);
     if (fill === undefined) return { status: 'accepted', fills: [] };
     this.#applyFill(record, fill);
@@ -501,8 +500,18 @@ export class PaperBroker implements Broker {
   #copyFills(fills: readonly Fill[]): void {
     const copies = [...this.#uncopied.splice(0), ...fills];
     for (const fill of copies) {
-      this.#ledger.fills.appendBehind(fill).catch(() => void this.#uncopied.push(fill));
+      this.#write('fills', () => this.#ledger.copyFill(fill)).catch((error: unknown) => {
+        this.#uncopied.push(fill);
+        this.#copiesFailed += 1;
+        this.#log({ event: 'BROKER_FILL_COPY_FAILED', clientOrderId: fill.clientOrderId, ledger: this.#ledger.where, error: describeError(error), pending: this.#uncopied.length });
+      });
     }
+  }
+
+  /** A ledger write of `kind`, failed first if `faults.failLedgerWrites` says so (as the disk would). */
+  async #write<T>(kind: LedgerFileKind, write: () => Promise<T>): Promise<T> {
+    this.#faults.checkLedgerWrite(kind);
+    return write();
   }
 
   async #cancel(clientOrderId: string): Promise<CancelResult> {
@@ -511,7 +520,7 @@ export class PaperBroker implements Broker {
     if (record === undefined) return 'not_found';
     while (record.busy !== undefined) await record.busy;
     if (!isWorking(record)) return 'already_done';
-    const write = this.#ledger.cancels.append({ clientOrderId, cancelledAt: this.#clock.wallMs() } satisfies CancelLine);
+    const write = this.#write('cancels', () => this.#ledger.appendCancel({ clientOrderId, cancelledAt: this.#clock.wallMs() }));
     record.busy = write.catch(() => undefined);
     try {
       await write;
@@ -531,7 +540,7 @@ export class PaperBroker implements Broker {
   async #execute(batch: ReadonlyArray<{ record: OrderRecord; fill: Fill }>): Promise<{ fills: Fill[]; failure: unknown }> {
     this.#copyFills([]);
     const writes = batch.map(({ record, fill }) => {
-      const write = this.#ledger.fills.append(fill);
+      const write = this.#write('fills', () => this.#ledger.appendFill(fill));
       record.busy = write.catch(() => undefined);
       return write;
     });
@@ -655,12 +664,7 @@ export class PaperBroker implements Broker {
   }
 
   /** Rebuilds the book from the ledger; a line that contradicts the others is corruption. */
-  #restore(
-    orders: readonly OrderLine[],
-    fills: readonly Fill[],
-    cancels: readonly CancelLine[],
-    paths: Record<'fills' | 'cancels', string>,
-  ): { interrupted: { record: OrderRecord; fill: Fill }[]; uncopied: Fill[] } {
+  #restore({ orders, fills, cancels }: LedgerRecords): { interrupted: { record: OrderRecord; fill: Fill }[]; uncopied: Fill[] } {
     // Orders by client id, oldest first (more than one only without rejectDuplicateIds).
     const ordersById = new Map<string, OrderRecord[]>();
     const pricedOn = new Map<OrderRecord, { ts: number; close: string }>();
@@ -682,12 +686,12 @@ export class PaperBroker implements Broker {
       // The copy of a fill its order line carries: applied with its order.
       if (carried.copyLines.has(index)) return;
       const problem = this.#restoreFill(ordersById.get(fill.clientOrderId) ?? [], fill);
-      if (problem !== undefined) throw new BrokerLedgerCorruptError(paths.fills, index + 1, 'INCONSISTENT', problem);
+      if (problem !== undefined) throw new BrokerLedgerCorruptError(this.#ledger.locate('fills'), index + 1, 'INCONSISTENT', problem);
     });
     cancels.forEach((cancel, index) => {
       const record = ordersById.get(cancel.clientOrderId)?.findLast(isWorking);
       if (record === undefined) {
-        throw new BrokerLedgerCorruptError(paths.cancels, index + 1, 'INCONSISTENT', `a cancel of ${cancel.clientOrderId}, which has no working order`);
+        throw new BrokerLedgerCorruptError(this.#ledger.locate('cancels'), index + 1, 'INCONSISTENT', `a cancel of ${cancel.clientOrderId}, which has no working order`);
       }
       this.#markCancelled(record);
     });
@@ -709,7 +713,7 @@ export class PaperBroker implements Broker {
    * fill was for: it goes to them first in, first out, split where it exceeds one's rest.
    */
   #restoreFill(sameId: readonly OrderRecord[], fill: Fill): string | undefined {
-    if (sameId.length === 0) return `a fill of ${fill.clientOrderId}, which has no order in ${ORDERS_FILE}`;
+    if (sameId.length === 0) return `a fill of ${fill.clientOrderId}, which has no order in ${this.#ledger.locate('orders')}`;
     const candidates = sameId.filter((record) => record.order.symbol === fill.symbol && record.order.side === fill.side && isWorking(record));
     const unfilled = candidates.reduce((sum, record) => sum + record.qty - record.filled, 0n);
     const total = parseQty(fill.qty);
@@ -769,6 +773,12 @@ function brokerOrderOf(line: OrderLine): BrokerOrder {
   return line.type === 'limit'
     ? { clientOrderId, symbol, side, qty, type: 'limit', limitPrice: line.limitPrice }
     : { clientOrderId, symbol, side, qty, type: 'market' };
+}
+
+/** What the ledger held at open, for the open report. */
+function countsOf(records: LedgerRecords): Omit<PaperBrokerOpenReport, 'fillsRecopied'> {
+  const { tornLinesRemoved, filesUpgraded } = records;
+  return { tornLinesRemoved, filesUpgraded, orders: records.orders.length, fills: records.fills.length, cancels: records.cancels.length };
 }
 
 function rejected(reason: BrokerRejectReason, detail: string): SubmitResult {

@@ -1,4 +1,4 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
@@ -6,6 +6,7 @@ import { AistockError, describeError } from '../common/errors.js';
 import { CommissionStringSchema, FillSchema, type Fill, PriceStringSchema, QtyStringSchema, SideSchema, SymbolSchema } from '../common/order.js';
 import { atomicFileWriterWith, errnoCode } from '../stateDir/stateFile.js';
 import { FULL_SYNC, type DiskSync } from '../stateDir/durability.js';
+import { CommitQueue } from '../common/commitQueue.js';
 import { CHECKSUM_KEY, checkLine, recordOf, withChecksum, type LineChecksum } from '../stateDir/lineChecksum.js';
 
 /**
@@ -229,11 +230,16 @@ export async function readLedger(dir: string): Promise<LedgerContents> {
     readLedgerFile(join(dir, FILLS_FILE), FillLineSchema),
     readLedgerFile(join(dir, CANCELS_FILE), CancelLineSchema),
   ]);
-  const { uncopied } = carriedFills(orders.records, fills.records);
+  return ledgerContents({ orders: orders.records, fills: fills.records, cancels: cancels.records });
+}
+
+/** A ledger's records (any store's) in the two shapes of DESIGN.md: orders without their carried fill, every fill. */
+export function ledgerContents(records: Pick<LedgerRecords, 'orders' | 'fills' | 'cancels'>): LedgerContents {
+  const { uncopied } = carriedFills(records.orders, records.fills);
   return {
-    orders: orders.records.map(withoutFill),
-    fills: [...fills.records, ...uncopied],
-    cancels: cancels.records,
+    orders: records.orders.map(withoutFill),
+    fills: [...records.fills, ...uncopied],
+    cancels: [...records.cancels],
   };
 }
 
@@ -275,53 +281,148 @@ function parseLine<T>(path: string, line: number, text: string, schema: z.ZodTyp
   return parsed.data;
 }
 
+/** The ledger's three records, by what they hold (a file each in the state dir, a table each in PostgreSQL). */
+export type LedgerFileKind = 'orders' | 'fills' | 'cancels';
+
+/** The ledger as its store read it at open: every record in append order, and what the read repaired. */
+export interface LedgerRecords {
+  readonly orders: readonly OrderLine[];
+  readonly fills: readonly Fill[];
+  readonly cancels: readonly CancelLine[];
+  /** Torn last lines cut off (a crash mid-append); always 0 in a database, whose commits are whole. */
+  readonly tornLinesRemoved: number;
+  /** Files of ledger format 1 rewritten with a checksum on every line; always 0 in a database. */
+  readonly filesUpgraded: number;
+}
+
+/**
+ * Where a {@link PaperBroker} keeps its ledger: the state dir's files ({@link fileLedgerStore}, the
+ * default) or PostgreSQL (`postgresBrokerLedger`, through a `postgresStore` session). The broker
+ * keeps the rules — the book rebuilt from these records, an interrupted market order completed,
+ * a carried fill's missing copy written again — so every store behaves the same
+ * (test/broker/paperBrokerLedgerContract.ts). The contract: `open` once, before any append; an
+ * append resolves only once durable (`copyFill` only once written: its order line vouches for
+ * it), appends made together share one commit, and a failed commit rejects every append in it.
+ */
+export interface PaperBrokerLedgerStore {
+  /** Where the ledger is, for messages (no password). */
+  readonly where: string;
+  /** The store itself refuses an order line whose client order id it holds (PostgreSQL's unique key): `appendOrder` says `duplicate`. */
+  readonly uniqueClientOrderIds: boolean;
+  /** Where records of `kind` are (a file, a table), for {@link BrokerLedgerCorruptError}, whose line is the record's 1-based place. */
+  locate(kind: LedgerFileKind): string;
+  /** Reads every record, in append order, and readies the store for appends. */
+  open(): Promise<LedgerRecords>;
+  /** `duplicate`: the store already holds that client order id, and wrote nothing (only with `uniqueClientOrderIds`). */
+  appendOrder(line: OrderLine): Promise<'appended' | 'duplicate'>;
+  appendFill(fill: Fill): Promise<void>;
+  /** The `fills` copy of a fill an order line carries: resolves once written, durable by the next commit at the latest. */
+  copyFill(fill: Fill): Promise<void>;
+  appendCancel(line: CancelLine): Promise<void>;
+  /** Waits for appends in flight, then closes; idempotent. */
+  close(): Promise<void>;
+}
+
+const LEDGER_KINDS = ['orders', 'fills', 'cancels'] as const satisfies readonly LedgerFileKind[];
+
+/**
+ * The ledger as three JSON-lines files in `dir` (`<stateDir>/broker`), created if missing: the
+ * format above, a {@link LedgerAppender} each. Client order ids are not checked here: the
+ * broker's book is the only writer (the state dir's lock keeps it one).
+ */
+export function fileLedgerStore(dir: string, sync: DiskSync = FULL_SYNC): PaperBrokerLedgerStore {
+  const paths: Record<LedgerFileKind, string> = { orders: join(dir, ORDERS_FILE), fills: join(dir, FILLS_FILE), cancels: join(dir, CANCELS_FILE) };
+  let appenders: Record<LedgerFileKind, LedgerAppender> | undefined;
+  const appender = (kind: LedgerFileKind): LedgerAppender => {
+    if (appenders === undefined) throw new Error(`the paper broker ledger in ${dir} is not open`);
+    return appenders[kind];
+  };
+  return {
+    where: dir,
+    uniqueClientOrderIds: false,
+    locate: (kind) => paths[kind],
+    async open() {
+      await mkdir(dir, { recursive: true });
+      await sync.directory(dirname(dir));
+      const [orders, fills, cancels] = await Promise.all([
+        readLedgerFile(paths.orders, OrderLineSchema, sync),
+        readLedgerFile(paths.fills, FillLineSchema, sync),
+        readLedgerFile(paths.cancels, CancelLineSchema, sync),
+      ]);
+      const opened: LedgerAppender[] = [];
+      try {
+        for (const kind of LEDGER_KINDS) opened.push(await LedgerAppender.open(paths[kind], sync));
+      } catch (error) {
+        await Promise.allSettled(opened.map((file) => file.close()));
+        throw error;
+      }
+      const [ordersFile, fillsFile, cancelsFile] = opened;
+      if (ordersFile === undefined || fillsFile === undefined || cancelsFile === undefined) throw new Error('a ledger file was not opened');
+      appenders = { orders: ordersFile, fills: fillsFile, cancels: cancelsFile };
+      const reads = [orders, fills, cancels];
+      return {
+        orders: orders.records,
+        fills: fills.records,
+        cancels: cancels.records,
+        tornLinesRemoved: reads.filter((read) => read.tornBytes > 0).length,
+        filesUpgraded: reads.filter((read) => read.upgraded).length,
+      };
+    },
+    appendOrder: async (line) => {
+      await appender('orders').append(line);
+      return 'appended';
+    },
+    appendFill: async (fill) => appender('fills').append(fill),
+    copyFill: async (fill) => appender('fills').appendBehind(fill),
+    appendCancel: async (line) => appender('cancels').append(line),
+    async close() {
+      if (appenders !== undefined) await Promise.all(LEDGER_KINDS.map((kind) => appender(kind).close()));
+    },
+  };
+}
+
 interface PendingAppend {
   readonly text: string;
   /** Resolve only once the line is synced (`append`), or once written (`appendBehind`). */
   readonly synced: boolean;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
 }
 
 /**
  * One append-only JSON-lines file. `append` resolves once the line is durable; a failed write
  * rejects every append of its batch, and what it may have left past the written end is cut
  * off before the next write, so a failure never leaves a half line in the middle. Appends made
- * in one tick share one write and one sync.
+ * in one tick share one write and one sync (the shared {@link CommitQueue}).
  */
 export class LedgerAppender {
   readonly path: string;
   readonly #handle: FileHandle;
-  /** Test hook: called before each write; throwing fails the batch as an I/O error would. */
-  readonly #beforeWrite: () => void;
   readonly #sync: DiskSync;
+  readonly #queue = new CommitQueue<PendingAppend>((batch) => this.#commit(batch));
   /** The end of the lines written whole (synced, or written behind). */
   #writtenSize: number;
   #tailDirty = false;
   /** Lines written behind since the last sync. */
   #unsynced = false;
-  #pending: PendingAppend[] = [];
-  #draining: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
-  private constructor(path: string, handle: FileHandle, size: number, beforeWrite: () => void, sync: DiskSync) {
+  private constructor(path: string, handle: FileHandle, size: number, sync: DiskSync) {
     this.path = path;
     this.#handle = handle;
     this.#writtenSize = size;
-    this.#beforeWrite = beforeWrite;
     this.#sync = sync;
   }
 
   /** Opens (creating) `path` for appending; makes a new file's directory entry durable. */
-  static async open(path: string, beforeWrite: () => void, sync: DiskSync = FULL_SYNC): Promise<LedgerAppender> {
+  static async open(path: string, sync: DiskSync = FULL_SYNC): Promise<LedgerAppender> {
     const handle = await open(path, 'a');
     const { size } = await handle.stat();
     if (size === 0) await sync.directory(dirname(path));
-    return new LedgerAppender(path, handle, size, beforeWrite, sync);
+    return new LedgerAppender(path, handle, size, sync);
   }
 
   /** Appends one JSON line; resolves once it is on disk. */
   append(record: object): Promise<void> {
-    return this.#enqueue(record, true);
+    return this.#queue.push({ text: `${withChecksum(JSON.stringify(record))}\n`, synced: true });
   }
 
   /**
@@ -329,57 +430,35 @@ export class LedgerAppender {
    * written, without a sync of its own; the next sync of this file (or its close) covers it.
    */
   appendBehind(record: object): Promise<void> {
-    return this.#enqueue(record, false);
+    return this.#queue.push({ text: `${withChecksum(JSON.stringify(record))}\n`, synced: false });
   }
 
   /** Waits for appends in flight, syncs lines written behind, then closes the file. */
-  async close(): Promise<void> {
-    await this.#draining;
-    try {
-      if (this.#unsynced) await this.#sync.data(this.#handle);
-    } finally {
-      await this.#handle.close();
-    }
-  }
-
-  #enqueue(record: object, synced: boolean): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ text: `${withChecksum(JSON.stringify(record))}\n`, synced, resolve, reject });
-      // Start on the next microtask, so appends made in the same tick share one sync.
-      this.#draining ??= Promise.resolve().then(() => this.#drain());
+  close(): Promise<void> {
+    this.#closing ??= this.#queue.exclusive(async () => {
+      try {
+        if (this.#unsynced) await this.#sync.data(this.#handle);
+      } finally {
+        await this.#handle.close();
+      }
     });
-  }
-
-  async #drain(): Promise<void> {
-    for (let batch = this.#pending.splice(0); batch.length > 0; batch = this.#pending.splice(0)) {
-      await this.#commit(batch);
-    }
-    this.#draining = undefined;
+    return this.#closing;
   }
 
   async #commit(batch: readonly PendingAppend[]): Promise<void> {
     const buffer = Buffer.from(batch.map((append) => append.text).join(''));
     const needsSync = batch.some((append) => append.synced);
-    try {
-      this.#beforeWrite();
-      if (this.#tailDirty) {
-        await this.#handle.truncate(this.#writtenSize);
-      }
-      this.#tailDirty = true;
-      let written = 0;
-      while (written < buffer.length) {
-        // Append mode: the kernel writes at the end of the file whatever the position.
-        const { bytesWritten } = await this.#handle.write(buffer, written, buffer.length - written);
-        written += bytesWritten;
-      }
-      if (needsSync) await this.#sync.data(this.#handle);
-    } catch (error) {
-      for (const append of batch) append.reject(error);
-      return;
+    if (this.#tailDirty) await this.#handle.truncate(this.#writtenSize);
+    this.#tailDirty = true;
+    let written = 0;
+    while (written < buffer.length) {
+      // Append mode: the kernel writes at the end of the file whatever the position.
+      const { bytesWritten } = await this.#handle.write(buffer, written, buffer.length - written);
+      written += bytesWritten;
     }
+    if (needsSync) await this.#sync.data(this.#handle);
     this.#writtenSize += buffer.length;
     this.#tailDirty = false;
     this.#unsynced = !needsSync;
-    for (const append of batch) append.resolve();
   }
 }

@@ -60,7 +60,7 @@ describe('the paper broker ledger across a reopen', () => {
 
     const after = await openBroker(options);
     expect(await view(after)).toEqual(expected);
-    expect(after.openReport).toEqual({ tornLinesRemoved: 0, orders: 4, fills: 3, cancels: 1, filesUpgraded: 0 });
+    expect(after.openReport).toEqual({ tornLinesRemoved: 0, orders: 4, fills: 3, cancels: 1, filesUpgraded: 0, fillsRecopied: 0 });
     expect(expected).toMatchObject({ positions: { AAPL: '6', MSFT: '-1' } });
   });
 
@@ -113,7 +113,7 @@ describe('the paper broker ledger across a reopen', () => {
 
   it('starts an empty ledger in a directory that does not exist yet', async () => {
     const broker = await openBroker();
-    expect(broker.openReport).toEqual({ tornLinesRemoved: 0, orders: 0, fills: 0, cancels: 0, filesUpgraded: 0 });
+    expect(broker.openReport).toEqual({ tornLinesRemoved: 0, orders: 0, fills: 0, cancels: 0, filesUpgraded: 0, fillsRecopied: 0 });
     expect(await view(broker)).toEqual({ ids: [], positions: {}, openOrders: [], orders: [] });
   });
 });
@@ -134,7 +134,7 @@ describe('a damaged paper broker ledger', () => {
     await appendFile(join(ledgerDir(), 'fills.jsonl'), '{"clientOrderId":"A-2","symbol":"AAPL","side":"sell","qty":"1","pr');
 
     const broker = await openBroker();
-    expect(broker.openReport).toEqual({ tornLinesRemoved: 2, orders: 2, fills: 2, cancels: 0, filesUpgraded: 0 });
+    expect(broker.openReport).toEqual({ tornLinesRemoved: 2, orders: 2, fills: 2, cancels: 0, filesUpgraded: 0, fillsRecopied: 0 });
     expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(intact.orders);
     expect(await readFile(join(ledgerDir(), 'fills.jsonl'), 'utf8')).toBe(intact.fills);
     expect(await broker.positions()).toEqual({ AAPL: '1' });
@@ -143,7 +143,7 @@ describe('a damaged paper broker ledger', () => {
     await broker.close();
 
     const reopened = await openBroker();
-    expect(reopened.openReport).toEqual({ tornLinesRemoved: 0, orders: 3, fills: 3, cancels: 0, filesUpgraded: 0 });
+    expect(reopened.openReport).toEqual({ tornLinesRemoved: 0, orders: 3, fills: 3, cancels: 0, filesUpgraded: 0, fillsRecopied: 0 });
     expect(await reopened.positions()).toEqual({ AAPL: '2' });
   });
 
@@ -267,7 +267,7 @@ describe('a paper broker ledger of format 1 (before checksums)', () => {
     await writeFile(join(ledgerDir(), 'cancels.jsonl'), text(CANCELS_V1));
 
     const broker = await openBroker();
-    expect(broker.openReport).toEqual({ tornLinesRemoved: 1, orders: 2, fills: 1, cancels: 1, filesUpgraded: 3 });
+    expect(broker.openReport).toEqual({ tornLinesRemoved: 1, orders: 2, fills: 1, cancels: 1, filesUpgraded: 3, fillsRecopied: 0 });
     expect(await broker.positions()).toEqual({ AAPL: '2' });
     expect(await broker.orderByClientId('L-1')).toMatchObject({ status: 'cancelled' });
     expect(await readFile(join(ledgerDir(), 'orders.jsonl'), 'utf8')).toBe(text(ORDERS_V1.map(withChecksum)));
@@ -278,7 +278,7 @@ describe('a paper broker ledger of format 1 (before checksums)', () => {
     await broker.close();
 
     const reopened = await openBroker();
-    expect(reopened.openReport).toEqual({ tornLinesRemoved: 0, orders: 3, fills: 2, cancels: 1, filesUpgraded: 0 });
+    expect(reopened.openReport).toEqual({ tornLinesRemoved: 0, orders: 3, fills: 2, cancels: 1, filesUpgraded: 0, fillsRecopied: 0 });
     expect(await reopened.positions()).toEqual({ AAPL: '1' });
   });
 
