@@ -4,7 +4,7 @@ import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
 import { stat } from 'node:fs/promises';
 import { describeError } from '../common/errors.js';
 import { loadStrategy } from '../strategy/loadStrategy.js';
-import { readReplayConfig, replaySettings, type ReplayFlags, type ReplaySettings } from './replayConfig.js';
+import { readReplayConfig, ReplayCashSchema, replaySettings, type ReplayFlags, type ReplaySettings } from './replayConfig.js';
 import { TimeframeSchema } from '../bars/timeframe.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { isKnownZone } from '../bars/zoneOffsets.js';
@@ -153,7 +153,7 @@ function parseOptions(argv: string[]): ReplayOptions | 'help' {
   if (values.tz !== undefined && !isKnownZone(values.tz)) throw new UsageError(`--tz: unknown IANA time zone ${JSON.stringify(values.tz)}`);
   const assumeTz = values['assume-tz'];
   if (assumeTz !== undefined && !isKnownZone(assumeTz)) throw new UsageError(`--assume-tz: unknown IANA time zone ${JSON.stringify(assumeTz)}`);
-  if (values.cash !== undefined && !/^\d+(\.\d+)?$/.test(values.cash)) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
+  if (values.cash !== undefined && !ReplayCashSchema.safeParse(values.cash).success) throw new UsageError(`--cash: expected a non-negative number, got ${JSON.stringify(values.cash)}`);
   const timeframes = values.timeframes?.split(',').map((text) => {
     const parsed = TimeframeSchema.safeParse(text.trim());
     if (!parsed.success) throw new UsageError(`--timeframes: unknown timeframe ${JSON.stringify(text)}`);

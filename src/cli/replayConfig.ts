@@ -4,8 +4,7 @@ import { z } from 'zod';
 import { AistockError, describeError } from '../common/errors.js';
 import { fieldIssues, FieldIssuesError, type FieldIssue } from '../common/fieldIssues.js';
 import { RiskLimitsSchema, type RiskLimitsInput } from '../risk/riskLimits.js';
-import { SessionOptionsSchema, type SessionConfig } from '../session/sessionOptions.js';
-import { isKnownZone } from '../bars/zoneOffsets.js';
+import { SessionOptionsSchema, TimeZoneSchema, type SessionConfig } from '../session/sessionOptions.js';
 import type { Timeframe } from '../bars/timeframe.js';
 import type { Durability } from '../stateDir/durability.js';
 import { BarFormatSchema, type BarFormat } from '../bars/barFormat.js';
@@ -17,6 +16,9 @@ import { BarFormatSchema, type BarFormat } from '../bars/barFormat.js';
  */
 
 const session = SessionOptionsSchema.shape;
+
+/** Starting cash as a replay takes it, from its config file or `--cash`: a non-negative decimal (the session also takes a number). */
+export const ReplayCashSchema = session.initialCash.refine((cash) => /^\d+(\.\d+)?$/.test(String(cash)), 'a non-negative decimal such as 100000 or "2500.50"');
 
 /** The keys of a replay config file and their defaults (the session's own where it has one). */
 export const ReplayConfigSchema = z
@@ -38,7 +40,7 @@ export const ReplayConfigSchema = z
     /** The zone bars are aggregated in (`--tz`). */
     timeZone: session.timeZone,
     /** The zone of timestamps written without an offset (`--assume-tz`); null refuses them. */
-    assumeTimeZone: z.string().refine(isKnownZone, 'unknown IANA time zone').nullable().default(null),
+    assumeTimeZone: TimeZoneSchema.nullable().default(null),
     /** How to read the bar file (`--epoch`, `--symbol`, `--adjusted`, `--ignore-extra`): see `BarFormatSchema`. */
     bars: BarFormatSchema.optional(),
     /** The timeframe of the file's bars. */
@@ -48,7 +50,7 @@ export const ReplayConfigSchema = z
     /** `none`: research mode, nothing fsynced (`--durability`). */
     durability: session.durability,
     /** Starting cash (`--cash`). */
-    initialCash: session.initialCash.refine((cash) => /^\d+(\.\d+)?$/.test(String(cash)), 'a non-negative decimal such as 100000 or "2500.50"'),
+    initialCash: ReplayCashSchema,
   })
   .strict();
 

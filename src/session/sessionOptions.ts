@@ -16,6 +16,9 @@ import type { DeadlineTimers } from './orderExecution.js';
 
 /** The options of a trading session: the zod schema of its settings, and the live parts beside them. */
 
+/** An IANA time zone luxon knows (`America/New_York`); shared with the replay config's zones. */
+export const TimeZoneSchema = z.string().refine(isKnownZone, 'unknown IANA time zone');
+
 /** Options of `createTradingSession`; validated with zod (see {@link SessionOptionsSchema}). */
 export const SessionOptionsSchema = z.object({
   /** Holds `checkpoint.json`, `orders.journal`, `broker/` and `lock.owner.json`. */
@@ -25,7 +28,7 @@ export const SessionOptionsSchema = z.object({
   /** Only these symbols are traded; bars of others are dropped (default: every symbol). */
   symbols: z.array(z.string().min(1)).nullable().default(null),
   /** The zone buckets follow (IANA). */
-  timeZone: z.string().refine(isKnownZone, 'unknown IANA time zone').default('America/New_York'),
+  timeZone: TimeZoneSchema.default('America/New_York'),
   baseTimeframe: TimeframeSchema.default('1m'),
   timeframes: z.array(TimeframeSchema).min(1).default(['1m', '5m', '1h', '1d']),
   initialCash: z.union([z.string(), z.number()]).default('100000'),

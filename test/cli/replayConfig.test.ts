@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runReplayCommand } from '../../src/cli/replayCommand.js';
 import {
   InvalidReplayConfigError,
   parseReplayConfig,
@@ -58,6 +59,31 @@ describe('a replay config file', () => {
       'timeZone',
       'timeframes.1',
     ]);
+  });
+
+  it('refuses a zone luxon does not know in assumeTimeZone as in timeZone, with the session’s message', () => {
+    const issues = issuesOf({ timeZone: 'Mars/Olympus', assumeTimeZone: 'Mars/Phobos' });
+    expect(issues).toEqual([
+      { field: 'timeZone', message: 'unknown IANA time zone' },
+      { field: 'assumeTimeZone', message: 'unknown IANA time zone' },
+    ]);
+  });
+
+  it('takes as --cash what it takes as initialCash: a non-negative decimal', async () => {
+    /** What `--cash` says of a value (the file is missing: a value taken gets as far as refusing it). */
+    const cashFlag = async (cash: string): Promise<string> => {
+      let stderr = '';
+      await runReplayCommand([join(tmpdir(), 'aistock-absent.csv'), `--cash=${cash}`], { stdout: { write: () => true }, stderr: { write: (text: string) => (stderr += text) } });
+      return stderr;
+    };
+    for (const refused of ['-5', '1e5', '+5', '2500.', '']) {
+      expect(issuesOf({ initialCash: refused }).map((issue) => issue.field)).toEqual(['initialCash']);
+      expect(await cashFlag(refused)).toContain(`--cash: expected a non-negative number, got ${JSON.stringify(refused)}`);
+    }
+    for (const taken of ['2500.50', '100000', '0']) {
+      expect(parseReplayConfig({ initialCash: taken }, file).config.initialCash).toBe(taken);
+      expect(await cashFlag(taken)).not.toContain('--cash');
+    }
   });
 
   it('refuses unknown keys, naming each with its path (typos do not pass silently)', () => {
