@@ -341,6 +341,17 @@ describe('line endings and encodings', () => {
     await expect(readAll(file, { onBadRow: 'skip' })).rejects.toMatchObject({ reason, field: null });
   });
 
+  it('refuses a header with as many of two delimiters as the file\'s error, on its line, in skip mode too', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'tie.csv');
+    await writeFile(file, '\ntimestamp;symbol;open;high,low,close,volume\n2025-11-03T14:30:00Z;AAPL;1;1,1,1,1\n');
+
+    const error = await firstError(file, { onBadRow: 'skip' });
+
+    expect({ code: error.code, reason: error.reason, line: error.line, field: error.field }).toEqual({ code: 'BAD_BAR_INPUT', reason: 'BAD_HEADER', line: 2, field: null });
+    expect(error.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: cannot tell the delimiter: the header holds as many of two of , ; and tab; `));
+  });
+
   it('refuses a header it cannot read in skip mode too, instead of reading the next line as the header', async () => {
     const dir = await tempDir();
     const file = join(dir, 'open-quote-header.csv');
@@ -386,6 +397,44 @@ describe('reading a .json array', () => {
     const error = await firstError(file, { symbol: 'X' });
 
     expect({ line: error.line, field: error.field, reason: error.reason }).toEqual({ line: 3, field: 'close', reason: 'NON_POSITIVE_PRICE' });
+  });
+
+  it('refuses text after the array\'s closing ] once, on its line, keeping the rows before it (skip mode)', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'trailing.json');
+    await writeFile(file, `[${row(0)},${row(1)}]\n\n  {"more": 1} [2]\n`);
+
+    const { bars, errors } = await readAll(file, { symbol: 'X', onBadRow: 'skip' });
+
+    expect(bars).toHaveLength(2);
+    expect(errors.map((e) => ({ code: e.code, reason: e.reason, line: e.line }))).toEqual([{ code: 'BAD_BAR_INPUT', reason: 'MALFORMED_ROW', line: 3 }]);
+    expect(errors[0]?.message).toBe(`${file}:3: text after the array's closing ] (MALFORMED_ROW)`);
+  });
+
+  it('refuses an empty element, after [ or between two commas, on its line, and reads the rows around it', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'holes.json');
+    await writeFile(file, `[,\n${row(0)},\n,\n${row(1)}]`);
+
+    const { bars, errors } = await readAll(file, { symbol: 'X', onBadRow: 'skip' });
+
+    expect(bars).toHaveLength(2);
+    expect(errors.map((e) => ({ code: e.code, reason: e.reason, line: e.line }))).toEqual([
+      { code: 'BAD_BAR_INPUT', reason: 'MALFORMED_ROW', line: 1 },
+      { code: 'BAD_BAR_INPUT', reason: 'MALFORMED_ROW', line: 3 },
+    ]);
+    expect(errors[1]?.message).toBe(`${file}:3: an empty element (two commas, or a comma after [) (MALFORMED_ROW)`);
+  });
+
+  it('refuses ccxt rows with --adjusted as the file\'s error (BAD_HEADER, adjClose), at the first row, in skip mode too', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'adjusted.json');
+    await writeFile(file, `[\n${row(0)},\n${row(1)}\n]`);
+
+    const error = await firstError(file, { symbol: 'X', adjusted: true, onBadRow: 'skip' });
+
+    expect({ code: error.code, reason: error.reason, line: error.line, field: error.field }).toEqual({ code: 'BAD_BAR_INPUT', reason: 'BAD_HEADER', line: 2, field: 'adjClose' });
+    expect(error.message).toBe(`${file}:2: field "adjClose": --adjusted needs an adjusted close, which ccxt OHLCV rows do not have (BAD_HEADER)`);
   });
 
   it('reads ccxt times as epoch ms, or in the unit --epoch names', async () => {
