@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import { nonDurableSetting } from '../../src/postgresStore/durabilitySettings.js';
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
-import { migrate, POSTGRES_SCHEMA_VERSION } from '../../src/postgresStore/postgresSchema.js';
+import { migrate, POSTGRES_SCHEMA_VERSION, PostgresSchemaTooNewError } from '../../src/postgresStore/postgresSchema.js';
 import type { LeaseTimers } from '../../src/postgresStore/postgresLease.js';
-import { useMigratedDatabase } from './postgresTestStore.js';
+import { migratedPool, useMigratedDatabase } from './postgresTestStore.js';
+import { testDatabase } from './testDatabase.js';
 
 const database = useMigratedDatabase('store');
 
@@ -42,6 +43,29 @@ describe('schema', () => {
     expect(await migrate(database.pool())).toEqual([]);
     const versions = await database.pool().query<{ version: number }>('SELECT version FROM aistock_schema ORDER BY version');
     expect(versions.rows.map((row) => row.version)).toEqual(Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1));
+  });
+
+  it('refuses to open a database a newer aistock migrated (POSTGRES_SCHEMA_TOO_NEW, both versions named), taking no lease', async () => {
+    // A database of its own: the version added here would refuse every other test's open.
+    const newer = await testDatabase('store_newer');
+    const pool = await migratedPool(newer.url);
+    try {
+      await pool.query('INSERT INTO aistock_schema (version) VALUES ($1)', [POSTGRES_SCHEMA_VERSION + 1]);
+
+      const opening = postgresStore({ url: newer.url }).open({ sessionId: sessionId(), clock, log });
+
+      await expect(opening).rejects.toBeInstanceOf(PostgresSchemaTooNewError);
+      await expect(opening).rejects.toMatchObject({
+        code: 'POSTGRES_SCHEMA_TOO_NEW',
+        retryable: false,
+        message: `the database's aistock schema is version ${POSTGRES_SCHEMA_VERSION + 1}; this aistock knows up to ${POSTGRES_SCHEMA_VERSION}: upgrade aistock`,
+      });
+      const leases = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM aistock_leases');
+      expect(leases.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await pool.end();
+      await newer.drop();
+    }
   });
 });
 
