@@ -2,6 +2,8 @@
 export interface CliIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown };
+  /** Opens a page in the user's browser (`--inspect`'s live view); default: the system's opener, when stderr is a terminal. */
+  openPage?: (url: string) => void;
 }
 
 /** Exit codes of the `aistock` command (DESIGN.md's contract). */

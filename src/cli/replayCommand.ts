@@ -45,7 +45,8 @@ Runs a paper-trading session over a bar file, resuming from --state-dir if it ho
   --inspect [PORT]     stream the actors to the Stately inspector: serves its page on
                        localhost:PORT (default 8080), and the offline live view (every
                        machine drawn, its current states lit, the newest events) on
-                       127.0.0.1:PORT+1; prints both URLs on stderr
+                       127.0.0.1:PORT+1; prints both URLs on stderr, the live view's
+                       first (on a terminal, it opens that one)
   --wait-for-viewer    with --inspect: start the session only once a live view page is open
   --report [FILE]      when done, write the HTML report of the state dir to FILE
                        (default report.html; see aistock report)
@@ -216,13 +217,13 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
   let inspector: RunningInspector | undefined;
   if (options.inspectPort !== null) {
     try {
-      inspector = await startInspector({ port: options.inspectPort, open: true, liveView: true });
+      inspector = await startInspector({ port: options.inspectPort, open: true, liveView: true, openPage: io.openPage });
     } catch (error) {
       io.stderr.write(`aistock replay: --inspect: ${describeError(error)}\n`);
       return EXIT.failure;
     }
-    // stderr: stdout stays the summary alone (--json).
-    io.stderr.write(`inspector: ${inspector.url}\nlive view: ${inspector.live?.url}\n`);
+    // stderr: stdout stays the summary alone (--json). The live view first: it is the page opened, and needs no internet.
+    io.stderr.write(`${inspector.live === null ? '' : `live view: ${inspector.live.url}\n`}inspector: ${inspector.url}\n`);
   }
   let session;
   try {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, Socket } from 'node:net';
 import type { createWebSocketInspector } from '@statelyai/inspect';
@@ -46,7 +47,10 @@ export { InspectorPortInUseError, InspectorStartError } from './inspectorErrors.
 export const InspectorOptionsSchema = z.object({
   /** Port of the relay (page and WebSocket); 0 picks a free one. */
   port: z.number().int().min(0).max(65_535).default(8080),
-  /** Open the page in the default browser; only ever when stderr is a terminal. */
+  /**
+   * Open the page to watch in the default browser (only ever when stderr is a terminal, unless
+   * `openPage` is given): the live view when it runs (it needs no internet), else the relay's page.
+   */
   open: z.boolean().default(false),
   /** Longest wait for the client to connect to the relay. */
   connectTimeoutMs: z.number().int().positive().default(5_000),
@@ -57,8 +61,11 @@ export const InspectorOptionsSchema = z.object({
   liveView: z.boolean().default(false),
 });
 
-/** Options of {@link startInspector} as callers write them (every field optional). */
-export type InspectorOptions = z.input<typeof InspectorOptionsSchema>;
+/** Options of {@link startInspector} as callers write them (every field optional), and how a page is opened. */
+export type InspectorOptions = z.input<typeof InspectorOptionsSchema> & {
+  /** Opens a page with `open` (default: the system's opener — `open`, `xdg-open` or `start` — when stderr is a terminal). */
+  openPage?: (url: string) => void;
+};
 
 /** A running inspector: the page to open, the observer to pass to actors, and `stop()`. */
 export interface RunningInspector {
@@ -112,7 +119,8 @@ export async function startInspector(options: InspectorOptions = {}): Promise<Ru
   const { createWebSocketInspector, createInspectorServer } = await loadInspectPackage();
   const { port, live } = await claimPorts(config.port, config.liveView);
   const viewers = trackConnections(port);
-  const relay = createInspectorServer({ port, autoOpen: config.open && process.stderr.isTTY === true });
+  // The relay's own auto-open would open its page, not the live view: the page is opened here once the client is connected.
+  const relay = createInspectorServer({ port, autoOpen: false });
   const client = createWebSocketInspector({ url: `ws://127.0.0.1:${port}` });
   try {
     await connected(clientSocket(client.adapter), config.connectTimeoutMs);
@@ -122,9 +130,11 @@ export async function startInspector(options: InspectorOptions = {}): Promise<Ru
     await Promise.all([viewers.close(), live?.stop()]);
     throw error instanceof AistockError ? error : new InspectorStartError(`the inspector client did not connect: ${describeError(error)}`, error);
   }
+  const url = `http://localhost:${port}`;
+  if (config.open) (options.openPage ?? openInBrowser)(live?.url ?? url);
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://localhost:${port}`,
+    url,
     port,
     live,
     inspect: {
@@ -150,6 +160,16 @@ export async function startInspector(options: InspectorOptions = {}): Promise<Ru
       return stopping;
     },
   };
+}
+
+/** Opens `url` with the system's opener, only when stderr is a terminal; an opener missing or failing is ignored (the URL is printed anyway). */
+function openInBrowser(url: string): void {
+  if (process.stderr.isTTY !== true) return;
+  const [command, args]: [string, string[]] =
+    process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]] : ['xdg-open', [url]];
+  spawn(command, args, { detached: true, stdio: 'ignore' })
+    .on('error', () => undefined)
+    .unref();
 }
 
 /**

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { START_STEPS } from '../../machines/session.machine.js';
+import { runReplayCommand } from '../../src/cli/replayCommand.js';
 import { InspectorPortInUseError, startInspector } from '../../src/inspector/inspector.js';
 import { createTradingSession } from '../../src/session/createTradingSession.js';
 import { collect, killIfRunning, lineMatching } from '../support/cliOutput.js';
@@ -128,6 +129,21 @@ describe('startInspector', () => {
     expect(viewer.socket.readyState).toBe(WebSocket.CLOSED);
   });
 
+  it('opens the live view when it runs, else the relay’s page, and nothing without open', async () => {
+    const opened: string[] = [];
+    const openPage = (url: string): void => void opened.push(url);
+
+    const both = await startInspector({ port: 0, liveView: true, open: true, openPage });
+    cleanup.push(() => both.stop());
+    const relayOnly = await startInspector({ port: 0, open: true, openPage });
+    cleanup.push(() => relayOnly.stop());
+    const closed = await startInspector({ port: 0, liveView: true, openPage });
+    cleanup.push(() => closed.stop());
+
+    expect(opened).toEqual([both.live?.url, relayOnly.url]);
+    expect(both.live?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
   it('refuses a port another server holds with INSPECTOR_PORT_IN_USE naming the port', async () => {
     const holder = await listenOnLoopback();
     cleanup.push(() => new Promise((resolve) => holder.server.close(resolve)));
@@ -168,6 +184,21 @@ describe('aistock replay --inspect', () => {
     expect(states).toEqual(expect.arrayContaining(['{"running":"ready"}', '"draining"']));
     expect(states.at(-1)).toBe('"shutdown"');
     expect(eventsTo(viewer.messages, root?.sessionId ?? '')).toContain('STOP');
+  });
+
+  it('prints the live view first, the page it opens, then the relay for the Stately UI', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aistock-inspect-'));
+    const opened: string[] = [];
+    let stderr = '';
+    const io = { stdout: { write: () => true }, stderr: { write: (text: string) => (stderr += text) }, openPage: (url: string) => void opened.push(url) };
+
+    const code = await runReplayCommand([await sampleSlice(dir, 20), '--state-dir', join(dir, 'state'), '--inspect', '0', '--json'], io);
+
+    expect(code, stderr).toBe(0);
+    const [live, relay] = stderr.split('\n');
+    expect(live).toMatch(/^live view: http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(relay).toMatch(/^inspector: http:\/\/localhost:\d+$/);
+    expect(opened).toEqual([live?.slice('live view: '.length)]);
   });
 
   it('exits 1 naming the port when --inspect names a port in use', async () => {
