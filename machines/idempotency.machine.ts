@@ -5,6 +5,7 @@ import {
   markIds,
   nextCompactionThreshold,
   planCompaction,
+  planCompactionAtStop,
   releaseReservations,
   reserveIds,
   restoreTable,
@@ -45,7 +46,9 @@ import { LIFECYCLE, lifecycleStatesWithFault } from './lifecycle.js';
  *   naming a bar is never dropped by age (`ttlMs` applies only to ids that name none).
  * - Each time the journal doubles (from `compactMinLines`), expired ids are pruned, and if at
  *   least half its lines are dead the live ids are rewritten as a new journal (compaction).
- * - `STOP` drains: pending records are written before `shutdown`. A second `STOP` is a no-op.
+ * - `STOP` drains: pending records are written before `shutdown`. A stop from `running` then
+ *   compacts the journal if a third of its lines are dead, so a clean stop leaves one line per
+ *   live id and the next start reads only those. A second `STOP` is a no-op.
  */
 
 /** Tunables; the tracker fills them from its options. */
@@ -168,6 +171,8 @@ export interface IdempotencyContext {
   compactionDue: boolean;
   /** Lines the running compaction writes. */
   compactedLines: number;
+  /** A stop from `running` looks at compaction once, when the journal is quiet (`armed`), then `decided`. */
+  compactAtStop: 'off' | 'armed' | 'decided';
   load: LoadReport | null;
   loadError: string | null;
   stats: IdempotencyStats;
@@ -226,6 +231,7 @@ const idempotencySetup = setup({
     hasPending: ({ context }) => context.pending.records.length > 0,
     nothingToDrain: ({ context }) => context.pending.records.length === 0 && context.inFlight.records.length === 0,
     compactionDue: ({ context }) => context.compactionDue,
+    compactAtStopArmed: ({ context }) => context.compactAtStop === 'armed',
   },
   actions: {
     noteStart: assign({ now: ({ context, event }) => (event.type === 'START' ? event.now : context.now) }),
@@ -375,6 +381,12 @@ const idempotencySetup = setup({
       const error = 'error' in event ? event.error : new Error('journal write failed');
       if (inFlight.answers.length > 0) enqueue.emit({ type: 'BATCH_FAILED', tickets: ticketsOf(inFlight), error });
     }),
+    armCompactionAtStop: assign({ compactAtStop: 'armed' }),
+    decideCompactionAtStop: assign(({ context }) => {
+      const { config, journalLines, now } = context;
+      const plan = planCompactionAtStop(context.table, journalLines, now.monoMs, { ...retention(context), minLines: config.compactMinLines });
+      return { table: plan.table, compactionDue: plan.compact, compactAtStop: 'decided' as const };
+    }),
     startCompaction: assign(({ context }) => ({ compactionDue: false, compactedLines: context.table.size })),
     finishCompaction: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({
@@ -434,6 +446,7 @@ export const idempotencyMachine = idempotencySetup.createMachine({
       nextCompactionAt: config.compactMinLines,
       compactionDue: false,
       compactedLines: 0,
+      compactAtStop: 'off',
       load: null,
       loadError: null,
       stats: {
@@ -465,14 +478,19 @@ export const idempotencyMachine = idempotencySetup.createMachine({
           },
           running: {
             on: {
+              STOP: { target: LIFECYCLE.draining, actions: 'armCompactionAtStop' },
               RESERVE: { actions: 'reserve' },
               MARK: { actions: 'mark' },
               RECONCILED: { actions: { type: 'reconcile', params: { resumed: false } } },
             },
           },
           draining: {
-            // Done once every record taken is written (or failed) and no compaction is running.
-            always: { guard: journalQuiet, target: LIFECYCLE.shutdown },
+            // Done once every record taken is written (or failed) and no compaction is running —
+            // after the stop's own compaction, if one is due (the first transition wins while armed).
+            always: [
+              { guard: and([journalQuiet, 'compactAtStopArmed']), actions: 'decideCompactionAtStop' },
+              { guard: and([journalQuiet, not('compactionDue')]), target: LIFECYCLE.shutdown },
+            ],
             // Outcomes of orders already sent are still recorded; new orders are not.
             on: { ...refuseCommands('STOPPING'), MARK: { actions: 'mark' } },
           },
@@ -515,7 +533,7 @@ export const idempotencyMachine = idempotencySetup.createMachine({
         waiting: {
           always: [
             { guard: and(['hasPending', journalOpen]), target: 'flushing' },
-            { guard: and(['compactionDue', stateIn('#idempotency.lifecycle.running')]), target: 'compacting' },
+            { guard: and(['compactionDue', journalOpen]), target: 'compacting' },
           ],
         },
         flushing: {

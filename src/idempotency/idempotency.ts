@@ -412,6 +412,23 @@ export function planCompaction(
 }
 
 /**
+ * Whether a clean stop compacts the journal (pruned of expired ids first): when it has at least
+ * `minLines` lines and at least a third of them are dead (superseded or expired). A stop then
+ * leaves about one line per live id, so the next start reads no more than it must — a start's
+ * cost is the journal's length (a restart after a crash reads what the crash left).
+ */
+export function planCompactionAtStop(
+  table: ReservationTable,
+  journalLines: number,
+  nowMonoMs: number,
+  policy: { readonly ttlMs: number; readonly minLines: number; readonly watermark?: Watermark },
+): { table: ReservationTable; compact: boolean } {
+  if (journalLines < policy.minLines) return { table, compact: false };
+  const live = pruneExpired(table, nowMonoMs, policy.ttlMs, policy.watermark).table;
+  return { table: live, compact: 3 * live.size <= 2 * journalLines };
+}
+
+/**
  * The journal line count at which to compact next: twice the live ids it was left with (then
  * at least half its lines are superseded or expired), and never below `minLines`. Rewriting
  * the live ids each time the journal doubles costs O(1) per appended line.

@@ -6,6 +6,7 @@ import {
   markIds,
   nextCompactionThreshold,
   planCompaction,
+  planCompactionAtStop,
   observeClock,
   pruneExpired,
   releaseReservations,
@@ -297,6 +298,16 @@ describe('compaction policy', () => {
   it('waits for the journal to double when most lines are still live', () => {
     const table = reserveIds(emptyReservationTable(), Array.from({ length: 8 }, (_, n) => `ID-${n}`), at(0), TTL).table;
     expect(planCompaction(table, 10, 10, 0, policy)).toMatchObject({ compact: false, thresholdLines: 16 });
+  });
+
+  it('compacts at a stop when a third of the lines are dead, pruning expired ids first', () => {
+    const live = reserveIds(emptyReservationTable(), Array.from({ length: 8 }, (_, n) => `ID-${n}`), at(0), TTL).table;
+    expect(planCompactionAtStop(live, 12, 0, policy).compact).toBe(true);
+    expect(planCompactionAtStop(live, 11, 0, policy).compact).toBe(false);
+    // Below the minimum a journal is left as it is, however dead.
+    expect(planCompactionAtStop(submitted('A', at(0)), 9, 0, policy)).toEqual({ table: submitted('A', at(0)), compact: false });
+    const withExpired = reserveIds(submitted('OLD', at(0)), ['LIVE'], at(TTL), TTL).table;
+    expect(planCompactionAtStop(withExpired, 10, TTL, policy)).toMatchObject({ compact: true, table: { size: 1 } });
   });
 
   it('compacts again when the journal has doubled, but not below the minimum', () => {

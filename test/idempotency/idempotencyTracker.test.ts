@@ -274,6 +274,38 @@ describe('durability and lifecycle', () => {
     expect(ids.sort()).toEqual(['LIVE-0', 'LIVE-1', 'LIVE-2', 'LIVE-3', 'LIVE-4']);
   });
 
+  it('leaves one line per live id after a clean stop, once a third of the journal is superseded', async () => {
+    const clock = new ManualClock({ wallMs: WALL });
+    const session = tracker(clock, { compactMinLines: 10 });
+    await session.start();
+    // 8 reservations, 4 of them marked: 12 lines, 4 superseded — too few for the running
+    // policy (half), enough for a stop (a third).
+    for (let n = 0; n < 8; n += 1) await session.reserve(`ID-${n}`);
+    for (let n = 0; n < 4; n += 1) await session.mark(`ID-${n}`, n % 2 === 0 ? 'submitted' : 'rejected');
+    expect(logs).toEqual([]);
+    await session.stop();
+    expect(logs).toEqual([{ event: 'JOURNAL_COMPACTED', linesBefore: 12, liveIds: 8 }]);
+    const lines = (await readFile(orderJournalPath(stateDir), 'utf8')).trim().split('\n').slice(1).map((line) => JSON.parse(line) as { id: string; state: string });
+    const expected = ['ID-0 submitted', 'ID-1 rejected', 'ID-2 submitted', 'ID-3 rejected', 'ID-4 reserved', 'ID-5 reserved', 'ID-6 reserved', 'ID-7 reserved'];
+    expect(lines.map(({ id, state }) => `${id} ${state}`).sort()).toEqual(expected);
+    // The next start holds every id, as it would have from the whole journal.
+    const restarted = tracker(clock, { compactMinLines: 10 });
+    await restarted.start();
+    for (let n = 0; n < 8; n += 1) expect(restarted.check(`ID-${n}`)).toMatchObject({ status: 'held' });
+    await restarted.stop();
+  });
+
+  it('leaves the journal as it is at a stop when most of its lines are live', async () => {
+    const clock = new ManualClock({ wallMs: WALL });
+    const session = tracker(clock, { compactMinLines: 10 });
+    await session.start();
+    for (let n = 0; n < 12; n += 1) await session.reserve(`ID-${n}`);
+    for (let n = 0; n < 2; n += 1) await session.mark(`ID-${n}`, 'submitted');
+    await session.stop();
+    expect(logs).toEqual([]);
+    expect((await readFile(orderJournalPath(stateDir), 'utf8')).trim().split('\n')).toHaveLength(15);
+  });
+
   it('drains on stop, returns the same promise every time, and refuses commands after', async () => {
     const clock = new ManualClock({ wallMs: WALL });
     const session = tracker(clock);
