@@ -54,6 +54,31 @@ const MIGRATIONS: readonly string[] = [
      envelope text NOT NULL,
      set_aside_at timestamptz NOT NULL DEFAULT clock_timestamp()
    );`,
+  // 2: the PaperBroker's ledger (postgresBrokerLedger.ts), a row per line of orders.jsonl, fills.jsonl and cancels.jsonl,
+  // the line's record as written; seq orders a session's rows as the file orders its lines. Not fenced by the lease: it is the market's record.
+  `CREATE TABLE aistock_broker_orders (
+     session_id text NOT NULL,
+     seq bigint GENERATED ALWAYS AS IDENTITY,
+     client_order_id text NOT NULL,
+     record json NOT NULL,
+     PRIMARY KEY (session_id, seq),
+     -- The market's duplicate-id rule (PaperBroker's rejectDuplicateIds), held by the database across every process on the session.
+     UNIQUE (session_id, client_order_id)
+   );
+   CREATE TABLE aistock_broker_fills (
+     session_id text NOT NULL,
+     seq bigint GENERATED ALWAYS AS IDENTITY,
+     client_order_id text NOT NULL,
+     record json NOT NULL,
+     PRIMARY KEY (session_id, seq)
+   );
+   CREATE TABLE aistock_broker_cancels (
+     session_id text NOT NULL,
+     seq bigint GENERATED ALWAYS AS IDENTITY,
+     client_order_id text NOT NULL,
+     record json NOT NULL,
+     PRIMARY KEY (session_id, seq)
+   );`,
 ];
 
 /** The schema version this code writes and reads. */

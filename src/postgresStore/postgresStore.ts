@@ -3,14 +3,15 @@ import type { OpenSessionStore, SessionStore } from '../session/sessionStore.js'
 import { NonDurableServerError, nonDurableSetting, readDurabilitySettings } from './durabilitySettings.js';
 import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
 import { postgresCheckpointStore } from './postgresCheckpointStore.js';
+import { PostgresBrokerLedger } from './postgresBrokerLedger.js';
 import { PostgresOrderJournal } from './postgresJournal.js';
 import { keepRenewing, LeaseWatch, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
 import { migrate } from './postgresSchema.js';
 import { realTimers } from '../session/orderExecution.js';
 
 /**
- * `postgresStore({ url })`: a session's journal, checkpoints and lease in PostgreSQL, keyed by
- * session id, so many sessions on many hosts share one database and a standby can take a
+ * `postgresStore({ url })`: a session's journal, checkpoints, lease and PaperBroker ledger in
+ * PostgreSQL, keyed by session id, so many sessions on many hosts share one database and a standby can take a
  * session over. Opening it checks the server's durability settings (refusing `fsync`,
  * `synchronous_commit` or `full_page_writes` off), brings the schema up to date, and takes the
  * session's lease — or, with `standby`, waits until the holder's lease expires and takes it
@@ -29,7 +30,7 @@ export interface PostgresStoreOptions {
   standby?: boolean;
   /** What times renewals and the standby's waits (default Node's timers; a test pauses a holder by never firing them). */
   timers?: LeaseTimers;
-  /** Connections in the session's pool (default 4: journal, checkpoints, lease, one spare). */
+  /** Connections in the session's pool (default 5: journal, checkpoints, lease, the PaperBroker's ledger, one spare). */
   poolSize?: number;
 }
 
@@ -61,7 +62,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
     description,
     async open({ sessionId, clock, log }): Promise<OpenSessionStore> {
       // A holder paused inside a transaction blocks a takeover until the server ends it: at most half a lease.
-      const pool = await openPool(options.url, options.poolSize ?? 4, Math.max(100, Math.floor(leaseMs / 2)));
+      const pool = await openPool(options.url, options.poolSize ?? 5, Math.max(100, Math.floor(leaseMs / 2)));
       // An idle connection that breaks is reported here; without a listener it would crash the process.
       pool.on('error', (error) => log({ event: 'POSTGRES_CONNECTION_LOST', store: description, error: error.message }));
       try {
@@ -81,6 +82,8 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
         return {
           journal: new PostgresOrderJournal({ pool, watch, where }),
           checkpoints: postgresCheckpointStore({ pool, watch, clock }),
+          // Not fenced by the lease: the market's record (see postgresBrokerLedger.ts).
+          paperBrokerLedger: () => new PostgresBrokerLedger({ pool, sessionId, where: description }),
           assertHeld: () => watch.assertHeld(),
           release: () =>
             (released ??= (async () => {

@@ -68,7 +68,8 @@ export interface TradingSessionOptions extends Partial<Omit<z.input<typeof Sessi
   /**
    * Where the journal, the checkpoints and the single-writer hold live (default: the state dir's
    * files and lock). `postgresStore({ url })` puts them in PostgreSQL under `sessionId`, with a
-   * fenced lease in place of the lock; `stateDir` still holds the PaperBroker's ledger and the report.
+   * fenced lease in place of the lock, and the default PaperBroker's ledger; `stateDir` then holds only
+   * the report's records (and research mode's marker).
    */
   store?: SessionStore;
   clock?: Clock;

@@ -182,7 +182,12 @@ export function startSteps(deps: StartStepsDeps) {
     openBroker: step(async () => {
       // The connection is the session's `broker` child: its opening and closing are its own states.
       const connection = await openBrokerConnection({
-        open: async () => deps.broker ?? (await PaperBroker.open({ dir: join(stateDir, 'broker'), clock, durability: config.durability, ...config.paperBroker })),
+        open: async () => {
+          if (deps.broker !== undefined) return deps.broker;
+          // The store's ledger when it keeps one (PostgreSQL): then nothing of the broker is in the state dir.
+          const ledger = parts.store?.paperBrokerLedger?.();
+          return PaperBroker.open({ ...(ledger === undefined ? { dir: join(stateDir, 'broker') } : { ledger }), clock, log, durability: config.durability, ...config.paperBroker });
+        },
         parent: deps.parent(),
       });
       const { broker } = connection;

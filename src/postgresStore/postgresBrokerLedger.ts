@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { AistockError } from '../common/errors.js';
+import { CommitQueue } from '../common/commitQueue.js';
+import type { Fill } from '../common/order.js';
+import {
+  BrokerLedgerCorruptError,
+  CancelLineSchema,
+  FillLineSchema,
+  ledgerContents,
+  OrderLineSchema,
+  type CancelLine,
+  type LedgerContents,
+  type LedgerFileKind,
+  type LedgerRecords,
+  type OrderLine,
+  type PaperBrokerLedgerStore,
+} from '../broker/paperBrokerLedger.js';
+import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
+import { migrate } from './postgresSchema.js';
+
+/**
+ * The PaperBroker's ledger in PostgreSQL, keyed by session id: a row per line of `orders.jsonl`,
+ * `fills.jsonl` and `cancels.jsonl` (tables `aistock_broker_orders`, `…_fills`, `…_cancels`),
+ * each holding the line's record as the file would, ordered by an identity column. The
+ * PaperBroker's rules (the book rebuilt, an interrupted market order completed, a missing copy
+ * of a carried fill written again) are the broker's, the same over this store as over files.
+ * Appends waiting together are one statement (group commit, one round trip, atomic).
+ *
+ * Not fenced by the session's lease, on purpose: the broker stands for the market, whose record
+ * is not the session's. Keeping a fenced-out holder from sending is the lease's work upstream
+ * (the journal's reservation and `assertHeld` before every broker call); the market accepts what
+ * reaches it. So the failover tests read this ledger as an outside check of that fencing — a
+ * fenced holder that sent anything would show here — instead of a second fence hiding a hole in
+ * the first. What the market does refuse is a client order id it already holds: the table's
+ * `UNIQUE (session_id, client_order_id)` is the duplicate-id rule across every process on the
+ * session (a holder paused between its reservation and its broker call, waking after a takeover,
+ * is refused `DUPLICATE_CLIENT_ORDER_ID` if the new holder sent that order).
+ */
+
+/** One append waiting for its commit; `duplicate` is set by the commit when the unique key refused an order line. */
+interface LedgerWrite {
+  readonly kind: LedgerFileKind;
+  readonly clientOrderId: string;
+  readonly record: OrderLine | Fill | CancelLine;
+  duplicate: boolean;
+}
+
+const TABLES: Record<LedgerFileKind, string> = { orders: 'aistock_broker_orders', fills: 'aistock_broker_fills', cancels: 'aistock_broker_cancels' };
+const rowSchema = z.object({ kind: z.enum(['orders', 'fills', 'cancels']), record: z.unknown() });
+
+/** Counters of what the ledger did. */
+export interface PostgresBrokerLedgerStats {
+  appends: number;
+  /** Statements that committed appends; fewer than `appends` when group commit shares them. */
+  commits: number;
+  failedCommits: number;
+}
+
+/** A PaperBroker's ledger in PostgreSQL (see the module comment); opened by a session's `postgresStore`, or read by {@link readPostgresLedger}. */
+export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
+  readonly where: string;
+  readonly uniqueClientOrderIds = true;
+  readonly #pool: Pool;
+  readonly #sessionId: string;
+  readonly #queue = new CommitQueue<LedgerWrite>((writes) => this.#commit(writes));
+  readonly #stats: PostgresBrokerLedgerStats = { appends: 0, commits: 0, failedCommits: 0 };
+  #closing: Promise<void> | undefined;
+
+  /** `where`: the database as `describeUrl` names it (no password). */
+  constructor(options: { pool: Pool; sessionId: string; where: string }) {
+    this.#pool = options.pool;
+    this.#sessionId = options.sessionId;
+    this.where = `${options.where} (session ${options.sessionId})`;
+  }
+
+  /** A copy of the counters. */
+  stats(): PostgresBrokerLedgerStats {
+    return { ...this.#stats };
+  }
+
+  locate(kind: LedgerFileKind): string {
+    return `${TABLES[kind]} of ${this.where}`;
+  }
+
+  async open(): Promise<LedgerRecords> {
+    let rows: unknown[];
+    try {
+      // One statement, one snapshot of the three tables.
+      const read = await this.#pool.query(
+        `SELECT 'orders' AS kind, record, seq FROM aistock_broker_orders WHERE session_id = $1
+         UNION ALL SELECT 'fills', record, seq FROM aistock_broker_fills WHERE session_id = $1
+         UNION ALL SELECT 'cancels', record, seq FROM aistock_broker_cancels WHERE session_id = $1
+         ORDER BY kind, seq`,
+        [this.#sessionId],
+      );
+      rows = read.rows;
+    } catch (error) {
+      throw new PostgresStoreError(`read the broker ledger of session ${this.#sessionId}`, error);
+    }
+    const orders: OrderLine[] = [];
+    const fills: Fill[] = [];
+    const cancels: CancelLine[] = [];
+    for (const row of rows) {
+      const { kind, record } = rowSchema.parse(row);
+      if (kind === 'orders') orders.push(this.#parse(kind, orders.length, record, OrderLineSchema));
+      else if (kind === 'fills') fills.push(this.#parse(kind, fills.length, record, FillLineSchema));
+      else cancels.push(this.#parse(kind, cancels.length, record, CancelLineSchema));
+    }
+    return { orders, fills, cancels, tornLinesRemoved: 0, filesUpgraded: 0 };
+  }
+
+  async appendOrder(line: OrderLine): Promise<'appended' | 'duplicate'> {
+    const write = this.#push('orders', line.clientOrderId, line);
+    await write.committed;
+    return write.item.duplicate ? 'duplicate' : 'appended';
+  }
+
+  appendFill(fill: Fill): Promise<void> {
+    return this.#push('fills', fill.clientOrderId, fill).committed;
+  }
+
+  /** Durable like any append: a commit here costs what the file's sync costs there, and a copy riding the next commit would wait as long. */
+  copyFill(fill: Fill): Promise<void> {
+    return this.appendFill(fill);
+  }
+
+  appendCancel(line: CancelLine): Promise<void> {
+    return this.#push('cancels', line.clientOrderId, line).committed;
+  }
+
+  /** Waits for appends in flight; the pool is the session store's (or the reader's) to end. */
+  close(): Promise<void> {
+    this.#closing ??= this.#queue.exclusive(async () => undefined);
+    return this.#closing;
+  }
+
+  #push(kind: LedgerFileKind, clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
+    const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false };
+    if (this.#closing !== undefined) return { item, committed: Promise.reject(new PostgresStoreError(`append to ${this.locate(kind)}`, new Error('the ledger is closed'))) };
+    this.#stats.appends += 1;
+    return { item, committed: this.#queue.push(item) };
+  }
+
+  /** Every waiting append in one statement: the three inserts, each in its appends' order; order lines whose id the table holds are skipped and marked. */
+  async #commit(writes: readonly LedgerWrite[]): Promise<void> {
+    const of = (kind: LedgerFileKind) => writes.filter((write) => write.kind === kind);
+    const [orders, fills, cancels] = [of('orders'), of('fills'), of('cancels')];
+    const column = (list: readonly LedgerWrite[]) => [list.map((write) => write.clientOrderId), list.map((write) => JSON.stringify(write.record))];
+    const insert = (table: string, ids: number, conflict: string) =>
+      `INSERT INTO ${table} (session_id, client_order_id, record)
+       SELECT $1, u.id, u.record::json FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
+       ${conflict} RETURNING client_order_id`;
+    let inserted: string[];
+    try {
+      const result = await this.#pool.query<{ client_order_id: string }>(
+        `WITH orders AS (${insert(TABLES.orders, 2, 'ON CONFLICT (session_id, client_order_id) DO NOTHING')}),
+         fills AS (${insert(TABLES.fills, 4, '')}),
+         cancels AS (${insert(TABLES.cancels, 6, '')})
+         SELECT client_order_id FROM orders`,
+        [this.#sessionId, ...column(orders), ...column(fills), ...column(cancels)],
+      );
+      inserted = result.rows.map((row) => row.client_order_id);
+    } catch (error) {
+      this.#stats.failedCommits += 1;
+      throw new PostgresStoreError(`append to the broker ledger of session ${this.#sessionId}`, error);
+    }
+    this.#stats.commits += 1;
+    const written = new Set(inserted);
+    for (const order of orders) {
+      // The first line of an id in the batch is the one written; the broker never sends an id twice in one batch.
+      if (written.delete(order.clientOrderId)) continue;
+      order.duplicate = true;
+    }
+  }
+
+  #parse<T>(kind: LedgerFileKind, index: number, record: unknown, schema: z.ZodType<T>): T {
+    const parsed = schema.safeParse(record);
+    if (parsed.success) return parsed.data;
+    // The rows are the broker's own writes: one that fails is an edit, refused like a damaged file line, never guessed at.
+    throw new BrokerLedgerCorruptError(this.locate(kind), index + 1, 'INVALID_LINE', `${z.prettifyError(parsed.error)} in ${JSON.stringify(record).slice(0, 80)}`);
+  }
+}
+
+/** `aistock ledger --store`: the session id names no session in the database. Not retryable. */
+export class UnknownSessionError extends AistockError {
+  readonly sessionId: string;
+
+  constructor(where: string, sessionId: string) {
+    super('UNKNOWN_SESSION', `${where} holds no session ${sessionId}`);
+    this.sessionId = sessionId;
+  }
+}
+
+/**
+ * The broker ledger of `sessionId` in the database at `url`, in the two shapes of DESIGN.md (as
+ * `readLedger` reads a state dir), for audit: it takes no lease and writes nothing of the
+ * session's (the schema is brought up to date as at a session's open). Throws
+ * {@link UnknownSessionError} when no session of that id ever ran there.
+ */
+export async function readPostgresLedger(options: { url: string; sessionId: string }): Promise<LedgerContents> {
+  const where = describeUrl(options.url);
+  const pool = await openPool(options.url, 1);
+  pool.on('error', () => undefined); // an idle connection lost while reading: the query that needs it fails and says so
+  try {
+    let known: boolean;
+    try {
+      await migrate(pool);
+      known = (await pool.query('SELECT 1 FROM aistock_sessions WHERE session_id = $1', [options.sessionId])).rows.length > 0;
+    } catch (error) {
+      throw error instanceof AistockError ? error : new PostgresStoreError(`cannot read ${where}`, error);
+    }
+    if (!known) throw new UnknownSessionError(where, options.sessionId);
+    const ledger = new PostgresBrokerLedger({ pool, sessionId: options.sessionId, where });
+    return ledgerContents(await ledger.open());
+  } finally {
+    await pool.end();
+  }
+}
