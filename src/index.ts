@@ -125,9 +125,18 @@ export {
   type PaperBrokerOptions,
   type PaperBrokerFaults,
   type PaperBrokerOpenReport,
+  type FillCopies,
   type LedgerFileKind,
 } from './broker/paperBroker.js';
-export { BrokerLedgerCorruptError, readLedger, type LedgerContents, type LedgerOrder } from './broker/paperBrokerLedger.js';
+export {
+  BrokerLedgerCorruptError,
+  readLedger,
+  fileLedgerStore,
+  type LedgerContents,
+  type LedgerOrder,
+  type LedgerRecords,
+  type PaperBrokerLedgerStore,
+} from './broker/paperBrokerLedger.js';
 export { readClock, type ClockReading } from './common/clockReading.js';
 export {
   createIdempotencyTracker,
@@ -307,3 +316,4 @@ export { SessionLeaseHeldError, LeaseLostError, type LeaseTimers } from './postg
 export { NonDurableServerError } from './postgresStore/durabilitySettings.js';
 export { PostgresDriverUnavailableError, PostgresStoreError, POSTGRES_DRIVER_PACKAGE } from './postgresStore/postgresClient.js';
 export { PostgresSchemaTooNewError, POSTGRES_SCHEMA_VERSION } from './postgresStore/postgresSchema.js';
+export { PostgresBrokerLedger, readPostgresLedger, UnknownSessionError, type PostgresBrokerLedgerStats } from './postgresStore/postgresBrokerLedger.js';

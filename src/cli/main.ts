@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../common/packageRoot.js';
 import { runBarsCommand } from './barsCommand.js';
 import { runDiagramsCommand } from './diagramsCommand.js';
+import { runLedgerCommand } from './ledgerCommand.js';
 import { EXIT, type CliIo } from './io.js';
 import { runReplayCommand } from './replayCommand.js';
 import { runReportCommand } from './reportCommand.js';
@@ -20,6 +21,9 @@ Commands:
                        writes its HTML report (default report.html).
   report <state-dir> [--out FILE]
                        Write one self-contained HTML report of a state dir's runs.
+  ledger (--store URL --session-id ID | --state-dir DIR) [--kind orders|fills|cancels] [--out DIR]
+                       Print a session's PaperBroker ledger as JSON lines (orders.jsonl's or
+                       fills.jsonl's shape), or write it to DIR as ledger files.
   bars <file> --timeframe TF [--tz ZONE] [--assume-tz ZONE] [--session-anchor HH:MM]
                        Print the bars of a CSV or JSON-lines file aggregated to TF, as CSV.
   diagrams [--out DIR]  Print Mermaid state diagrams of every machine as markdown,
@@ -42,6 +46,7 @@ const COMMANDS: Record<string, Command> = {
   bars: runBarsCommand,
   replay: runReplayCommand,
   report: runReportCommand,
+  ledger: runLedgerCommand,
   diagrams: runDiagramsCommand,
 };
 

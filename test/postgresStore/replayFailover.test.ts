@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
 import { seededRandom } from '../../src/testing/seededRandom.js';
 import { bin, runCli, sampleCsv, sampleSlice } from '../support/replayFixture.js';
+import { aistock } from '../support/inProcessCli.js';
 import { migratedPool } from './postgresTestStore.js';
 import { adminQuery, testDatabase } from './testDatabase.js';
 
@@ -16,7 +17,8 @@ import { adminQuery, testDatabase } from './testDatabase.js';
  * `aistock replay --store postgresql://… --session-id ID [--standby]` as real processes: a
  * second holder refused with exit 3, a SIGSTOPped holder fenced after a standby took over, and
  * a failover loop of SIGKILLs with a standby taking over each time — every run ending with no
- * client order id twice in the broker's ledger and the portfolio of one clean run.
+ * client order id twice in the broker's ledger (in PostgreSQL, read with `aistock ledger`), the
+ * ledger's orders and fills those of one clean run on files, and that run's portfolio.
  */
 
 let db: Awaited<ReturnType<typeof testDatabase>>;
@@ -67,14 +69,33 @@ const decisions = (ids: readonly string[]): string[] =>
 
 const lastJson = (stdout: string): Record<string, any> => JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, any>;
 
-/** The client order ids in a state dir's PaperBroker ledger, in order. */
-async function ledgerIds(stateDir: string): Promise<string[]> {
-  const text = await readFile(join(stateDir, 'broker/orders.jsonl'), 'utf8').catch(() => '');
-  return text
+/** A PaperBroker ledger's lines as `aistock ledger` prints them, of the store or state dir `source` names. */
+async function ledger(source: string[], kind: 'orders' | 'fills'): Promise<Record<string, unknown>[]> {
+  const { code, stdout, stderr } = await aistock(['ledger', ...source, '--kind', kind]);
+  expect(code, stderr).toBe(0);
+  return stdout
     .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => (JSON.parse(line) as { clientOrderId: string }).clientOrderId);
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
+
+/** The client order ids in a ledger, in order. */
+const ledgerIds = async (source: string[]): Promise<string[]> => (await ledger(source, 'orders')).map((order) => String(order.clientOrderId));
+
+/** A ledger's orders and fills as any session with the same decisions has them: ids as decisions, no receivedAt; sorted. */
+async function sameRun(source: string[]): Promise<{ orders: string[]; fills: string[] }> {
+  const normal = (lines: Record<string, unknown>[]): string[] =>
+    lines.map(({ clientOrderId, receivedAt: _receivedAt, ...rest }) => JSON.stringify({ decision: decisions([String(clientOrderId)]), ...rest })).sort();
+  return { orders: normal(await ledger(source, 'orders')), fills: normal(await ledger(source, 'fills')) };
+}
+
+/** Orders in the PostgreSQL ledger of `sessionId` (a poll, cheaper than a process). */
+async function ordersIn(sessionId: string): Promise<number> {
+  const row = await adminQuery(db.url, `SELECT count(*)::int AS n FROM aistock_broker_orders WHERE session_id = '${sessionId}'`);
+  return Number((row.rows[0] as { n?: number } | undefined)?.n ?? 0);
+}
+
+const inStore = (sessionId: string): string[] => ['--store', db.url, '--session-id', sessionId];
 
 async function leaseToken(sessionId: string): Promise<number> {
   const row = await adminQuery(db.url, `SELECT token FROM aistock_leases WHERE session_id = '${sessionId}'`);
@@ -92,16 +113,22 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 /** Whether `p` says (on stderr) that it took the lease with `token`. */
 const holding = (p: { stderr: () => string }, token: number): boolean => p.stderr().includes(`"event":"LEASE_TAKEN","sessionId":"loop","token":"${token}"`);
 
-const clean = new Map<string, Promise<{ portfolio: unknown; ids: string[] }>>();
+interface CleanRun {
+  portfolio: unknown;
+  ids: string[];
+  ledger: { orders: string[]; fills: string[] };
+}
+const clean = new Map<string, Promise<CleanRun>>();
 /** `file` replayed once, on its own state dir's files, undisturbed (once per file). */
-function cleanRun(file: string): Promise<{ portfolio: unknown; ids: string[] }> {
+function cleanRun(file: string): Promise<CleanRun> {
   let run = clean.get(file);
   if (run === undefined) {
     run = (async () => {
       const stateDir = join(work, `clean-${clean.size}`);
       const { code, stdout, stderr } = await replay([file, '--state-dir', stateDir, '--strategy', strategy, '--json'], 0).exit;
       expect(code, stderr).toBe(0);
-      return { portfolio: lastJson(stdout).portfolio, ids: await ledgerIds(stateDir) };
+      const source = ['--state-dir', stateDir];
+      return { portfolio: lastJson(stdout).portfolio, ids: await ledgerIds(source), ledger: await sameRun(source) };
     })();
     clean.set(file, run);
   }
@@ -137,7 +164,7 @@ describe('aistock replay --store', () => {
     const sentBeforeCut = expected.ids.filter((id) => (parseClientOrderId(id)?.barTime ?? Infinity) < cutTs).length;
     expect(sentBeforeCut).toBeGreaterThan(10);
     feed.write(`${lines.slice(0, cut).join('\n')}\n`);
-    await until('the holder has sent the first part\'s orders', async () => (await ledgerIds(stateDir)).length >= sentBeforeCut);
+    await until('the holder has sent the first part\'s orders', async () => (await ordersIn('stopped')) >= sentBeforeCut);
     holder.child.kill('SIGSTOP');
 
     const standby = replay([slice, ...store, '--standby'], 0);
@@ -146,7 +173,7 @@ describe('aistock replay --store', () => {
     // The stopped holder's lease expired: the standby took it over with the next token.
     expect(done.stderr).toContain('"event":"LEASE_TAKEN","sessionId":"stopped","token":"2"');
     expect(lastJson(done.stdout).portfolio).toEqual(expected.portfolio);
-    const afterStandby = await ledgerIds(stateDir);
+    const afterStandby = await ledgerIds(inStore('stopped'));
 
     holder.child.kill('SIGCONT');
     feed.end(`${lines.slice(cut).join('\n')}\n`);
@@ -155,9 +182,12 @@ describe('aistock replay --store', () => {
     expect(woken.code).toBe(3);
     expect(woken.stderr).toContain('"event":"LEASE_LOST","sessionId":"stopped","token":"1"');
     expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: EXECUTION_FAILED: the lease of session stopped \(token 1\) was lost/);
-    expect(await ledgerIds(stateDir)).toEqual(afterStandby);
+    // The ledger in PostgreSQL, where the market keeps it: nothing of the broker under the state dir.
+    expect(await ledgerIds(inStore('stopped'))).toEqual(afterStandby);
+    expect(existsSync(join(stateDir, 'broker'))).toBe(false);
     expect(new Set(afterStandby).size).toBe(afterStandby.length);
     expect(decisions(afterStandby)).toEqual(decisions(expected.ids));
+    expect(await sameRun(inStore('stopped'))).toEqual(expected.ledger);
   }, 120_000);
 
   it('survives a failover loop: the holder SIGKILLed 10 times at random moments, a standby taking over each time, until the file is done', async () => {
@@ -207,8 +237,11 @@ describe('aistock replay --store', () => {
     expect(kills).toBe(10);
     expect(await leaseToken('loop')).toBeGreaterThanOrEqual(11);
     expect(lastJson(survivor.stdout).portfolio).toEqual(expected.portfolio);
-    const ids = await ledgerIds(stateDir);
+    const ids = await ledgerIds(inStore('loop'));
     expect(new Set(ids).size).toBe(ids.length);
     expect(decisions(ids)).toEqual(decisions(expected.ids));
+    // Order for order and fill for fill (prices, quantities, commissions, times) the clean run's, receivedAt aside.
+    expect(await sameRun(inStore('loop'))).toEqual(expected.ledger);
+    expect(existsSync(join(stateDir, 'broker'))).toBe(false);
   }, 180_000);
 });

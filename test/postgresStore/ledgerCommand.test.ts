@@ -1,0 +1,79 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readLedger } from '../../src/broker/paperBrokerLedger.js';
+import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
+import { runCli, sampleSlice } from '../support/replayFixture.js';
+import { aistock } from '../support/inProcessCli.js';
+import { testDatabase } from './testDatabase.js';
+
+/**
+ * `aistock ledger --store URL --session-id ID`: a paper session on PostgreSQL keeps its broker
+ * ledger there (nothing under the state dir), and the command prints it line for line as the
+ * same session on files has it in broker/orders.jsonl and broker/fills.jsonl.
+ */
+
+let db: Awaited<ReturnType<typeof testDatabase>>;
+let dir: string;
+let slice: string;
+
+beforeAll(async () => {
+  db = await testDatabase('ledger_cli');
+  dir = await mkdtemp(join(tmpdir(), 'aistock-ledger-pg-'));
+  slice = await sampleSlice(dir, 3_000);
+});
+afterAll(async () => {
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const lines = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** A line as any session with the same decisions has it: the id without its session tag, no receivedAt. */
+const sameDecision = ({ clientOrderId, receivedAt: _receivedAt, ...rest }: Record<string, unknown>) => {
+  const parts = parseClientOrderId(String(clientOrderId));
+  return { decision: `${parts?.symbolPrefix} ${parts?.barTime}`, ...rest };
+};
+
+describe('aistock ledger --store', () => {
+  it('prints the ledger of a session on PostgreSQL as the same session on files has it, receivedAt and the session tag aside', async () => {
+    const onFiles = join(dir, 'files');
+    const onPostgres = join(dir, 'postgres');
+    const fileRun = await runCli(['replay', slice, '--state-dir', onFiles]);
+    expect(fileRun.code, fileRun.stderr).toBe(0);
+    const storeRun = await runCli(['replay', slice, '--state-dir', onPostgres, '--store', db.url, '--session-id', 'audit']);
+    expect(storeRun.code, storeRun.stderr).toBe(0);
+    expect(existsSync(join(onPostgres, 'broker'))).toBe(false);
+
+    const fileLedger = await readLedger(join(onFiles, 'broker'));
+    expect(fileLedger.orders.length).toBeGreaterThan(10);
+    for (const kind of ['orders', 'fills'] as const) {
+      const printed = await aistock(['ledger', '--store', db.url, '--session-id', 'audit', '--kind', kind]);
+      expect(printed.code, printed.stderr).toBe(0);
+      const fromStore = lines(printed.stdout);
+      expect(fromStore.map(sameDecision)).toEqual(fileLedger[kind].map((line) => sameDecision({ ...line })));
+      const fromFiles = lines((await aistock(['ledger', '--state-dir', onFiles, '--kind', kind])).stdout);
+      // Key for key, in the same order: one command, one shape, whichever store.
+      expect(fromStore.map((line) => Object.keys(line))).toEqual(fromFiles.map((line) => Object.keys(line)));
+    }
+  });
+
+  it('writes the PostgreSQL ledger to --out as ledger files readLedger reads', async () => {
+    const out = join(dir, 'audit-copy');
+    const run = await aistock(['ledger', '--store', db.url, '--session-id', 'audit', '--out', out]);
+    expect(run.code, run.stderr).toBe(0);
+    const copied = await readLedger(out);
+    expect(copied.orders).toEqual(lines((await aistock(['ledger', '--store', db.url, '--session-id', 'audit'])).stdout));
+  });
+
+  it('exits 2 naming a session the database never held, or --store without --session-id', async () => {
+    expect(await aistock(['ledger', '--store', db.url, '--session-id', 'nobody'])).toMatchObject({ code: 2, stderr: expect.stringContaining('UNKNOWN_SESSION') as string });
+    expect(await aistock(['ledger', '--store', db.url])).toMatchObject({ code: 2, stderr: expect.stringContaining('--store needs --session-id') as string });
+  });
+});
