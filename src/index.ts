@@ -316,4 +316,4 @@ export { SessionLeaseHeldError, LeaseLostError, type LeaseTimers } from './postg
 export { NonDurableServerError } from './postgresStore/durabilitySettings.js';
 export { PostgresDriverUnavailableError, PostgresStoreError, POSTGRES_DRIVER_PACKAGE } from './postgresStore/postgresClient.js';
 export { PostgresSchemaTooNewError, POSTGRES_SCHEMA_VERSION } from './postgresStore/postgresSchema.js';
-export { PostgresBrokerLedger, readPostgresLedger, UnknownSessionError, type PostgresBrokerLedgerStats } from './postgresStore/postgresBrokerLedger.js';
+export { PostgresBrokerLedger, openPostgresAudit, UnknownSessionError, type PostgresAudit, type PostgresBrokerLedgerStats } from './postgresStore/postgresBrokerLedger.js';

@@ -10,7 +10,7 @@ import {
   type LedgerContents,
   type LedgerFileKind,
 } from '../broker/paperBrokerLedger.js';
-import { readPostgresLedger, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
+import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
 import { withChecksum } from '../stateDir/lineChecksum.js';
 import { StateDirLockedError, lockStateDir } from '../stateDir/stateDirLock.js';
 import { atomicFileWriter, errnoCode } from '../stateDir/stateFile.js';
@@ -74,8 +74,8 @@ function parseOptions(argv: string[]): LedgerOptions | 'help' {
   }
   // The same checks as replay's --store (postgresStore's own rules for the URL); the store itself is not opened: no lease is taken.
   const choice = storeChoiceFrom(values);
-  if (choice === null || values.store === undefined) throw new UsageError('which ledger: --store URL --session-id ID, or --state-dir DIR');
-  return { source: { kind: 'store', url: values.store, sessionId: choice.sessionId }, kind, out };
+  if (choice === null) throw new UsageError('which ledger: --store URL --session-id ID, or --state-dir DIR');
+  return { source: { kind: 'store', url: choice.url, sessionId: choice.sessionId }, kind, out };
 }
 
 /** `aistock ledger …` (see {@link LEDGER_USAGE}). */
@@ -111,7 +111,14 @@ export async function runLedgerCommand(argv: string[], io: CliIo): Promise<numbe
 }
 
 async function readFrom(source: LedgerSource): Promise<LedgerContents> {
-  if (source.kind === 'store') return readPostgresLedger(source);
+  if (source.kind === 'store') {
+    const audit = await openPostgresAudit(source);
+    try {
+      return await audit.ledger();
+    } finally {
+      await audit.close();
+    }
+  }
   const { stateDir } = source;
   const stats = await stat(stateDir).catch((error: unknown) => {
     throw new UsageError(`${stateDir}: ${errnoCode(error) === 'ENOENT' ? 'no such state dir' : describeError(error)}`);

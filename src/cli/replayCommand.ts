@@ -21,8 +21,7 @@ import { createTradingSession, InvalidSessionOptionsError, LegacyOrderIdsError, 
 import { EXIT, type CliIo } from './io.js';
 import { startReportRecorder, type ReportRecorder } from '../report/reportRecorder.js';
 import { performanceLines, replayPerformance, type ReplayPerformance } from '../report/replayPerformance.js';
-import { writeReport } from '../report/writeReport.js';
-import { takeReportOption } from './reportCommand.js';
+import { takeReportOption, writeSessionReport } from './reportCommand.js';
 import { STORE_FLAGS, STORE_USAGE, storeChoiceFrom, type StoreChoice } from './storeFlags.js';
 import { SessionLeaseHeldError } from '../postgresStore/postgresLease.js';
 
@@ -239,7 +238,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
       replay: true,
       durability: settings.durability,
       ...(options.clockOffsetMs === 0 ? {} : { clock: offsetClock(options.clockOffsetMs) }),
-      ...(options.store ?? {}),
+      ...(options.store === null ? {} : { store: options.store.store, sessionId: options.store.sessionId }),
       ...(inspector === undefined ? {} : { inspect: inspector.inspect }),
     });
   } catch (error) {
@@ -308,7 +307,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     if (outcome.message !== null) io.stderr.write(`aistock replay: ${outcome.message}\n`);
     if (options.reportFile === null) return outcome.code;
     try {
-      io.stderr.write(`report: ${(await writeReport(settings.stateDir, options.reportFile)).path}\n`);
+      io.stderr.write(`report: ${(await writeSessionReport(settings.stateDir, options.reportFile, options.store)).path}\n`);
       return outcome.code;
     } catch (error) {
       io.stderr.write(`aistock replay: --report: ${describeError(error)}\n`);

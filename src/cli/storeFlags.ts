@@ -26,8 +26,8 @@ export const STORE_USAGE = `  --store URL          keep the journal, checkpoints
   --lease-ms N         with --store: how long a holder's lease lasts unless renewed (10000)
 `;
 
-/** What the flags chose: nothing (the state dir's files), or a store and the session id in it. */
-export type StoreChoice = { store: SessionStore; sessionId: string } | null;
+/** What the flags chose: nothing (the state dir's files), or a store, its URL and the session id in it. */
+export type StoreChoice = { store: SessionStore; url: string; sessionId: string } | null;
 
 /** The store the flags name, checked; a wrong combination is a {@link UsageError} naming the flag. */
 export function storeChoiceFrom(values: { store?: string; 'session-id'?: string; standby?: boolean; 'lease-ms'?: string }): StoreChoice {
@@ -46,7 +46,7 @@ export function storeChoiceFrom(values: { store?: string; 'session-id'?: string;
   // The number itself (how small a lease may be, the URL's scheme) is postgresStore's rule: one rule, one place.
   if (leaseText !== undefined && !/^\d+$/.test(leaseText)) throw new UsageError(`--lease-ms: expected a whole number of milliseconds, got ${JSON.stringify(leaseText)}`);
   try {
-    return { store: postgresStore({ url, standby: values.standby === true, ...(leaseText === undefined ? {} : { leaseMs: Number(leaseText) }) }), sessionId };
+    return { store: postgresStore({ url, standby: values.standby === true, ...(leaseText === undefined ? {} : { leaseMs: Number(leaseText) }) }), url, sessionId };
   } catch (error) {
     if (error instanceof InvalidPostgresStoreOptionsError) throw new UsageError(`${error.option === 'url' ? '--store' : '--lease-ms'}: ${error.detail}`);
     throw error;

@@ -17,6 +17,7 @@ import {
 } from '../broker/paperBrokerLedger.js';
 import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
 import { migrate } from './postgresSchema.js';
+import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
 
 /**
  * The PaperBroker's ledger in PostgreSQL, keyed by session id: a row per line of `orders.jsonl`,
@@ -191,28 +192,49 @@ export class UnknownSessionError extends AistockError {
   }
 }
 
+/** What an audit reads of one session in the database (see {@link openPostgresAudit}). */
+export interface PostgresAudit {
+  /** The session's broker ledger, in the two shapes of DESIGN.md (as `readLedger` reads a state dir). */
+  ledger(): Promise<LedgerContents>;
+  /** The session's checkpoint envelope, as `<stateDir>/checkpoint.json` would hold it; null when none was written. */
+  checkpoint(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
 /**
- * The broker ledger of `sessionId` in the database at `url`, in the two shapes of DESIGN.md (as
- * `readLedger` reads a state dir), for audit: it takes no lease and writes nothing of the
- * session's (the schema is brought up to date as at a session's open). Throws
- * {@link UnknownSessionError} when no session of that id ever ran there.
+ * Opens `sessionId` in the database at `url` for audit (`aistock ledger`, `aistock report`): it
+ * takes no lease and writes nothing of the session's (the schema is brought up to date as at a
+ * session's open), so it may read while the session runs. Throws {@link UnknownSessionError}
+ * when no session of that id ever ran there.
  */
-export async function readPostgresLedger(options: { url: string; sessionId: string }): Promise<LedgerContents> {
+export async function openPostgresAudit(options: { url: string; sessionId: string }): Promise<PostgresAudit> {
+  const { sessionId } = options;
   const where = describeUrl(options.url);
   const pool = await openPool(options.url, 1);
-  pool.on('error', () => undefined); // an idle connection lost while reading: the query that needs it fails and says so
+  pool.on('error', () => undefined); // an idle connection lost between reads: the next query fails and says so
   try {
     let known: boolean;
     try {
       await migrate(pool);
-      known = (await pool.query('SELECT 1 FROM aistock_sessions WHERE session_id = $1', [options.sessionId])).rows.length > 0;
+      known = (await pool.query('SELECT 1 FROM aistock_sessions WHERE session_id = $1', [sessionId])).rows.length > 0;
     } catch (error) {
       throw error instanceof AistockError ? error : new PostgresStoreError(`cannot read ${where}`, error);
     }
-    if (!known) throw new UnknownSessionError(where, options.sessionId);
-    const ledger = new PostgresBrokerLedger({ pool, sessionId: options.sessionId, where });
-    return ledgerContents(await ledger.open());
-  } finally {
+    if (!known) throw new UnknownSessionError(where, sessionId);
+  } catch (error) {
     await pool.end();
+    throw error;
   }
+  return {
+    ledger: async () => ledgerContents(await new PostgresBrokerLedger({ pool, sessionId, where }).open()),
+    checkpoint: async () => {
+      try {
+        const row = await pool.query<{ envelope: string }>('SELECT envelope FROM aistock_checkpoints WHERE session_id = $1 AND key = $2', [sessionId, CHECKPOINT_KEY]);
+        return row.rows[0]?.envelope ?? null;
+      } catch (error) {
+        throw new PostgresStoreError(`read the checkpoint of session ${sessionId}`, error);
+      }
+    },
+    close: () => pool.end(),
+  };
 }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readLedger } from '../broker/paperBrokerLedger.js';
+import { readLedger, type LedgerContents } from '../broker/paperBrokerLedger.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { parseMoney, type Money, type Price, type Ratio } from '../common/money.js';
 import type { Fill } from '../common/order.js';
@@ -102,13 +102,40 @@ interface CheckpointView {
   guardRejected: Record<string, number>;
 }
 
+/**
+ * Where a report reads the session's broker ledger and checkpoint: the state dir's files by
+ * default; a session on a store (`--store`) keeps both there (see `openPostgresAudit`).
+ */
+export interface ReportSources {
+  /** The broker ledger, every fill included. */
+  ledger(): Promise<LedgerContents>;
+  /** The checkpoint's envelope text; null when there is none. */
+  checkpoint(): Promise<string | null>;
+}
+
+/** The state dir's own files: `<stateDir>/broker` and `<stateDir>/checkpoint.json`. */
+function stateDirSources(stateDir: string): ReportSources {
+  return {
+    ledger: () => readLedger(join(stateDir, 'broker')),
+    checkpoint: () =>
+      readFile(join(stateDir, 'checkpoint.json'), 'utf8').catch((error: unknown) => {
+        if (errnoCode(error) === 'ENOENT') return null;
+        throw error;
+      }),
+  };
+}
+
 /** The checkpoint, read only (never moved aside: that is the session's call at its next start). */
-async function readCheckpoint(stateDir: string, notes: string[]): Promise<CheckpointView | null> {
-  let text: string;
+async function readCheckpoint(sources: ReportSources, notes: string[]): Promise<CheckpointView | null> {
+  let text: string | null;
   try {
-    text = await readFile(join(stateDir, 'checkpoint.json'), 'utf8');
+    text = await sources.checkpoint();
   } catch (error) {
-    notes.push(errnoCode(error) === 'ENOENT' ? 'no checkpoint: the account is the last run’s summary, and open positions are not marked' : `checkpoint unreadable: ${describeError(error)}`);
+    notes.push(`checkpoint unreadable: ${describeError(error)}`);
+    return null;
+  }
+  if (text === null) {
+    notes.push('no checkpoint: the account is the last run’s summary, and open positions are not marked');
     return null;
   }
   // The checkpointer's own check (envelope, version, then the data), without its move aside.
@@ -126,10 +153,10 @@ async function readCheckpoint(stateDir: string, notes: string[]): Promise<Checkp
   }
 }
 
-async function readFills(stateDir: string, notes: string[]): Promise<Fill[]> {
+async function readFills(sources: ReportSources, notes: string[]): Promise<Fill[]> {
   try {
     // Every fill, those only an order line carries (a crash cut off their copy) included.
-    return (await readLedger(join(stateDir, 'broker'))).fills;
+    return (await sources.ledger()).fills;
   } catch (error) {
     notes.push(`broker ledger unreadable (${describeError(error)}): no trades shown`);
     return [];
@@ -263,7 +290,7 @@ export function reportFrom(input: {
  * reader cuts a torn last line, which must never race a session appending to it): a state dir
  * a running session holds is refused with `StateDirLockedError`.
  */
-export async function readReport(stateDir: string, wallMs: () => number = Date.now): Promise<ReportData> {
+export async function readReport(stateDir: string, wallMs: () => number = Date.now, sources: ReportSources = stateDirSources(stateDir)): Promise<ReportData> {
   const stats = await stat(stateDir).catch((error: unknown) => {
     throw new ReportStateDirError(stateDir, errnoCode(error) === 'ENOENT' ? 'no such state dir' : describeError(error));
   });
@@ -272,8 +299,8 @@ export async function readReport(stateDir: string, wallMs: () => number = Date.n
   try {
     const notes: string[] = [];
     const recording = await readRecording(stateDir);
-    const fills = await readFills(stateDir, notes);
-    const checkpoint = await readCheckpoint(stateDir, notes);
+    const fills = await readFills(sources, notes);
+    const checkpoint = await readCheckpoint(sources, notes);
     return reportFrom({ stateDir, generatedAt: wallMs(), recording, fills, checkpoint, notes });
   } finally {
     await lock.release();

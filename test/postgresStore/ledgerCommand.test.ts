@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/broker/paperBrokerLedger.js';
+import { openPostgresAudit } from '../../src/postgresStore/postgresBrokerLedger.js';
+import { readReport } from '../../src/report/buildReport.js';
 import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
 import { runCli, sampleSlice } from '../support/replayFixture.js';
 import { aistock } from '../support/inProcessCli.js';
@@ -17,12 +19,20 @@ import { testDatabase } from './testDatabase.js';
 
 let db: Awaited<ReturnType<typeof testDatabase>>;
 let dir: string;
-let slice: string;
+/** The same slice replayed on files, and on PostgreSQL as session `audit`. */
+let onFiles: string;
+let onPostgres: string;
 
 beforeAll(async () => {
   db = await testDatabase('ledger_cli');
   dir = await mkdtemp(join(tmpdir(), 'aistock-ledger-pg-'));
-  slice = await sampleSlice(dir, 3_000);
+  const slice = await sampleSlice(dir, 3_000);
+  onFiles = join(dir, 'files');
+  onPostgres = join(dir, 'postgres');
+  const fileRun = await runCli(['replay', slice, '--state-dir', onFiles]);
+  expect(fileRun.code, fileRun.stderr).toBe(0);
+  const storeRun = await runCli(['replay', slice, '--state-dir', onPostgres, '--store', db.url, '--session-id', 'audit']);
+  expect(storeRun.code, storeRun.stderr).toBe(0);
 });
 afterAll(async () => {
   await db.drop();
@@ -43,12 +53,6 @@ const sameDecision = ({ clientOrderId, receivedAt: _receivedAt, ...rest }: Recor
 
 describe('aistock ledger --store', () => {
   it('prints the ledger of a session on PostgreSQL as the same session on files has it, receivedAt and the session tag aside', async () => {
-    const onFiles = join(dir, 'files');
-    const onPostgres = join(dir, 'postgres');
-    const fileRun = await runCli(['replay', slice, '--state-dir', onFiles]);
-    expect(fileRun.code, fileRun.stderr).toBe(0);
-    const storeRun = await runCli(['replay', slice, '--state-dir', onPostgres, '--store', db.url, '--session-id', 'audit']);
-    expect(storeRun.code, storeRun.stderr).toBe(0);
     expect(existsSync(join(onPostgres, 'broker'))).toBe(false);
 
     const fileLedger = await readLedger(join(onFiles, 'broker'));
@@ -72,8 +76,31 @@ describe('aistock ledger --store', () => {
     expect(copied.orders).toEqual(lines((await aistock(['ledger', '--store', db.url, '--session-id', 'audit'])).stdout));
   });
 
+  it('reports a session on PostgreSQL with its trades and account, read from the database (aistock report --store)', async () => {
+    const out = join(dir, 'audit.html');
+    const run = await aistock(['report', onPostgres, '--store', db.url, '--session-id', 'audit', '--out', out]);
+    expect(run.code, run.stderr).toBe(0);
+    const audit = await openPostgresAudit({ url: db.url, sessionId: 'audit' });
+    try {
+      const fromStore = await readReport(onPostgres, Date.now, audit);
+      const fromFiles = await readReport(onFiles);
+      expect(fromFiles.fills).toBeGreaterThan(10);
+      expect(fromStore.fills).toBe(fromFiles.fills);
+      expect(fromStore.account).toEqual(fromFiles.account);
+      expect(fromStore.book.trips.length).toBe(fromFiles.book.trips.length);
+      expect(fromStore.notes).toEqual(fromFiles.notes);
+    } finally {
+      await audit.close();
+    }
+    // The state dir alone has neither: no trades, no checkpoint (said in the report's notes).
+    const alone = await readReport(onPostgres);
+    expect(alone.fills).toBe(0);
+    expect(alone.notes).toContain('no checkpoint: the account is the last run’s summary, and open positions are not marked');
+  });
+
   it('exits 2 naming a session the database never held, or --store without --session-id', async () => {
     expect(await aistock(['ledger', '--store', db.url, '--session-id', 'nobody'])).toMatchObject({ code: 2, stderr: expect.stringContaining('UNKNOWN_SESSION') as string });
     expect(await aistock(['ledger', '--store', db.url])).toMatchObject({ code: 2, stderr: expect.stringContaining('--store needs --session-id') as string });
+    expect(await aistock(['report', onPostgres, '--store', db.url, '--session-id', 'nobody', '--out', join(dir, 'x.html')])).toMatchObject({ code: 2 });
   });
 });
