@@ -44,6 +44,9 @@ export class SymbolMap<V> extends Map<string, V> {
   }
 }
 
+/** A {@link SymbolMap} its readers may not change (its `toJSON` still writes the record: a plain `Map` would write `{}`). */
+export type ReadonlySymbolMap<V> = ReadonlyMap<string, V> & { toJSON(): Record<string, V> };
+
 /** A JSON record of per-symbol values (as {@link SymbolMap.toJSON} writes it) parsed into a {@link SymbolMap}. */
 export function symbolMapSchema<T extends z.ZodType>(value: T) {
   return z.record(z.string(), value).transform((parsed) => new SymbolMap<z.infer<T>>(Object.entries(parsed as Record<string, z.infer<T>>)));

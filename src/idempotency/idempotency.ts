@@ -59,9 +59,9 @@ export const NO_WATERMARK: Watermark = new Map();
  * The watermark of a checkpoint's newest bar time per symbol: per id prefix, the oldest of
  * the symbols that share it (so no symbol's undecided bar is covered by another's).
  */
-export function watermarkOf(lastTs: Readonly<Record<string, number>>): Watermark {
+export function watermarkOf(lastTs: Readonly<Record<string, number>> | ReadonlyMap<string, number>): Watermark {
   const watermark = new Map<string, number>();
-  for (const [symbol, ts] of Object.entries(lastTs)) {
+  for (const [symbol, ts] of lastTs instanceof Map ? lastTs : Object.entries(lastTs)) {
     const prefix = symbolPrefix(symbol);
     watermark.set(prefix, Math.min(ts, watermark.get(prefix) ?? ts));
   }

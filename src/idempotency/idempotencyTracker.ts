@@ -47,7 +47,7 @@ export interface IdempotencyTrackerOptions {
    * The newest durable checkpoint's bar time per symbol: bars at or before it are never decided
    * again, so ids of those bars need not be kept (default: none, keep every id).
    */
-  watermark?: Readonly<Record<string, number>>;
+  watermark?: Readonly<Record<string, number>> | ReadonlyMap<string, number>;
   /** Default 1,000 ms. */
   jumpToleranceMs?: number;
   /** Default 10,000 lines. */
@@ -143,7 +143,7 @@ export interface IdempotencyTracker {
    * A checkpoint holding `lastTs` (newest bar time per symbol) is durable: ids of bars at or
    * before it may be let go (at the next compaction). Call it only once the checkpoint is on disk.
    */
-  advanceWatermark(lastTs: Readonly<Record<string, number>>): void;
+  advanceWatermark(lastTs: Readonly<Record<string, number>> | ReadonlyMap<string, number>): void;
   /** Reads the clock now; a jump beyond the tolerance is sent as `CLOCK_JUMPED` and returned. */
   checkClock(): ClockJump | null;
   snapshot(): IdempotencySnapshot;

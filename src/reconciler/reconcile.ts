@@ -132,15 +132,14 @@ export interface OwnOrder {
 export function splitOwnFills(
   own: readonly OwnOrder[],
   applied: { get(clientOrderId: string): number },
-  decidedTo: Readonly<Record<string, number>>,
+  decidedTo: ReadonlyMap<string, number>,
 ): { final: Fill[]; pending: Fill[] } {
   const final: Fill[] = [];
   const pending: Fill[] = [];
   for (const order of own) {
-    // Own keys only: a symbol may be named like an Object.prototype member.
     const unapplied = order.fills.slice(applied.get(order.clientOrderId));
     if (unapplied.length === 0) continue;
-    const decided = Object.hasOwn(decidedTo, order.symbol) ? decidedTo[order.symbol] : undefined;
+    const decided = decidedTo.get(order.symbol);
     (decided !== undefined && order.barTs <= decided ? final : pending).push(...unapplied);
   }
   return { final, pending };

@@ -58,7 +58,7 @@ export interface SessionReconcilerDeps {
 export interface ReconcileState {
   portfolio: Portfolio;
   appliedFills: FillCounts;
-  decidedTo: Readonly<Record<string, number>>;
+  decidedTo: ReadonlyMap<string, number>;
 }
 
 /** The session's reconciler. */
@@ -73,7 +73,7 @@ export interface SessionReconciler {
   /** The check at stop: recorded, or logged and counted as failed. */
   atStop(state: ReconcileState): Promise<void>;
   /** What the policy makes of a report: a halt reason (`halt`), or fills booking the broker's positions (`adopt`). */
-  outcome(report: ReconcileReport | undefined, lastClose: Readonly<Record<string, number>>): Reconciliation;
+  outcome(report: ReconcileReport | undefined, lastClose: ReadonlyMap<string, number>): Reconciliation;
 }
 
 /** Creates the session's reconciler. */
@@ -134,7 +134,7 @@ export function createSessionReconciler(deps: SessionReconcilerDeps): SessionRec
     }
   };
 
-  const outcome = (report: ReconcileReport | undefined, lastClose: Readonly<Record<string, number>>): Reconciliation => {
+  const outcome = (report: ReconcileReport | undefined, lastClose: ReadonlyMap<string, number>): Reconciliation => {
     if (report === undefined || report.differences.length === 0) return { halt: null, adoptionFills: [] };
     const at = deps.clock.wallMs();
     if (report.halt) {
@@ -142,7 +142,7 @@ export function createSessionReconciler(deps: SessionReconcilerDeps): SessionRec
       return { halt: { code: 'RECONCILIATION_MISMATCH', detail, at }, adoptionFills: [] };
     }
     if (deps.policy.policy !== 'adopt') return { halt: null, adoptionFills: [] };
-    const priceOf = (symbol: string) => (Object.hasOwn(lastClose, symbol) ? lastClose[symbol] : brokerPrices.get(symbol));
+    const priceOf = (symbol: string) => lastClose.get(symbol) ?? brokerPrices.get(symbol);
     const fills = adoptionFills(report.differences, priceOf, at);
     counts.adoptedFills += fills.length;
     return { halt: null, adoptionFills: fills };

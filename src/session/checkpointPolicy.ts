@@ -42,7 +42,7 @@ export interface CheckpointPolicyDeps {
   intervalMs: number;
   clock: Clock;
   /** The monotonic time risk windows are saved against (market time in replay). */
-  riskClockOf: (lastTs: Readonly<Record<string, number>>) => number;
+  riskClockOf: (lastTs: ReadonlyMap<string, number>) => number;
 }
 
 /** The session's checkpoint policy: `save` is the machine's `saveCheckpoint` action. */

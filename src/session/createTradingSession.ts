@@ -85,6 +85,8 @@ interface RunBase {
 }
 
 const FRESH_RUN: RunBase = { accepted: 0, rejected: {}, orders: 0, fills: 0 };
+/** No bar decided yet, of any symbol. */
+const NO_SYMBOLS: ReadonlyMap<string, number> = new Map();
 
 /** `now − base` by reason, reasons that did not move left out. */
 function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Record<string, number>>): Record<string, number> {
@@ -143,8 +145,12 @@ function createSessionActor(options: TradingSessionOptions) {
   const parts: SessionParts = { unsubscribe: [] };
   // Rate-limit windows are saved as ages on the clock they count in: market time (the newest bar)
   // in replay, this process's monotonic clock live — so a replay resumes with the same window.
-  const riskClockOf = (lastTs: Readonly<Record<string, number>>): number =>
-    config.replay ? Math.max(0, ...Object.values(lastTs)) : clock.monoMs();
+  const riskClockOf = (lastTs: ReadonlyMap<string, number>): number => {
+    if (!config.replay) return clock.monoMs();
+    let newest = 0;
+    for (const ts of lastTs.values()) newest = Math.max(newest, ts);
+    return newest;
+  };
   const executionDeps = (): ExecutionDeps => {
     const { broker, tracker, store } = parts;
     if (broker === undefined || tracker === undefined) throw new Error('the session has not started');
@@ -205,15 +211,15 @@ function createSessionActor(options: TradingSessionOptions) {
         actors: {
           checkPositions: fromPromise<Reconciliation, PositionsCheck>(async ({ input }) => {
             // While running, bars up to each symbol's newest are decided; a failed check is the reconciler's RECONCILE_FAILED.
-            const report = await reconciler.scheduled({ ...input, decidedTo: decided()?.lastTs ?? {} });
-            return reconciler.outcome(report, decided()?.lastClose ?? {});
+            const report = await reconciler.scheduled({ ...input, decidedTo: decided()?.lastTs ?? NO_SYMBOLS });
+            return reconciler.outcome(report, decided()?.lastClose ?? NO_SYMBOLS);
           }),
         },
       }),
       drainSession: fromPromise(async ({ input }) => {
         const failures: string[] = [];
         if (input.portfolio !== null && parts.broker !== undefined) {
-          await reconciler.atStop({ portfolio: input.portfolio, appliedFills: input.appliedFills, decidedTo: decided()?.lastTs ?? {} });
+          await reconciler.atStop({ portfolio: input.portfolio, appliedFills: input.appliedFills, decidedTo: decided()?.lastTs ?? NO_SYMBOLS });
         }
         const attempt = async (what: string, step: () => Promise<unknown>): Promise<void> => {
           try {

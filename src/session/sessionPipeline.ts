@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { own } from '../common/keyed.js';
+import { own, SymbolMap, symbolMapSchema, type ReadonlySymbolMap } from '../common/keyed.js';
 import type { FillCounts } from './fillCounts.js';
 import type { Bar } from '../bars/bar.js';
 import { BarsStateSchema, createBarsState, type BarsConfigInput, type BarsState } from '../bars/barProcessor.js';
@@ -26,28 +26,31 @@ export interface PipelineState {
   readonly guard: GuardState;
   readonly bars: BarsState;
   readonly strategy: unknown;
-  /** Newest bar time admitted per symbol. */
-  readonly lastTs: Readonly<Record<string, number>>;
+  /** Newest bar time admitted per symbol (a map: it is copied once per batch, whatever the symbols). */
+  readonly lastTs: ReadonlySymbolMap<number>;
   /**
    * `lastTs` as restored from a checkpoint: bars at or before it were processed by an earlier
    * run and are skipped (not judged by the guard, which would call them duplicates).
    */
-  readonly resumeAfter: Readonly<Record<string, number>>;
+  readonly resumeAfter: ReadonlySymbolMap<number>;
   /** Signed position per symbol as the strategy sees it (decimal strings, no zeros). */
   readonly positions: Readonly<Record<string, string>>;
   /** Newest close per symbol, for marking the portfolio. */
-  readonly lastClose: Readonly<Record<string, number>>;
+  readonly lastClose: ReadonlySymbolMap<number>;
   /** Bars skipped because an earlier run had already processed them. */
   readonly resumedSkips: number;
 }
+
+/** Newest bar time or close per symbol, as a checkpoint holds it (a record), read into a map no one changes. */
+const latestPerSymbolSchema = symbolMapSchema(z.number()).transform((map): ReadonlySymbolMap<number> => map);
 
 export const PipelineSnapshotSchema = z.object({
   guard: GuardStateSchema,
   bars: BarsStateSchema,
   strategy: z.unknown(),
-  lastTs: z.record(z.string(), z.number()),
+  lastTs: latestPerSymbolSchema,
   positions: z.record(z.string(), z.string()),
-  lastClose: z.record(z.string(), z.number()),
+  lastClose: latestPerSymbolSchema,
   resumedSkips: z.number().int().nonnegative(),
 });
 export type PipelineSnapshot = z.infer<typeof PipelineSnapshotSchema>;
@@ -63,10 +66,10 @@ export function createPipeline(strategy: Strategy, options: PipelineOptions = {}
     guard: createDataGuard(options.guard),
     bars: createBarsState(options.bars),
     strategy: strategy.initialState(),
-    lastTs: {},
-    resumeAfter: {},
+    lastTs: new SymbolMap(),
+    resumeAfter: new SymbolMap(),
     positions: {},
-    lastClose: {},
+    lastClose: new SymbolMap(),
     resumedSkips: 0,
   };
 }
@@ -109,7 +112,8 @@ export function splitPipeline(pipeline: PipelineState): { decided: DecidedState;
 /** Skips bars an earlier run already processed (at or before the checkpoint's `lastTs` of their symbol), counting them. */
 export function skipResumed(decided: DecidedState, bars: readonly Bar[]): { decided: DecidedState; fresh: readonly Bar[] } {
   const { resumeAfter } = decided;
-  const fresh = bars.filter((bar) => !(bar.ts <= (own(resumeAfter, bar.symbol) ?? Number.NEGATIVE_INFINITY)));
+  if (resumeAfter.size === 0) return { decided, fresh: bars };
+  const fresh = bars.filter((bar) => !(bar.ts <= (resumeAfter.get(bar.symbol) ?? Number.NEGATIVE_INFINITY)));
   if (fresh.length === bars.length) return { decided, fresh: bars };
   return { decided: { ...decided, resumedSkips: decided.resumedSkips + (bars.length - fresh.length) }, fresh };
 }
@@ -117,11 +121,11 @@ export function skipResumed(decided: DecidedState, bars: readonly Bar[]): { deci
 /** Notes the newest time and close per symbol of bars the guard passed (what a checkpoint covers, what marks use). */
 export function recordAdmitted(decided: DecidedState, bars: readonly Bar[]): DecidedState {
   if (bars.length === 0) return decided;
-  const lastTs: Record<string, number> = { ...decided.lastTs };
-  const lastClose: Record<string, number> = { ...decided.lastClose };
+  const lastTs = new SymbolMap(decided.lastTs);
+  const lastClose = new SymbolMap(decided.lastClose);
   for (const bar of bars) {
-    lastTs[bar.symbol] = bar.ts;
-    lastClose[bar.symbol] = bar.close;
+    lastTs.set(bar.symbol, bar.ts);
+    lastClose.set(bar.symbol, bar.close);
   }
   return { ...decided, lastTs, lastClose };
 }

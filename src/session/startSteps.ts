@@ -88,7 +88,7 @@ export interface StartStepsDeps {
   send: (event: SessionEvent) => void;
   /** The session actor, parent of the checkpointer and the journal tracker. */
   parent: () => AnyActorRef;
-  riskClockOf: (lastTs: Readonly<Record<string, number>>) => number;
+  riskClockOf: (lastTs: ReadonlyMap<string, number>) => number;
   executionDeps: () => ExecutionDeps;
 }
 
@@ -173,7 +173,7 @@ export function startSteps(deps: StartStepsDeps) {
       // Ids of bars after the checkpoint are kept whatever the downtime; none is dropped by age.
       const watermark = found.checkpoint === null ? {} : { watermark: found.checkpoint.pipeline.lastTs };
       const journal = parts.store === undefined ? {} : { journal: parts.store.journal };
-      const tracker = createIdempotencyTracker({ stateDir, clock, sync, lock: false, ...watermark, ...journal, parent: deps.parent() });
+      const tracker = createIdempotencyTracker({ stateDir, clock, sync, lock: false, log: (entry) => log({ component: 'idempotency', ...entry }), ...watermark, ...journal, parent: deps.parent() });
       parts.tracker = tracker;
     }),
     loadJournal: step(async () => {

@@ -49,20 +49,20 @@ describe('position reconciliation', () => {
 
     it('are final when their bar is decided (applied now), pending when it lies after (applied when decided again)', () => {
       const own = [order('OLD', 100, [fill('OLD', '1')]), order('NEW', 200, [fill('NEW', '2')])];
-      expect(splitOwnFills(own, FillCounts.EMPTY, { AAPL: 150 })).toEqual({ final: [fill('OLD', '1')], pending: [fill('NEW', '2')] });
-      expect(splitOwnFills(own, FillCounts.EMPTY, { AAPL: 200 }).pending).toEqual([]);
+      expect(splitOwnFills(own, FillCounts.EMPTY, new Map([['AAPL', 150]]))).toEqual({ final: [fill('OLD', '1')], pending: [fill('NEW', '2')] });
+      expect(splitOwnFills(own, FillCounts.EMPTY, new Map([['AAPL', 200]])).pending).toEqual([]);
     });
 
     it('leave out the fills the portfolio already holds, counted per order', () => {
       const own = [order('PART', 100, [fill('PART', '1'), fill('PART', '2')])];
-      expect(splitOwnFills(own, FillCounts.of({ PART: 1 }), { AAPL: 100 })).toEqual({ final: [fill('PART', '2')], pending: [] });
-      expect(splitOwnFills(own, FillCounts.of({ PART: 2 }), { AAPL: 100 })).toEqual({ final: [], pending: [] });
+      expect(splitOwnFills(own, FillCounts.of({ PART: 1 }), new Map([['AAPL', 100]]))).toEqual({ final: [fill('PART', '2')], pending: [] });
+      expect(splitOwnFills(own, FillCounts.of({ PART: 2 }), new Map([['AAPL', 100]]))).toEqual({ final: [], pending: [] });
     });
 
     it('are all pending for a symbol no checkpoint has decided, even one named like an Object member', () => {
       const own = [{ ...order('X', 100, [fill('X', '1')]), symbol: 'constructor' }];
-      expect(splitOwnFills(own, FillCounts.EMPTY, {}).pending).toHaveLength(1);
-      expect(splitOwnFills(own, FillCounts.EMPTY, { AAPL: 500 }).pending).toHaveLength(1);
+      expect(splitOwnFills(own, FillCounts.EMPTY, new Map()).pending).toHaveLength(1);
+      expect(splitOwnFills(own, FillCounts.EMPTY, new Map([['AAPL', 500]])).pending).toHaveLength(1);
     });
   });
 });

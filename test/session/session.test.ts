@@ -14,6 +14,22 @@ import { buyOnBars, delegatingBroker, minuteBars, sessionDeps } from '../support
 import { readLedger } from '../support/replayFixture.js';
 
 describe('trading session', () => {
+  it("writes its journal's log lines to the session's log, named as the journal's", async () => {
+    const deps = await sessionDeps();
+    const entries: Record<string, unknown>[] = [];
+    const session = createTradingSession({ ...deps, strategy: buyOnBars([1, 3]), replay: true, log: (entry) => entries.push(entry) });
+    await session.start();
+    const bars = minuteBars(4);
+    await session.ingest(bars.slice(0, 2));
+    // The wall clock steps back a minute between two orders: the journal sees it at the next reservation.
+    deps.clock.jumpWall(-60_000);
+    await session.ingest(bars.slice(2));
+    const summary = await session.stop();
+    expect(summary.clockJumps).toBe(1);
+    expect(entries).toContainEqual(expect.objectContaining({ component: 'idempotency', event: 'CLOCK_JUMPED', direction: 'BACKWARD' }));
+    await rm(deps.stateDir, { recursive: true, force: true });
+  });
+
   it('sends each approved order once, with its fill in the portfolio', async () => {
     const deps = await sessionDeps();
     const session = createTradingSession({ ...deps, strategy: buyOnBars([3, 5]), replay: true });

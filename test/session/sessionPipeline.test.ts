@@ -1,4 +1,5 @@
 import { FillCounts } from '../../src/session/fillCounts.js';
+import { SymbolMap } from '../../src/common/keyed.js';
 import { describe, expect, it } from 'vitest';
 import type { Bar } from '../../src/bars/bar.js';
 import {
@@ -68,7 +69,7 @@ describe('runStrategy', () => {
 
 describe('the session’s own bookkeeping', () => {
   it('skips bars at or before the resume point of their symbol, counting them', () => {
-    const decided = { ...decidedFor(buyOnBars([])), resumeAfter: { AAA: START + 60_000 } };
+    const decided = { ...decidedFor(buyOnBars([])), resumeAfter: new SymbolMap([['AAA', START + 60_000]]) };
     const { decided: after, fresh } = skipResumed(decided, [bar('AAA', 0, 1), bar('AAA', 1, 1), bar('AAA', 2, 1), bar('BBB', 0, 1)]);
     expect(fresh.map((b) => `${b.symbol}${b.ts - START}`)).toEqual(['AAA120000', 'BBB0']);
     expect(after.resumedSkips).toBe(2);
@@ -76,8 +77,8 @@ describe('the session’s own bookkeeping', () => {
 
   it('records the newest time and close per symbol of admitted bars', () => {
     const after = recordAdmitted(decidedFor(buyOnBars([])), [bar('AAA', 0, 1), bar('AAA', 1, 2), bar('BBB', 0, 3)]);
-    expect(after.lastTs).toEqual({ AAA: START + 60_000, BBB: START });
-    expect(after.lastClose).toEqual({ AAA: 2, BBB: 3 });
+    expect(after.lastTs.toJSON()).toEqual({ AAA: START + 60_000, BBB: START });
+    expect(after.lastClose.toJSON()).toEqual({ AAA: 2, BBB: 3 });
   });
 
   it('knows whether a run touches a held symbol', () => {
