@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import type { Fill } from '../../src/common/order.js';
 import type { BrokerBar, BrokerOrder } from '../../src/broker/broker.js';
-import { PaperBroker, type PaperBrokerOptions } from '../../src/broker/paperBroker.js';
+import { InvalidPaperBrokerOptionsError, PaperBroker, type PaperBrokerOptions } from '../../src/broker/paperBroker.js';
 import { BrokerLedgerCorruptError, type LedgerRecords, type OrderLine, type PaperBrokerLedgerStore } from '../../src/broker/paperBrokerLedger.js';
 
 /**
@@ -136,8 +136,16 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
       expect((await readBack()).orders.map((line) => line.clientOrderId)).toEqual(['D-1']);
     });
 
-    it('says whether the store itself refuses a client order id it holds', () => {
+    it('says whether the store itself refuses a client order id it holds, and a broker over one that does cannot accept duplicates', async () => {
       expect(fixture.open().uniqueClientOrderIds).toBe(options.uniqueClientOrderIds);
+      const accepting = PaperBroker.open({ ledger: fixture.open(), clock, rejectDuplicateIds: false });
+      if (options.uniqueClientOrderIds) await expect(accepting).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
+      else opened.push(await accepting);
+    });
+
+    it('refuses a ledger given no home or two (dir and a store)', async () => {
+      await expect(PaperBroker.open({ clock })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
+      await expect(PaperBroker.open({ clock, dir: 'broker', ledger: fixture.open() })).rejects.toBeInstanceOf(InvalidPaperBrokerOptionsError);
     });
 
     it.runIf(options.uniqueClientOrderIds)('refuses, in the store itself, an order line whose client order id it holds: a second broker on the same ledger (a holder taken over, still running) is told DUPLICATE_CLIENT_ORDER_ID', async () => {
