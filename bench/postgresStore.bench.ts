@@ -6,7 +6,10 @@
  * - pgTakeoverMs: a holder stops renewing (its timers paused); from its lease's expiry to the
  *   standby's first processed bar (target ≤ lease + 1,000 ms);
  * - pgReplayBarsPerSec: the 1,000,000-bar 50-symbol replay with its checkpoints in PostgreSQL
- *   (target ≥ 300,000 bars/s), beside the same replay on the state dir's files (filesReplayBarsPerSec).
+ *   (target ≥ 300,000 bars/s), beside the same replay on the state dir's files (filesReplayBarsPerSec);
+ * - pgLedgerOrdersPerSec: market orders a PaperBroker places over its ledger in PostgreSQL with 64
+ *   callers in flight (each awaiting its submit: the order line, its fill riding it, committed), and
+ *   how many share a statement (no target: the broker stands for the market).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,9 @@ import { createIdempotencyTracker } from '../src/idempotency/idempotencyTracker.
 import { openPool } from '../src/postgresStore/postgresClient.js';
 import { postgresStore } from '../src/postgresStore/postgresStore.js';
 import { PostgresOrderJournal } from '../src/postgresStore/postgresJournal.js';
+import { PostgresBrokerLedger } from '../src/postgresStore/postgresBrokerLedger.js';
+import { migrate } from '../src/postgresStore/postgresSchema.js';
+import { PaperBroker } from '../src/broker/paperBroker.js';
 import { createTradingSession } from '../src/session/createTradingSession.js';
 import type { Strategy } from '../src/strategy/strategy.js';
 import { z } from 'zod';
@@ -50,6 +56,30 @@ async function reservations(url: string): Promise<void> {
   const commits = store.journal instanceof PostgresOrderJournal ? store.journal.stats().commits : Number.NaN;
   report(BENCH, 'pgReservationsPerCommit', stats.reserved / commits, 'reservations');
   await rm(stateDir, { recursive: true, force: true });
+}
+
+async function ledgerOrders(url: string): Promise<void> {
+  const pool = await openPool(url, 2);
+  await migrate(pool);
+  const ledger = new PostgresBrokerLedger({ pool, sessionId: 'bench-ledger', where: 'bench' });
+  const broker = await PaperBroker.open({ ledger, clock: systemClock });
+  broker.observeBar({ symbol: 'AAPL', ts: 0, open: 100, high: 101, low: 99, close: 100 });
+  const perCaller = 200;
+  const caller = async (index: number): Promise<void> => {
+    for (let i = 0; i < perCaller; i += 1) {
+      const result = await broker.submit({ clientOrderId: `L${index}-${i}`, symbol: 'AAPL', side: i % 2 === 0 ? 'buy' : 'sell', qty: '1', type: 'market' });
+      if (result.status !== 'accepted') throw new Error(`expected accepted: ${JSON.stringify(result)}`);
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, (_, index) => caller(index)));
+  const seconds = (performance.now() - started) / 1_000;
+  await broker.close();
+  const { appends, commits } = ledger.stats();
+  report(BENCH, 'pgLedgerOrdersPerSec', (IN_FLIGHT * perCaller) / seconds, 'orders/s');
+  // Appends are the order lines and their fills' copies.
+  report(BENCH, 'pgLedgerAppendsPerCommit', appends / commits, 'appends');
+  await pool.end();
 }
 
 async function commitMs(url: string): Promise<void> {
@@ -125,6 +155,7 @@ try {
   const url = cluster.adminUrl;
   await commitMs(url);
   await reservations(url);
+  await ledgerOrders(url);
   await takeover(url);
   // The same replay on the state dir's files, in the same run: what the store itself costs.
   await replay(null);
