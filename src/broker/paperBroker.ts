@@ -356,8 +356,9 @@ export class PaperBroker implements Broker {
       // A market order whose fill line a crash cut off fills now, at the price it was given
       // (a ledger written before order lines carried their fill).
       if (interrupted.length > 0) await broker.#execute(interrupted);
-      // Fills carried by their order lines whose copy a crash (or a failed copy) left out: copied now, durably.
-      await Promise.all(uncopied.map((fill) => ledger.appendFill(fill)));
+      // Fills carried by their order lines whose copy a crash (or a failed copy) left out: copied now,
+      // as copies (the order line vouches for each; a store that holds one copy per line keeps it once).
+      await Promise.all(uncopied.map((fill) => ledger.copyFill(fill)));
       broker.#openReport = { ...broker.#openReport, fillsRecopied: uncopied.length };
     } catch (error) {
       await broker.close();

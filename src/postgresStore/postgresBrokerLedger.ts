@@ -40,7 +40,8 @@ import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
 
 /** One append waiting for its commit; `duplicate` is set by the commit when the unique key refused an order line. */
 interface LedgerWrite {
-  readonly kind: LedgerFileKind;
+  /** `copies`: the fills copies of carried fills, at most one per order line. */
+  readonly kind: LedgerFileKind | 'copies';
   readonly clientOrderId: string;
   readonly record: OrderLine | Fill | CancelLine;
   duplicate: boolean;
@@ -120,9 +121,13 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     return this.#push('fills', fill.clientOrderId, fill).committed;
   }
 
-  /** Durable like any append: a commit here costs what the file's sync costs there, and a copy riding the next commit would wait as long. */
+  /**
+   * Durable like any append (a commit here costs what the file's sync costs there), and at most once
+   * per order line: a second copy — the one a holder taken over writes late, after the new holder's
+   * open copied the fill again — is skipped by the unique index, so it never becomes a second fill.
+   */
   copyFill(fill: Fill): Promise<void> {
-    return this.appendFill(fill);
+    return this.#push('copies', fill.clientOrderId, fill).committed;
   }
 
   appendCancel(line: CancelLine): Promise<void> {
@@ -135,30 +140,32 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     return this.#closing;
   }
 
-  #push(kind: LedgerFileKind, clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
+  #push(kind: LedgerWrite['kind'], clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
     const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false };
-    if (this.#closing !== undefined) return { item, committed: Promise.reject(new PostgresStoreError(`append to ${this.locate(kind)}`, new Error('the ledger is closed'))) };
+    if (this.#closing !== undefined) return { item, committed: Promise.reject(new PostgresStoreError(`append to the broker ledger of ${this.where}`, new Error('the ledger is closed'))) };
     this.#stats.appends += 1;
     return { item, committed: this.#queue.push(item) };
   }
 
   /** Every waiting append in one statement: the three inserts, each in its appends' order; order lines whose id the table holds are skipped and marked. */
   async #commit(writes: readonly LedgerWrite[]): Promise<void> {
-    const of = (kind: LedgerFileKind) => writes.filter((write) => write.kind === kind);
-    const [orders, fills, cancels] = [of('orders'), of('fills'), of('cancels')];
+    const of = (kind: LedgerWrite['kind']) => writes.filter((write) => write.kind === kind);
+    const [orders, fills, copies, cancels] = [of('orders'), of('fills'), of('copies'), of('cancels')];
     const column = (list: readonly LedgerWrite[]) => [list.map((write) => write.clientOrderId), list.map((write) => JSON.stringify(write.record))];
-    const insert = (table: string, ids: number, conflict: string) =>
-      `INSERT INTO ${table} (session_id, client_order_id, record)
-       SELECT $1, u.id, u.record::json FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
-       ${conflict} RETURNING client_order_id`;
+    const insert = (table: string, ids: number, extra: { copy?: boolean; conflict?: string } = {}) =>
+      `INSERT INTO ${table} (session_id, client_order_id, record${extra.copy === undefined ? '' : ', copy'})
+       SELECT $1, u.id, u.record::json${extra.copy === undefined ? '' : `, ${extra.copy}`}
+         FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
+       ${extra.conflict ?? ''} RETURNING client_order_id`;
     let inserted: string[];
     try {
       const result = await this.#pool.query<{ client_order_id: string }>(
-        `WITH orders AS (${insert(TABLES.orders, 2, 'ON CONFLICT (session_id, client_order_id) DO NOTHING')}),
-         fills AS (${insert(TABLES.fills, 4, '')}),
-         cancels AS (${insert(TABLES.cancels, 6, '')})
+        `WITH orders AS (${insert(TABLES.orders, 2, { conflict: 'ON CONFLICT (session_id, client_order_id) DO NOTHING' })}),
+         fills AS (${insert(TABLES.fills, 4, { copy: false })}),
+         copies AS (${insert(TABLES.fills, 6, { copy: true, conflict: 'ON CONFLICT (session_id, client_order_id) WHERE copy DO NOTHING' })}),
+         cancels AS (${insert(TABLES.cancels, 8)})
          SELECT client_order_id FROM orders`,
-        [this.#sessionId, ...column(orders), ...column(fills), ...column(cancels)],
+        [this.#sessionId, ...column(orders), ...column(fills), ...column(copies), ...column(cancels)],
       );
       inserted = result.rows.map((row) => row.client_order_id);
     } catch (error) {

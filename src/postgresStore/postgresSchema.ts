@@ -70,8 +70,12 @@ const MIGRATIONS: readonly string[] = [
      seq bigint GENERATED ALWAYS AS IDENTITY,
      client_order_id text NOT NULL,
      record json NOT NULL,
+     -- The fills.jsonl copy of the fill an order line carries: one per order line (ids are unique), so a
+     -- late copy from a holder taken over is a no-op, never a second fill.
+     copy boolean NOT NULL DEFAULT false,
      PRIMARY KEY (session_id, seq)
    );
+   CREATE UNIQUE INDEX aistock_broker_fill_copies ON aistock_broker_fills (session_id, client_order_id) WHERE copy;
    CREATE TABLE aistock_broker_cancels (
      session_id text NOT NULL,
      seq bigint GENERATED ALWAYS AS IDENTITY,
