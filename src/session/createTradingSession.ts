@@ -200,6 +200,7 @@ function createSessionActor(options: TradingSessionOptions) {
         send: (event) => actor.send(event),
         parent: () => actor,
         riskClockOf,
+        checkpoints,
         executionDeps,
       }),
       executeOrders: fromPromise(async ({ input }) => {

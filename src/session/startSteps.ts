@@ -19,7 +19,7 @@ import { createIdempotencyTracker, type IdempotencyTracker, type StartReport } f
 import { PaperBroker } from '../broker/paperBroker.js';
 import { lockStateDir } from '../stateDir/stateDirLock.js';
 import type { OpenSessionStore, SessionStore } from './sessionStore.js';
-import { watermarkingStore } from './checkpointPolicy.js';
+import type { CheckpointPolicy } from './checkpointPolicy.js';
 import { diskSyncFor } from '../stateDir/durability.js';
 import { beginRun, type DurabilityRun } from '../stateDir/nonDurableRun.js';
 import { atomicFileWriterWith } from '../stateDir/stateFile.js';
@@ -90,6 +90,8 @@ export interface StartStepsDeps {
   parent: () => AnyActorRef;
   riskClockOf: (lastTs: ReadonlyMap<string, number>) => number;
   executionDeps: () => ExecutionDeps;
+  /** When checkpoints are written; the checkpointer writes through its store. */
+  checkpoints: CheckpointPolicy;
 }
 
 /** A part an earlier start step made; a step that runs before it is a bug, not a state. */
@@ -164,7 +166,7 @@ export function startSteps(deps: StartStepsDeps) {
         }
       }
       // Children of the session: in its system and its inspector tree, supervised by its machine.
-      const checkpointer = createCheckpointer({ store: watermarkingStore(files, () => parts.tracker), parent: deps.parent() });
+      const checkpointer = createCheckpointer({ store: deps.checkpoints.through(files, () => parts.tracker), parent: deps.parent() });
       parts.checkpointer = checkpointer;
       parts.unsubscribe.push(
         checkpointer.on('CHECKPOINT_DEGRADED', (e) => deps.send({ type: 'CHECKPOINT_DEGRADED', error: e.error })),
