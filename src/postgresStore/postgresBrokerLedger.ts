@@ -17,6 +17,7 @@ import {
 } from '../broker/paperBrokerLedger.js';
 import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
 import { migrate } from './postgresSchema.js';
+import type { LeaseLostError, LeaseWatch } from './postgresLease.js';
 import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
 
 /**
@@ -27,15 +28,23 @@ import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
  * of a carried fill written again) are the broker's, the same over this store as over files.
  * Appends waiting together are one statement (group commit, one round trip, atomic).
  *
- * Not fenced by the session's lease, on purpose: the broker stands for the market, whose record
- * is not the session's. Keeping a fenced-out holder from sending is the lease's work upstream
- * (the journal's reservation and `assertHeld` before every broker call); the market accepts what
- * reaches it. So the failover tests read this ledger as an outside check of that fencing — a
- * fenced holder that sent anything would show here — instead of a second fence hiding a hole in
- * the first. What the market does refuse is a client order id it already holds: the table's
- * `UNIQUE (session_id, client_order_id)` is the duplicate-id rule across every process on the
- * session (a holder paused between its reservation and its broker call, waking after a takeover,
- * is refused `DUPLICATE_CLIENT_ORDER_ID` if the new holder sent that order).
+ * What reaches the market is not fenced by the session's lease, on purpose: the broker stands for
+ * the market, whose record is not the session's. Keeping a fenced-out holder from sending is the
+ * lease's work upstream (the journal's reservation and `assertHeld` before every broker call); the
+ * market accepts the orders and cancels that reach it. So the failover tests read this ledger as
+ * an outside check of that fencing — a fenced holder that sent anything would show here — instead
+ * of a second fence hiding a hole in the first. What the market does refuse is a client order id
+ * it already holds: the table's `UNIQUE (session_id, client_order_id)` is the duplicate-id rule
+ * across every process on the session (a holder paused between its reservation and its broker
+ * call, waking after a takeover, is refused `DUPLICATE_CLIENT_ORDER_ID` if the new holder sent it).
+ *
+ * The fills a bar makes (`appendFill`: resting orders reached by `observeBar`) are the market's
+ * own doing, and a paper session runs that market in its process: a holder taken over but still
+ * running would run a second copy of it and fill resting orders the new holder's market already
+ * filled. With `fence` (a session's lease) those fills are written only while its token holds
+ * (the same statement checks it); a stale one fails them `LEASE_LOST` — the order keeps resting
+ * in the stale book, the ledger gets nothing — and the watch learns the loss. A fill at submit
+ * rides its order line (`appendOrder`), and a carried fill's copy is kept once, so neither needs it.
  */
 
 /** One append waiting for its commit; `duplicate` is set by the commit when the unique key refused an order line. */
@@ -45,6 +54,8 @@ interface LedgerWrite {
   readonly clientOrderId: string;
   readonly record: OrderLine | Fill | CancelLine;
   duplicate: boolean;
+  /** A bar's fill the fence refused (the lease was taken over): nothing of it was written. */
+  fenced: LeaseLostError | undefined;
 }
 
 const TABLES: Record<LedgerFileKind, string> = { orders: 'aistock_broker_orders', fills: 'aistock_broker_fills', cancels: 'aistock_broker_cancels' };
@@ -64,14 +75,16 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
   readonly uniqueClientOrderIds = true;
   readonly #pool: Pool;
   readonly #sessionId: string;
+  readonly #fence: LeaseWatch | undefined;
   readonly #queue = new CommitQueue<LedgerWrite>((writes) => this.#commit(writes));
   readonly #stats: PostgresBrokerLedgerStats = { appends: 0, commits: 0, failedCommits: 0 };
   #closing: Promise<void> | undefined;
 
-  /** `where`: the database as `describeUrl` names it (no password). */
-  constructor(options: { pool: Pool; sessionId: string; where: string }) {
+  /** `where`: the database as `describeUrl` names it (no password); `fence`: the session's lease, which a bar's fills need (see above). */
+  constructor(options: { pool: Pool; sessionId: string; where: string; fence?: LeaseWatch }) {
     this.#pool = options.pool;
     this.#sessionId = options.sessionId;
+    this.#fence = options.fence;
     this.where = `${options.where} (session ${options.sessionId})`;
   }
 
@@ -117,8 +130,10 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     return write.item.duplicate ? 'duplicate' : 'appended';
   }
 
-  appendFill(fill: Fill): Promise<void> {
-    return this.#push('fills', fill.clientOrderId, fill).committed;
+  async appendFill(fill: Fill): Promise<void> {
+    const write = this.#push('fills', fill.clientOrderId, fill);
+    await write.committed;
+    if (write.item.fenced !== undefined) throw write.item.fenced;
   }
 
   /**
@@ -141,7 +156,7 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
   }
 
   #push(kind: LedgerWrite['kind'], clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
-    const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false };
+    const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false, fenced: undefined };
     if (this.#closing !== undefined) return { item, committed: Promise.reject(new PostgresStoreError(`append to the broker ledger of ${this.where}`, new Error('the ledger is closed'))) };
     this.#stats.appends += 1;
     return { item, committed: this.#queue.push(item) };
@@ -152,27 +167,36 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     const of = (kind: LedgerWrite['kind']) => writes.filter((write) => write.kind === kind);
     const [orders, fills, copies, cancels] = [of('orders'), of('fills'), of('copies'), of('cancels')];
     const column = (list: readonly LedgerWrite[]) => [list.map((write) => write.clientOrderId), list.map((write) => JSON.stringify(write.record))];
-    const insert = (table: string, ids: number, extra: { copy?: boolean; conflict?: string } = {}) =>
+    const insert = (table: string, ids: number, extra: { copy?: boolean; where?: string; conflict?: string } = {}) =>
       `INSERT INTO ${table} (session_id, client_order_id, record${extra.copy === undefined ? '' : ', copy'})
        SELECT $1, u.id, u.record::json${extra.copy === undefined ? '' : `, ${extra.copy}`}
-         FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
+         FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ${extra.where ?? ''} ORDER BY u.n
        ${extra.conflict ?? ''} RETURNING client_order_id`;
+    // Without a fence (no session: a test's, or an audit's own ledger) a bar's fills are written as they come.
+    const fence = this.#fence === undefined || fills.length === 0 ? null : this.#fence;
     let inserted: string[];
+    let held: boolean;
     try {
-      const result = await this.#pool.query<{ client_order_id: string }>(
-        `WITH orders AS (${insert(TABLES.orders, 2, { conflict: 'ON CONFLICT (session_id, client_order_id) DO NOTHING' })}),
-         fills AS (${insert(TABLES.fills, 4, { copy: false })}),
+      const result = await this.#pool.query<{ inserted: string[] | null; fenced: number }>(
+        `WITH fence AS (${fence === null ? 'SELECT 1' : 'SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $10::bigint FOR SHARE'}),
+         orders AS (${insert(TABLES.orders, 2, { conflict: 'ON CONFLICT (session_id, client_order_id) DO NOTHING' })}),
+         fills AS (${insert(TABLES.fills, 4, { copy: false, where: 'WHERE EXISTS (SELECT 1 FROM fence)' })}),
          copies AS (${insert(TABLES.fills, 6, { copy: true, conflict: 'ON CONFLICT (session_id, client_order_id) WHERE copy DO NOTHING' })}),
          cancels AS (${insert(TABLES.cancels, 8)})
-         SELECT client_order_id FROM orders`,
-        [this.#sessionId, ...column(orders), ...column(fills), ...column(copies), ...column(cancels)],
+         SELECT (SELECT array_agg(client_order_id) FROM orders) AS inserted, (SELECT count(*) FROM fence)::int AS fenced`,
+        [this.#sessionId, ...column(orders), ...column(fills), ...column(copies), ...column(cancels), ...(fence === null ? [] : [fence.lease.token])],
       );
-      inserted = result.rows.map((row) => row.client_order_id);
+      inserted = result.rows[0]?.inserted ?? [];
+      held = fence === null || result.rows[0]?.fenced === 1;
     } catch (error) {
       this.#stats.failedCommits += 1;
       throw new PostgresStoreError(`append to the broker ledger of session ${this.#sessionId}`, error);
     }
     this.#stats.commits += 1;
+    if (!held && fence !== null) {
+      const lost = fence.stale('another process took it over (a fill of the paper market refused)');
+      for (const fill of fills) fill.fenced = lost;
+    }
     const written = new Set(inserted);
     for (const order of orders) {
       // The first line of an id in the batch is the one written; the broker never sends an id twice in one batch.

@@ -82,8 +82,8 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
         return {
           journal: new PostgresOrderJournal({ pool, watch, where }),
           checkpoints: postgresCheckpointStore({ pool, watch, clock }),
-          // Not fenced by the lease: the market's record (see postgresBrokerLedger.ts).
-          paperBrokerLedger: () => new PostgresBrokerLedger({ pool, sessionId, where: description }),
+          // What reaches the market is not fenced by the lease; only the fills its bars make (see postgresBrokerLedger.ts).
+          paperBrokerLedger: () => new PostgresBrokerLedger({ pool, sessionId, where: description, fence: watch }),
           assertHeld: () => watch.assertHeld(),
           release: () =>
             (released ??= (async () => {
