@@ -329,11 +329,13 @@ export class PaperBroker implements Broker {
     const parsed = PaperBrokerSettingsSchema.safeParse(rest);
     if (!parsed.success) throw new InvalidPaperBrokerOptionsError(z.prettifyError(parsed.error));
     const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs, durability } = parsed.data;
-    if ((dir === undefined) === (given === undefined)) throw new InvalidPaperBrokerOptionsError('give the ledger one home: dir (its files) or ledger (a store), not both or neither');
-    if (given?.uniqueClientOrderIds === true && !rejectDuplicateIds) {
-      throw new InvalidPaperBrokerOptionsError(`rejectDuplicateIds: false is not possible with the ledger in ${given.where}, which holds each client order id once`);
+    const ledger = given ?? (dir === undefined ? undefined : fileLedgerStore(dir, diskSyncFor(durability)));
+    if (ledger === undefined || (given !== undefined && dir !== undefined)) {
+      throw new InvalidPaperBrokerOptionsError('give the ledger one home: dir (its files) or ledger (a store), not both or neither');
     }
-    const ledger = given ?? fileLedgerStore(dir ?? '', diskSyncFor(durability));
+    if (ledger.uniqueClientOrderIds && !rejectDuplicateIds) {
+      throw new InvalidPaperBrokerOptionsError(`rejectDuplicateIds: false is not possible with the ledger in ${ledger.where}, which holds each client order id once`);
+    }
     const settings: Settings = {
       slippageBps: parseBps(slippageBps),
       commissionPerShare: parsePrice(commissionPerShare),

@@ -323,7 +323,10 @@ export interface PaperBrokerLedgerStore {
   close(): Promise<void>;
 }
 
-const LEDGER_KINDS = ['orders', 'fills', 'cancels'] as const satisfies readonly LedgerFileKind[];
+/** The three records, in the order a reader lists them. */
+export const LEDGER_KINDS = ['orders', 'fills', 'cancels'] as const satisfies readonly LedgerFileKind[];
+/** The file of each record in a ledger dir. */
+export const LEDGER_FILES: Readonly<Record<LedgerFileKind, string>> = { orders: ORDERS_FILE, fills: FILLS_FILE, cancels: CANCELS_FILE };
 
 /**
  * The ledger as three JSON-lines files in `dir` (`<stateDir>/broker`), created if missing: the

@@ -1,15 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../common/errors.js';
-import {
-  BrokerLedgerCorruptError,
-  CANCELS_FILE,
-  FILLS_FILE,
-  ORDERS_FILE,
-  readLedger,
-  type LedgerContents,
-  type LedgerFileKind,
-} from '../broker/paperBrokerLedger.js';
+import { BrokerLedgerCorruptError, LEDGER_FILES, LEDGER_KINDS, readLedger, type LedgerContents, type LedgerFileKind } from '../broker/paperBrokerLedger.js';
 import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
 import { withChecksum } from '../stateDir/lineChecksum.js';
 import { StateDirLockedError, lockStateDir } from '../stateDir/stateDirLock.js';
@@ -38,9 +30,6 @@ session or state dir, a damaged ledger, or --out over a ledger, 3 a running sess
 state dir.
 `;
 
-const KINDS = ['orders', 'fills', 'cancels'] as const satisfies readonly LedgerFileKind[];
-const FILES: Record<LedgerFileKind, string> = { orders: ORDERS_FILE, fills: FILLS_FILE, cancels: CANCELS_FILE };
-
 type LedgerSource = { kind: 'store'; url: string; sessionId: string } | { kind: 'stateDir'; stateDir: string };
 
 interface LedgerOptions {
@@ -63,7 +52,7 @@ function parseOptions(argv: string[]): LedgerOptions | 'help' {
     },
   });
   if (values.help) return 'help';
-  const kind = KINDS.find((known) => known === values.kind);
+  const kind = LEDGER_KINDS.find((known) => known === values.kind);
   if (kind === undefined) throw new UsageError(`--kind: expected orders, fills or cancels, got ${JSON.stringify(values.kind)}`);
   if (values.out === '') throw new UsageError('--out: expected a directory');
   const out = values.out ?? null;
@@ -99,7 +88,7 @@ export async function runLedgerCommand(argv: string[], io: CliIo): Promise<numbe
       io.stdout.write(text);
     } else {
       await writeLedgerDir(options.out, contents);
-      io.stdout.write(`ledger: ${KINDS.map((kind) => `${contents[kind].length} ${kind}`).join(', ')} in ${options.out}\n`);
+      io.stdout.write(`ledger: ${LEDGER_KINDS.map((kind) => `${contents[kind].length} ${kind}`).join(', ')} in ${options.out}\n`);
     }
     return EXIT.ok;
   } catch (error) {
@@ -136,12 +125,12 @@ async function readFrom(source: LedgerSource): Promise<LedgerContents> {
 /** The contents as a ledger dir of the file format: orders without their carried fill, every fill in fills.jsonl. */
 async function writeLedgerDir(dir: string, contents: LedgerContents): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const kind of KINDS) {
-    const path = join(dir, FILES[kind]);
+  for (const kind of LEDGER_KINDS) {
+    const path = join(dir, LEDGER_FILES[kind]);
     // Never over a ledger: --out is for a copy, and a state dir's broker dir is the market's record.
     if (await stat(path).then(() => true, () => false)) throw new UsageError(`--out: ${path} exists; give a directory that holds no ledger`);
   }
-  for (const kind of KINDS) {
-    await atomicFileWriter(join(dir, FILES[kind]), contents[kind].map((record) => `${withChecksum(JSON.stringify(record))}\n`).join(''));
+  for (const kind of LEDGER_KINDS) {
+    await atomicFileWriter(join(dir, LEDGER_FILES[kind]), contents[kind].map((record) => `${withChecksum(JSON.stringify(record))}\n`).join(''));
   }
 }
