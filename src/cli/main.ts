@@ -19,8 +19,9 @@ Commands:
          [--report [FILE]]
                        Paper-trade a bar file, resuming from the state dir; --report then
                        writes its HTML report (default report.html).
-  report <state-dir> [--out FILE]
-                       Write one self-contained HTML report of a state dir's runs.
+  report <state-dir> [--out FILE] [--store URL --session-id ID]
+                       Write one self-contained HTML report of a state dir's runs (with
+                       --store, the session's ledger and checkpoint from PostgreSQL).
   ledger (--store URL --session-id ID | --state-dir DIR) [--kind orders|fills|cancels] [--out DIR]
                        Print a session's PaperBroker ledger as JSON lines (orders.jsonl's or
                        fills.jsonl's shape), or write it to DIR as ledger files.
