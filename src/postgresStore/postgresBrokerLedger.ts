@@ -69,7 +69,7 @@ export interface PostgresBrokerLedgerStats {
   failedCommits: number;
 }
 
-/** A PaperBroker's ledger in PostgreSQL (see the module comment); opened by a session's `postgresStore`, or read by {@link readPostgresLedger}. */
+/** A PaperBroker's ledger in PostgreSQL (see the module comment); opened by a session's `postgresStore`, or read by {@link openPostgresAudit}. */
 export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
   readonly where: string;
   readonly uniqueClientOrderIds = true;
@@ -162,7 +162,10 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     return { item, committed: this.#queue.push(item) };
   }
 
-  /** Every waiting append in one statement: the three inserts, each in its appends' order; order lines whose id the table holds are skipped and marked. */
+  /**
+   * Every waiting append in one statement: an insert per kind, each in its appends' order; order lines whose id the
+   * table holds are skipped and marked `duplicate`, copies already there skipped, a bar's fills written only under the fence.
+   */
   async #commit(writes: readonly LedgerWrite[]): Promise<void> {
     const of = (kind: LedgerWrite['kind']) => writes.filter((write) => write.kind === kind);
     const [orders, fills, copies, cancels] = [of('orders'), of('fills'), of('copies'), of('cancels')];
