@@ -116,7 +116,12 @@ export interface ReportSources {
 /** The state dir's own files: `<stateDir>/broker` and `<stateDir>/checkpoint.json`. */
 function stateDirSources(stateDir: string): ReportSources {
   return {
-    ledger: () => readLedger(join(stateDir, 'broker')),
+    ledger: async () => {
+      const dir = join(stateDir, 'broker');
+      // Every session on files makes it at start: none means the ledger is elsewhere, which the report says.
+      if (!(await stat(dir).then(() => true, () => false))) throw new Error(`${dir} does not exist (a session run with --store keeps its ledger in PostgreSQL: add --store URL --session-id ID)`);
+      return readLedger(dir);
+    },
     checkpoint: () =>
       readFile(join(stateDir, 'checkpoint.json'), 'utf8').catch((error: unknown) => {
         if (errnoCode(error) === 'ENOENT') return null;

@@ -95,6 +95,7 @@ describe('aistock ledger --store', () => {
     // The state dir alone has neither: no trades, no checkpoint (said in the report's notes).
     const alone = await readReport(onPostgres);
     expect(alone.fills).toBe(0);
+    expect(alone.notes).toContainEqual(expect.stringContaining('a session run with --store keeps its ledger in PostgreSQL'));
     expect(alone.notes).toContain('no checkpoint: the account is the last run’s summary, and open positions are not marked');
   });
 
