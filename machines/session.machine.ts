@@ -209,8 +209,11 @@ export const START_STEPS = ['locking', 'restoring', 'loadingJournal', 'openingBr
 /** One of {@link START_STEPS}. */
 export type StartStep = (typeof START_STEPS)[number];
 
-/** Why a session faulted, by what failed: a closed set. */
-export type SessionFaultCode = 'START_FAILED' | 'STRATEGY_FAILED' | 'EXECUTION_FAILED' | 'CHILD_FAILED' | 'DRAIN_FAILED' | 'RELEASE_FAILED';
+/**
+ * Why a session faulted, by what failed: a closed set. `LEASE_LOST`: another process took the
+ * session over (its store's lease); this one sent nothing more.
+ */
+export type SessionFaultCode = 'START_FAILED' | 'STRATEGY_FAILED' | 'EXECUTION_FAILED' | 'LEASE_LOST' | 'CHILD_FAILED' | 'DRAIN_FAILED' | 'RELEASE_FAILED';
 
 /** A session's fault as a value: the code, the child that died (`CHILD_FAILED`), the error's own code, what happened. */
 export interface SessionFault {
@@ -491,6 +494,8 @@ const sessionSetup = setup({
     stopRequested: ({ context }) => context.stopRequested,
     childFailed: ({ context }) => context.fault !== null,
     strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
+    /** The execution failed because the store's lease is another process's now (a `LEASE_LOST` error). */
+    leaseLost: ({ event }) => (event as { error?: { code?: unknown } }).error?.code === 'LEASE_LOST',
     reconcileDue: ({ context }) =>
       context.batch === null &&
       context.reconcileEveryMs !== null &&
@@ -792,10 +797,18 @@ export const sessionMachine = sessionSetup.createMachine({
                 unsettled: Object.values(context.unsettled),
               }),
               onDone: { target: 'applying', actions: ['applyExecution', 'reportOutcomes'] },
-              onError: {
-                target: `#session.${LIFECYCLE.faulted}`,
-                actions: [{ type: 'recordFault', params: { code: 'EXECUTION_FAILED' } }, 'holdPlannedAsUnsettled'],
-              },
+              onError: [
+                // Fenced: a standby took the session over; whatever was planned is the new holder's to settle.
+                {
+                  guard: 'leaseLost',
+                  target: `#session.${LIFECYCLE.faulted}`,
+                  actions: [{ type: 'recordFault', params: { code: 'LEASE_LOST' } }, 'holdPlannedAsUnsettled'],
+                },
+                {
+                  target: `#session.${LIFECYCLE.faulted}`,
+                  actions: [{ type: 'recordFault', params: { code: 'EXECUTION_FAILED' } }, 'holdPlannedAsUnsettled'],
+                },
+              ],
             },
           },
           applying: {

@@ -100,7 +100,7 @@ function countsSince(now: Readonly<Record<string, number>>, base: Readonly<Recor
 
 /** A session that failed to start (or faulted); `cause` is the underlying error. */
 export class SessionFaultedError extends AistockError {
-  /** The session's fault (its code, and the cause's own code, e.g. `LEASE_LOST`), or null when unknown. */
+  /** The session's fault (its code, e.g. `LEASE_LOST`, and the cause's own code), or null when unknown. */
   readonly fault: SessionFault | null;
 
   constructor(message: string, fault: SessionFault | null) {

@@ -181,7 +181,7 @@ describe('aistock replay --store', () => {
     // Its first reservation after waking fails on the fencing token: the session faults, exit 3 (taken over).
     expect(woken.code).toBe(3);
     expect(woken.stderr).toContain('"event":"LEASE_LOST","sessionId":"stopped","token":"1"');
-    expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: EXECUTION_FAILED: the lease of session stopped \(token 1\) was lost/);
+    expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: LEASE_LOST: the lease of session stopped \(token 1\) was lost/);
     // The ledger in PostgreSQL, where the market keeps it: nothing of the broker under the state dir.
     expect(await ledgerIds(inStore('stopped'))).toEqual(afterStandby);
     expect(existsSync(join(stateDir, 'broker'))).toBe(false);

@@ -116,7 +116,7 @@ describe('a trading session on PostgreSQL', () => {
     // The holder wakes: bar 4's order needs a reservation, which fails on the fencing token.
     await expect(holder.ingest(bars.slice(3, 5))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
     expect(submits()).toBe(1);
-    expect(holder.snapshot().fault).toMatchObject({ code: 'EXECUTION_FAILED', cause: 'LEASE_LOST' });
+    expect(holder.snapshot().fault).toMatchObject({ code: 'LEASE_LOST', cause: 'LEASE_LOST' });
     await holder.stop();
     await standby.release();
   });
