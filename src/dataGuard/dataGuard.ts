@@ -139,7 +139,7 @@ export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
  */
 export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs: number | null = null): ScreenResult {
   const { config } = state;
-  const symbols = new SymbolMap(state.symbols);
+  const symbols = SymbolMap.copyOf(state.symbols);
   const rejected = { ...state.rejected };
   const flagged = { ...state.flagged };
   const passed: Bar[] = [];

@@ -121,8 +121,8 @@ export function skipResumed(decided: DecidedState, bars: readonly Bar[]): { deci
 /** Notes the newest time and close per symbol of bars the guard passed (what a checkpoint covers, what marks use). */
 export function recordAdmitted(decided: DecidedState, bars: readonly Bar[]): DecidedState {
   if (bars.length === 0) return decided;
-  const lastTs = new SymbolMap(decided.lastTs);
-  const lastClose = new SymbolMap(decided.lastClose);
+  const lastTs = SymbolMap.copyOf(decided.lastTs);
+  const lastClose = SymbolMap.copyOf(decided.lastClose);
   for (const bar of bars) {
     lastTs.set(bar.symbol, bar.ts);
     lastClose.set(bar.symbol, bar.close);
