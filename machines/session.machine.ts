@@ -494,8 +494,14 @@ const sessionSetup = setup({
     stopRequested: ({ context }) => context.stopRequested,
     childFailed: ({ context }) => context.fault !== null,
     strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
-    /** The execution failed because the store's lease is another process's now (a `LEASE_LOST` error). */
-    leaseLost: ({ event }) => (event as { error?: { code?: unknown } }).error?.code === 'LEASE_LOST',
+    /**
+     * The execution failed because the store's lease is another process's now: a `LEASE_LOST`
+     * error, or one caused by it (a bar's fill the market's ledger refused on the token).
+     */
+    leaseLost: ({ event }) => {
+      const error = (event as { error?: { code?: unknown; cause?: { code?: unknown } } }).error;
+      return error?.code === 'LEASE_LOST' || error?.cause?.code === 'LEASE_LOST';
+    },
     reconcileDue: ({ context }) =>
       context.batch === null &&
       context.reconcileEveryMs !== null &&

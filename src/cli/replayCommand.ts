@@ -318,8 +318,9 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     await recorder?.finish(null);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError || error instanceof SessionLeaseHeldError) return EXIT.locked;
-    // Fenced: another process took the session's lease over while this one ran (its next write failed on the token).
-    if (error instanceof SessionFaultedError && error.fault?.code === 'LEASE_LOST') return EXIT.locked;
+    // Fenced: another process took the session's lease over while this one ran (its next write
+    // failed on the token) or while it started (a start step's LEASE_LOST).
+    if (error instanceof SessionFaultedError && (error.fault?.code === 'LEASE_LOST' || error.fault?.cause === 'LEASE_LOST')) return EXIT.locked;
     if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
     // A state dir this version cannot use is bad input too: the message says what to do with it.
     if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;

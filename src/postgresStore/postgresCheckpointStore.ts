@@ -40,11 +40,14 @@ export function postgresCheckpointStore(options: { pool: Pool; watch: LeaseWatch
     async write(writes) {
       for (const { key } of writes) assertCheckpointKey(key);
       if (writes.length === 0) return;
+      // Serialised before the first await, as the file store does: the session's checkpoint
+      // policy paces saves by the time a write holds the main thread before it yields.
+      const envelopes = writes.map((w) => envelopeText(w.snapshot, CHECKPOINT_SCHEMA_VERSION, clock));
       await fenced('write checkpoints', async (client) => {
         await client.query(
           `INSERT INTO aistock_checkpoints (session_id, key, envelope) SELECT $1, * FROM unnest($2::text[], $3::text[])
            ON CONFLICT (session_id, key) DO UPDATE SET envelope = excluded.envelope, written_at = clock_timestamp()`,
-          [sessionId, writes.map((w) => w.key), writes.map((w) => envelopeText(w.snapshot, CHECKPOINT_SCHEMA_VERSION, clock))],
+          [sessionId, writes.map((w) => w.key), envelopes],
         );
       });
     },

@@ -9,6 +9,8 @@ import { createTradingSession, type TradingSessionOptions } from '../../src/sess
 import { postgresStore } from '../../src/postgresStore/postgresStore.js';
 import type { LeaseTimers } from '../../src/postgresStore/postgresLease.js';
 import { buyOnBars, delegatingBroker, minuteBars } from '../support/sessionFixture.js';
+import type { Strategy } from '../../src/strategy/strategy.js';
+import { z } from 'zod';
 import { adminQuery, testDatabase } from './testDatabase.js';
 
 let db: Awaited<ReturnType<typeof testDatabase>>;
@@ -117,6 +119,37 @@ describe('a trading session on PostgreSQL', () => {
     await expect(holder.ingest(bars.slice(3, 5))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
     expect(submits()).toBe(1);
     expect(holder.snapshot().fault).toMatchObject({ code: 'LEASE_LOST', cause: 'LEASE_LOST' });
+    await holder.stop();
+    await standby.release();
+  });
+
+  it("faults LEASE_LOST, too, when the first write the lease refuses is the market's fill of a resting order", async () => {
+    // Bar 2 rests a limit buy that bar 3 reaches; bar 4 sends a market order.
+    const strategy: Strategy<number> = {
+      id: 'rest',
+      stateSchema: z.number().int(),
+      initialState: () => 0,
+      onBar(seen, bar) {
+        const n = seen + 1;
+        if (n === 2) return { state: n, intents: [{ symbol: bar.symbol, side: 'buy', qty: '1', type: 'limit', limitPrice: '99.99' }] };
+        if (n === 4) return { state: n, intents: [{ symbol: bar.symbol, side: 'buy', qty: '1', type: 'market' }] };
+        return { state: n, intents: [] };
+      },
+    };
+    // The session's own PaperBroker, on its ledger in PostgreSQL: its fills are fenced by the lease.
+    const holder = createTradingSession(options(await tempDir(), { strategy, store: postgresStore({ url: db.url, leaseMs: 200, timers: paused }), sessionId: 'resting' }));
+    await holder.start();
+    await holder.ingest(bars.slice(0, 2));
+    const standby = await postgresStore({ url: db.url, leaseMs: 200, standby: true }).open({
+      sessionId: 'resting',
+      clock: new ManualClock({ wallMs: 0 }),
+      log: () => undefined,
+    });
+    // Bar 4's execution first shows the market bar 3, whose fill of the resting order the ledger refuses on the token.
+    await expect(holder.ingest(bars.slice(2, 5))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
+    expect(holder.snapshot().fault).toMatchObject({ code: 'LEASE_LOST' });
+    const fills = await adminQuery(db.url, "SELECT count(*)::int AS n FROM aistock_broker_fills WHERE session_id = 'resting'");
+    expect(fills.rows).toEqual([{ n: 0 }]);
     await holder.stop();
     await standby.release();
   });
