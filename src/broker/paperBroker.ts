@@ -38,6 +38,7 @@ import {
   type CancelLine,
   type LedgerFileKind,
   type LedgerRecords,
+  type OrderAppend,
   type OrderLine,
   type PaperBrokerLedgerStore,
 } from './paperBrokerLedger.js';
@@ -478,7 +479,7 @@ export class PaperBroker implements Broker {
         ? this.#nextFill(record, takerPrice(parsePrice(bar.close), order.side, this.#settings.slippageBps), bar.ts)
         : undefined;
     this.#placing.add(id);
-    let appended: 'appended' | 'duplicate';
+    let appended: OrderAppend;
     try {
       appended = await this.#write('orders', () => this.#ledger.appendOrder(orderLine(order, receivedAt, bar, fill)));
     } catch (error) {
@@ -486,8 +487,14 @@ export class PaperBroker implements Broker {
     } finally {
       this.#placing.delete(id);
     }
-    // Placed by another broker on the same ledger (a holder taken over, still running): the market's duplicate-id rule.
-    if (appended === 'duplicate') return rejected('DUPLICATE_CLIENT_ORDER_ID', `client order id ${id} is already in the ledger (${this.#ledger.where})`);
+    // Placed by another broker on the same ledger (a holder taken over, still running): the
+    // market's duplicate-id rule. The market holds that order, so this book does too, and a
+    // lookup of the id finds it with its fill.
+    if (appended.status === 'duplicate') {
+      this.#log({ event: 'BROKER_DUPLICATE_ID', clientOrderId: id, ledger: this.#ledger.where });
+      this.#adoptStored(appended.stored);
+      return rejected('DUPLICATE_CLIENT_ORDER_ID', `client order id ${id} is already in the ledger (${this.#ledger.where})`);
+    }
     this.#admit(record);
     if (fill === undefined) return { status: 'accepted', fills: [] };
     this.#applyFill(record, fill);
@@ -602,6 +609,15 @@ export class PaperBroker implements Broker {
   }
 
   /** Adds an order to the book; `rest: false` leaves it out of the resting lists (restore adds them last). */
+  /** An order line another broker wrote to this ledger, taken into the book as an open would (its carried fill applied, a limit order resting). */
+  #adoptStored(line: OrderLine): void {
+    if (this.#byId.has(line.clientOrderId)) return;
+    const record = this.#admit(this.#newRecord(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY), false);
+    const fill = carriedFill(line);
+    if (fill !== undefined) this.#applyFill(record, fill);
+    if (isWorking(record) && record.order.type === 'limit') this.#rest(record);
+  }
+
   #admit(record: OrderRecord, rest = true): OrderRecord {
     const { order } = record;
     this.#orders.push(record);

@@ -304,6 +304,12 @@ export interface LedgerRecords {
  * append resolves only once durable (`copyFill` only once written: its order line vouches for
  * it), appends made together share one commit, and a failed commit rejects every append in it.
  */
+/** What {@link PaperBrokerLedgerStore.appendOrder} did. */
+export type OrderAppend = { readonly status: 'appended' } | { readonly status: 'duplicate'; readonly stored: OrderLine };
+
+/** An order line written. */
+export const APPENDED: OrderAppend = Object.freeze({ status: 'appended' });
+
 export interface PaperBrokerLedgerStore {
   /** Where the ledger is, for messages (no password). */
   readonly where: string;
@@ -313,8 +319,11 @@ export interface PaperBrokerLedgerStore {
   locate(kind: LedgerFileKind): string;
   /** Reads every record, in append order, and readies the store for appends. */
   open(): Promise<LedgerRecords>;
-  /** `duplicate`: the store already holds that client order id, and wrote nothing (only with `uniqueClientOrderIds`). */
-  appendOrder(line: OrderLine): Promise<'appended' | 'duplicate'>;
+  /**
+   * `duplicate`: the store already holds that client order id and wrote nothing (only with
+   * `uniqueClientOrderIds`); `stored` is the line it holds, another broker's on the same ledger.
+   */
+  appendOrder(line: OrderLine): Promise<OrderAppend>;
   appendFill(fill: Fill): Promise<void>;
   /** The `fills` copy of a fill an order line carries: resolves once written, durable by the next commit at the latest. */
   copyFill(fill: Fill): Promise<void>;
@@ -373,7 +382,7 @@ export function fileLedgerStore(dir: string, sync: DiskSync = FULL_SYNC): PaperB
     },
     appendOrder: async (line) => {
       await appender('orders').append(line);
-      return 'appended';
+      return APPENDED;
     },
     appendFill: async (fill) => appender('fills').append(fill),
     copyFill: async (fill) => appender('fills').appendBehind(fill),

@@ -3,6 +3,7 @@ import { AistockError } from '../common/errors.js';
 import { CommitQueue } from '../common/commitQueue.js';
 import type { Fill } from '../common/order.js';
 import {
+  APPENDED,
   BrokerLedgerCorruptError,
   CancelLineSchema,
   FillLineSchema,
@@ -12,6 +13,7 @@ import {
   type LedgerContents,
   type LedgerFileKind,
   type LedgerRecords,
+  type OrderAppend,
   type OrderLine,
   type PaperBrokerLedgerStore,
 } from '../broker/paperBrokerLedger.js';
@@ -124,10 +126,23 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     return { orders, fills, cancels, tornLinesRemoved: 0, filesUpgraded: 0 };
   }
 
-  async appendOrder(line: OrderLine): Promise<'appended' | 'duplicate'> {
+  async appendOrder(line: OrderLine): Promise<OrderAppend> {
     const write = this.#push('orders', line.clientOrderId, line);
     await write.committed;
-    return write.item.duplicate ? 'duplicate' : 'appended';
+    if (!write.item.duplicate) return APPENDED;
+    // Rare (a holder taken over, still running): the line the table holds, read in a statement of
+    // its own, which sees the other broker's committed insert that made this one conflict.
+    let record: unknown;
+    try {
+      const row = await this.#pool.query<{ record: unknown }>(`SELECT record FROM ${TABLES.orders} WHERE session_id = $1 AND client_order_id = $2`, [
+        this.#sessionId,
+        line.clientOrderId,
+      ]);
+      record = row.rows[0]?.record;
+    } catch (error) {
+      throw new PostgresStoreError(`read order ${line.clientOrderId} from the broker ledger of session ${this.#sessionId}`, error);
+    }
+    return { status: 'duplicate', stored: this.#parse('orders', 0, record, OrderLineSchema) };
   }
 
   async appendFill(fill: Fill): Promise<void> {

@@ -165,11 +165,16 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
       stale.observeBar(bar('AAPL', 0, 100));
       await holder.submit(market('X-1', 'buy', '1'));
       expect(await stale.submit(market('X-1', 'buy', '1'))).toMatchObject({ status: 'rejected', reason: 'DUPLICATE_CLIENT_ORDER_ID' });
-      expect(await stale.orderByClientId('X-1')).toBeUndefined();
+      // The market holds the holder's order: the stale broker's book takes it in, with its fill,
+      // so a session asking after the refusal finds the fill instead of booking none.
+      const held = await holder.orderByClientId('X-1');
+      expect(held?.fills).toHaveLength(1);
+      expect(await stale.orderByClientId('X-1')).toEqual(held);
+      expect(await stale.positions()).toEqual({ AAPL: '1' });
       const store = fixture.open();
       await store.open();
       const line: OrderLine = { clientOrderId: 'X-1', symbol: 'AAPL', side: 'buy', qty: '1', type: 'limit', receivedAt: T0, limitPrice: '90' };
-      expect(await store.appendOrder(line)).toBe('duplicate');
+      expect(await store.appendOrder(line)).toMatchObject({ status: 'duplicate', stored: { clientOrderId: 'X-1', type: 'market', fill: { qty: '1' } } });
       // A late copy of X-1's carried fill (a holder taken over, its copy still queued when it was paused) is no second fill.
       await holder.close(); // its own copy, written behind, is in
       const [copy] = (await readBack()).fills;

@@ -182,6 +182,9 @@ describe('aistock replay --store', () => {
     expect(woken.code).toBe(3);
     expect(woken.stderr).toContain('"event":"LEASE_LOST","sessionId":"stopped","token":"1"');
     expect(woken.stderr).toMatch(/SESSION_FAULTED: session faulted: LEASE_LOST: the lease of session stopped \(token 1\) was lost/);
+    // The table's unique key would refuse a second send of an id silently; the broker says so when it does: neither tried one.
+    expect(woken.stderr).not.toContain('"event":"BROKER_DUPLICATE_ID"');
+    expect(done.stderr).not.toContain('"event":"BROKER_DUPLICATE_ID"');
     // The ledger in PostgreSQL, where the market keeps it: nothing of the broker under the state dir.
     expect(await ledgerIds(inStore('stopped'))).toEqual(afterStandby);
     expect(existsSync(join(stateDir, 'broker'))).toBe(false);
@@ -239,6 +242,8 @@ describe('aistock replay --store', () => {
     expect(lastJson(survivor.stdout).portfolio).toEqual(expected.portfolio);
     const ids = await ledgerIds(inStore('loop'));
     expect(new Set(ids).size).toBe(ids.length);
+    // The unique key refuses a second send silently; the broker logs each refusal: no holder, killed or fenced, tried one.
+    for (const p of processes) expect(p.stderr()).not.toContain('"event":"BROKER_DUPLICATE_ID"');
     expect(decisions(ids)).toEqual(decisions(expected.ids));
     // Order for order and fill for fill (prices, quantities, commissions, times) the clean run's, receivedAt aside.
     expect(await sameRun(inStore('loop'))).toEqual(expected.ledger);
