@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { clientOrderIdSchema } from '../idempotency/clientOrderId.js';
@@ -224,6 +224,30 @@ export interface LedgerContents {
  * upgrades a format 1 file: call it only while holding the state dir's lock. Throws
  * {@link BrokerLedgerCorruptError} on a damaged line.
  */
+/** A state dir without `broker/`: its session kept the ledger elsewhere (`--store`), or never started. */
+export class NoBrokerLedgerError extends AistockError {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    super('NO_BROKER_LEDGER', `${dir} does not exist (a session run with --store keeps its ledger in PostgreSQL: add --store URL --session-id ID)`);
+    this.dir = dir;
+  }
+}
+
+/** A ledger used before `open` or after `close`: a caller's bug, never retried. */
+export class BrokerLedgerClosedError extends AistockError {
+  constructor(where: string, why: 'not open' | 'closed') {
+    super('BROKER_LEDGER_CLOSED', `the paper broker ledger in ${where} is ${why}`);
+  }
+}
+
+/** The ledger of a state dir (`<stateDir>/broker`, read as {@link readLedger} does); {@link NoBrokerLedgerError} when it has none. */
+export async function readStateDirLedger(stateDir: string): Promise<LedgerContents> {
+  const dir = join(stateDir, 'broker');
+  if (!(await stat(dir).then((found) => found.isDirectory(), () => false))) throw new NoBrokerLedgerError(dir);
+  return readLedger(dir);
+}
+
 export async function readLedger(dir: string): Promise<LedgerContents> {
   const [orders, fills, cancels] = await Promise.all([
     readLedgerFile(join(dir, ORDERS_FILE), OrderLineSchema),
@@ -346,7 +370,7 @@ export function fileLedgerStore(dir: string, sync: DiskSync = FULL_SYNC): PaperB
   const paths: Record<LedgerFileKind, string> = { orders: join(dir, ORDERS_FILE), fills: join(dir, FILLS_FILE), cancels: join(dir, CANCELS_FILE) };
   let appenders: Record<LedgerFileKind, LedgerAppender> | undefined;
   const appender = (kind: LedgerFileKind): LedgerAppender => {
-    if (appenders === undefined) throw new Error(`the paper broker ledger in ${dir} is not open`);
+    if (appenders === undefined) throw new BrokerLedgerClosedError(dir, 'not open');
     return appenders[kind];
   };
   return {
@@ -362,15 +386,17 @@ export function fileLedgerStore(dir: string, sync: DiskSync = FULL_SYNC): PaperB
         readLedgerFile(paths.cancels, CancelLineSchema, sync),
       ]);
       const opened: LedgerAppender[] = [];
+      const openOne = async (kind: LedgerFileKind): Promise<LedgerAppender> => {
+        const file = await LedgerAppender.open(paths[kind], sync);
+        opened.push(file);
+        return file;
+      };
       try {
-        for (const kind of LEDGER_KINDS) opened.push(await LedgerAppender.open(paths[kind], sync));
+        appenders = { orders: await openOne('orders'), fills: await openOne('fills'), cancels: await openOne('cancels') };
       } catch (error) {
         await Promise.allSettled(opened.map((file) => file.close()));
         throw error;
       }
-      const [ordersFile, fillsFile, cancelsFile] = opened;
-      if (ordersFile === undefined || fillsFile === undefined || cancelsFile === undefined) throw new Error('a ledger file was not opened');
-      appenders = { orders: ordersFile, fills: fillsFile, cancels: cancelsFile };
       const reads = [orders, fills, cancels];
       return {
         orders: orders.records,

@@ -1,7 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../common/errors.js';
-import { BrokerLedgerCorruptError, LEDGER_FILES, LEDGER_KINDS, readLedger, type LedgerContents, type LedgerFileKind } from '../broker/paperBrokerLedger.js';
+import { BrokerLedgerCorruptError, LEDGER_FILES, LEDGER_KINDS, NoBrokerLedgerError, readStateDirLedger, type LedgerContents, type LedgerFileKind } from '../broker/paperBrokerLedger.js';
 import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
 import { withChecksum } from '../stateDir/lineChecksum.js';
 import { StateDirLockedError, lockStateDir } from '../stateDir/stateDirLock.js';
@@ -24,10 +24,10 @@ JSON lines, for audit and outside checks: one store or the other, the same lines
                        cancels: a line per cancel of a working order
   --out DIR            write DIR/orders.jsonl, DIR/fills.jsonl and DIR/cancels.jsonl instead, in
                        the ledger file format (a checksum on every line), which readLedger and
-                       PaperBroker.open({ dir }) read; DIR must hold no ledger yet
-Exit codes: 0 done, 1 unexpected failure (the database unreachable), 2 bad usage, no such
-session or state dir, a damaged ledger, or --out over a ledger, 3 a running session holds the
-state dir.
+                       PaperBroker.open({ dir }) read; DIR must hold no ledger yet (not with --kind)
+Exit codes: 0 done, 1 unexpected failure (the database unreachable, or of a newer aistock), 2 bad
+usage, no such session or state dir, a state dir with no broker/ (its session ran with --store),
+a damaged ledger, or --out over a ledger, 3 a running session holds the state dir.
 `;
 
 type LedgerSource = { kind: 'store'; url: string; sessionId: string } | { kind: 'stateDir'; stateDir: string };
@@ -46,15 +46,17 @@ function parseOptions(argv: string[]): LedgerOptions | 'help' {
       store: { type: 'string' },
       'session-id': { type: 'string' },
       'state-dir': { type: 'string' },
-      kind: { type: 'string', default: 'orders' },
+      kind: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return 'help';
-  const kind = LEDGER_KINDS.find((known) => known === values.kind);
+  const kind = LEDGER_KINDS.find((known) => known === (values.kind ?? 'orders'));
   if (kind === undefined) throw new UsageError(`--kind: expected orders, fills or cancels, got ${JSON.stringify(values.kind)}`);
   if (values.out === '') throw new UsageError('--out: expected a directory');
+  // --out writes all three files: a --kind beside it would be ignored, so it is refused.
+  if (values.out !== undefined && values.kind !== undefined) throw new UsageError('--out writes every kind of record: not with --kind');
   const out = values.out ?? null;
   const stateDir = values['state-dir'];
   if (stateDir !== undefined) {
@@ -94,7 +96,7 @@ export async function runLedgerCommand(argv: string[], io: CliIo): Promise<numbe
   } catch (error) {
     io.stderr.write(`aistock ledger: ${describeError(error)}\n`);
     if (error instanceof StateDirLockedError) return EXIT.locked;
-    if (error instanceof UsageError || error instanceof UnknownSessionError || error instanceof BrokerLedgerCorruptError) return EXIT.badInput;
+    if (error instanceof UsageError || error instanceof UnknownSessionError || error instanceof BrokerLedgerCorruptError || error instanceof NoBrokerLedgerError) return EXIT.badInput;
     return EXIT.failure;
   }
 }
@@ -116,7 +118,7 @@ async function readFrom(source: LedgerSource): Promise<LedgerContents> {
   // The reader cuts a torn last line: never while a session appends to the files.
   const lock = await lockStateDir(stateDir);
   try {
-    return await readLedger(join(stateDir, 'broker'));
+    return await readStateDirLedger(stateDir);
   } finally {
     await lock.release();
   }

@@ -4,6 +4,7 @@ import { CommitQueue } from '../common/commitQueue.js';
 import type { Fill } from '../common/order.js';
 import {
   APPENDED,
+  BrokerLedgerClosedError,
   BrokerLedgerCorruptError,
   CancelLineSchema,
   FillLineSchema,
@@ -118,7 +119,9 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     const fills: Fill[] = [];
     const cancels: CancelLine[] = [];
     for (const row of rows) {
-      const { kind, record } = rowSchema.parse(row);
+      const parsedRow = rowSchema.safeParse(row);
+      if (!parsedRow.success) throw new BrokerLedgerCorruptError(this.where, rows.indexOf(row) + 1, 'INVALID_LINE', z.prettifyError(parsedRow.error));
+      const { kind, record } = parsedRow.data;
       if (kind === 'orders') orders.push(this.#parse(kind, orders.length, record, OrderLineSchema));
       else if (kind === 'fills') fills.push(this.#parse(kind, fills.length, record, FillLineSchema));
       else cancels.push(this.#parse(kind, cancels.length, record, CancelLineSchema));
@@ -172,23 +175,24 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
 
   #push(kind: LedgerWrite['kind'], clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
     const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false, fenced: undefined };
-    if (this.#closing !== undefined) return { item, committed: Promise.reject(new PostgresStoreError(`append to the broker ledger of ${this.where}`, new Error('the ledger is closed'))) };
+    if (this.#closing !== undefined) return { item, committed: Promise.reject(new BrokerLedgerClosedError(this.where, 'closed')) };
     this.#stats.appends += 1;
     return { item, committed: this.#queue.push(item) };
   }
 
   /**
-   * Every waiting append in one statement: an insert per kind, each in its appends' order; order lines whose id the
+   * Every waiting append in one statement: an insert per table, each in its appends' order (a bar's fills and copies in one); order lines whose id the
    * table holds are skipped and marked `duplicate`, copies already there skipped, a bar's fills written only under the fence.
    */
   async #commit(writes: readonly LedgerWrite[]): Promise<void> {
     const of = (kind: LedgerWrite['kind']) => writes.filter((write) => write.kind === kind);
-    const [orders, fills, copies, cancels] = [of('orders'), of('fills'), of('copies'), of('cancels')];
+    const [orders, fills, cancels] = [of('orders'), of('fills'), of('cancels')];
+    // A bar's fills and carried fills' copies go to one table: one insert, in append order.
+    const fillRows = writes.filter((write) => write.kind === 'fills' || write.kind === 'copies');
     const column = (list: readonly LedgerWrite[]) => [list.map((write) => write.clientOrderId), list.map((write) => JSON.stringify(write.record))];
-    const insert = (table: string, ids: number, extra: { copy?: boolean; where?: string; conflict?: string } = {}) =>
-      `INSERT INTO ${table} (session_id, client_order_id, record${extra.copy === undefined ? '' : ', copy'})
-       SELECT $1, u.id, u.record::json${extra.copy === undefined ? '' : `, ${extra.copy}`}
-         FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ${extra.where ?? ''} ORDER BY u.n
+    const insert = (table: string, ids: number, extra: { conflict?: string } = {}) =>
+      `INSERT INTO ${table} (session_id, client_order_id, record)
+       SELECT $1, u.id, u.record::json FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
        ${extra.conflict ?? ''} RETURNING client_order_id`;
     // Without a fence (no session: a test's, or an audit's own ledger) a bar's fills are written as they come.
     const fence = this.#fence === undefined || fills.length === 0 ? null : this.#fence;
@@ -196,13 +200,23 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
     let held: boolean;
     try {
       const result = await this.#pool.query<{ inserted: string[] | null; fenced: number }>(
-        `WITH fence AS (${fence === null ? 'SELECT 1' : 'SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $10::bigint FOR SHARE'}),
+        `WITH fence AS (${fence === null ? 'SELECT 1' : 'SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $9::bigint FOR SHARE'}),
          orders AS (${insert(TABLES.orders, 2, { conflict: 'ON CONFLICT (session_id, client_order_id) DO NOTHING' })}),
-         fills AS (${insert(TABLES.fills, 4, { copy: false, where: 'WHERE EXISTS (SELECT 1 FROM fence)' })}),
-         copies AS (${insert(TABLES.fills, 6, { copy: true, conflict: 'ON CONFLICT (session_id, client_order_id) WHERE copy DO NOTHING' })}),
-         cancels AS (${insert(TABLES.cancels, 8)})
+         fills AS (
+           INSERT INTO ${TABLES.fills} (session_id, client_order_id, record, copy)
+           SELECT $1, u.id, u.record::json, u.copy FROM unnest($4::text[], $5::text[], $6::boolean[]) WITH ORDINALITY AS u(id, record, copy, n)
+            WHERE u.copy OR EXISTS (SELECT 1 FROM fence) ORDER BY u.n
+           ON CONFLICT (session_id, client_order_id) WHERE copy DO NOTHING RETURNING client_order_id),
+         cancels AS (${insert(TABLES.cancels, 7)})
          SELECT (SELECT array_agg(client_order_id) FROM orders) AS inserted, (SELECT count(*) FROM fence)::int AS fenced`,
-        [this.#sessionId, ...column(orders), ...column(fills), ...column(copies), ...column(cancels), ...(fence === null ? [] : [fence.lease.token])],
+        [
+          this.#sessionId,
+          ...column(orders),
+          ...column(fillRows),
+          fillRows.map((write) => write.kind === 'copies'),
+          ...column(cancels),
+          ...(fence === null ? [] : [fence.lease.token]),
+        ],
       );
       inserted = result.rows[0]?.inserted ?? [];
       held = fence === null || result.rows[0]?.fenced === 1;

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readLedger, type LedgerContents } from '../broker/paperBrokerLedger.js';
+import { readStateDirLedger, type LedgerContents } from '../broker/paperBrokerLedger.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { parseMoney, type Money, type Price, type Ratio } from '../common/money.js';
 import type { Fill } from '../common/order.js';
@@ -117,10 +117,8 @@ export interface ReportSources {
 function stateDirSources(stateDir: string): ReportSources {
   return {
     ledger: async () => {
-      const dir = join(stateDir, 'broker');
       // Every session on files makes it at start: none means the ledger is elsewhere, which the report says.
-      if (!(await stat(dir).then(() => true, () => false))) throw new Error(`${dir} does not exist (a session run with --store keeps its ledger in PostgreSQL: add --store URL --session-id ID)`);
-      return readLedger(dir);
+      return readStateDirLedger(stateDir);
     },
     checkpoint: () =>
       readFile(join(stateDir, 'checkpoint.json'), 'utf8').catch((error: unknown) => {

@@ -1,8 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/broker/paperBrokerLedger.js';
+import { PaperBroker } from '../../src/broker/paperBroker.js';
+import { ManualClock } from '../../src/common/clock.js';
 import { lockStateDir } from '../../src/stateDir/stateDirLock.js';
 import { runCli, sampleSlice } from '../support/replayFixture.js';
 import { aistock } from '../support/inProcessCli.js';
@@ -64,6 +66,37 @@ describe('aistock ledger --state-dir', () => {
     expect(await aistock(['ledger'])).toMatchObject({ code: 2, stderr: expect.stringContaining('which ledger') as string });
     expect(await aistock(['ledger', '--state-dir', stateDir, '--kind', 'trades'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--kind') as string });
     expect(await aistock(['ledger', '--state-dir', stateDir, '--store', 'postgresql://db/x'])).toMatchObject({ code: 2 });
+  });
+
+  it('exits 2 naming the file and line for a damaged ledger, and for a state dir with no broker/ (a session run with --store)', async () => {
+    const damaged = join(dir, 'damaged');
+    await cp(stateDir, damaged, { recursive: true });
+    const orders = join(damaged, 'broker', 'orders.jsonl');
+    const text = await readFile(orders, 'utf8');
+    // One price digit of the second line changed: its checksum no longer matches.
+    const [head, second, ...rest] = text.split('\n');
+    await writeFile(orders, [head, second?.replace(/"qty":"(\d)/, (_, d: string) => `"qty":"${(Number(d) + 1) % 10}`), ...rest].join('\n'));
+    expect(await aistock(['ledger', '--state-dir', damaged])).toMatchObject({ code: 2, stderr: expect.stringMatching(/orders\.jsonl.*line 2.*CHECKSUM_MISMATCH|CHECKSUM_MISMATCH.*orders\.jsonl.*2/s) as string });
+    const storeSession = join(dir, 'store-session');
+    await mkdir(storeSession);
+    expect(await aistock(['ledger', '--state-dir', storeSession])).toMatchObject({ code: 2, stderr: expect.stringContaining('keeps its ledger in PostgreSQL') as string });
+  });
+
+  it('refuses --kind beside --out, which writes every kind', async () => {
+    expect(await aistock(['ledger', '--state-dir', stateDir, '--out', join(dir, 'unused'), '--kind', 'fills'])).toMatchObject({ code: 2, stderr: expect.stringContaining('not with --kind') as string });
+  });
+
+  it('writes --out as a ledger a PaperBroker opens to the same book', async () => {
+    const out = join(dir, 'reopened');
+    expect((await aistock(['ledger', '--state-dir', stateDir, '--out', out])).code).toBe(0);
+    const clock = new ManualClock({ wallMs: Date.UTC(2025, 10, 3, 15) });
+    const [copy, original] = await Promise.all([PaperBroker.open({ dir: out, clock }), PaperBroker.open({ dir: join(stateDir, 'broker'), clock })]);
+    try {
+      expect(await copy.positions()).toEqual(await original.positions());
+      expect((await copy.knownClientOrderIds()).sort()).toEqual((await original.knownClientOrderIds()).sort());
+    } finally {
+      await Promise.all([copy.close(), original.close()]);
+    }
   });
 
   it('is described by aistock help and aistock help ledger', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
 import { PostgresBrokerLedger } from '../../src/postgresStore/postgresBrokerLedger.js';
+import { openPool } from '../../src/postgresStore/postgresClient.js';
 import { LeaseWatch, tryTakeLease, type HeldLease } from '../../src/postgresStore/postgresLease.js';
 import { leasedSession, useMigratedDatabase } from './postgresTestStore.js';
 
@@ -49,5 +50,18 @@ describe('the PaperBroker ledger in PostgreSQL, beside the lease', () => {
     expect(records.orders.map((line) => line.clientOrderId)).toEqual(['L-1', 'L-2', 'L-3']);
     expect(records.fills.map((fill) => fill.clientOrderId)).toEqual(['L-1']);
     expect(records.cancels.map((cancel) => cancel.clientOrderId)).toEqual(['L-3']);
+  });
+
+  it('rejects every append of a commit the server refuses, counting it, and refuses appends after close as a caller\'s bug', async () => {
+    const pool = await openPool(database.url(), 1);
+    const ledger = new PostgresBrokerLedger({ pool, sessionId: 'refused', where: 'test' });
+    await ledger.open();
+    await pool.end(); // every statement from now on fails
+    const fill = { clientOrderId: 'F-1', symbol: 'AAPL', side: 'buy' as const, qty: '1', price: '100', commission: '0', filledAt: T0 };
+    const appends = [ledger.appendFill(fill), ledger.appendCancel({ clientOrderId: 'F-1', cancelledAt: T0 })];
+    for (const append of appends) await expect(append).rejects.toMatchObject({ code: 'POSTGRES_STORE_FAILED' });
+    expect(ledger.stats()).toMatchObject({ appends: 2, commits: 0, failedCommits: 1 });
+    await ledger.close();
+    await expect(ledger.appendFill(fill)).rejects.toMatchObject({ code: 'BROKER_LEDGER_CLOSED', retryable: false });
   });
 });
