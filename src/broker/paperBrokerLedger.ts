@@ -218,12 +218,6 @@ export interface LedgerContents {
   readonly cancels: CancelLine[];
 }
 
-/**
- * The ledger in `dir` (`<stateDir>/broker`) as `orders.jsonl` and `fills.jsonl` lines, every
- * fill included, whatever a crash left. Like the broker's open it cuts a torn last line and
- * upgrades a format 1 file: call it only while holding the state dir's lock. Throws
- * {@link BrokerLedgerCorruptError} on a damaged line.
- */
 /** A state dir without `broker/`: its session kept the ledger elsewhere (`--store`), or never started. */
 export class NoBrokerLedgerError extends AistockError {
   readonly dir: string;
@@ -248,6 +242,12 @@ export async function readStateDirLedger(stateDir: string): Promise<LedgerConten
   return readLedger(dir);
 }
 
+/**
+ * The ledger in `dir` (`<stateDir>/broker`) as `orders.jsonl` and `fills.jsonl` lines, every
+ * fill included, whatever a crash left. Like the broker's open it cuts a torn last line and
+ * upgrades a format 1 file: call it only while holding the state dir's lock. Throws
+ * {@link BrokerLedgerCorruptError} on a damaged line.
+ */
 export async function readLedger(dir: string): Promise<LedgerContents> {
   const [orders, fills, cancels] = await Promise.all([
     readLedgerFile(join(dir, ORDERS_FILE), OrderLineSchema),
@@ -319,6 +319,12 @@ export interface LedgerRecords {
   readonly filesUpgraded: number;
 }
 
+/** What {@link PaperBrokerLedgerStore.appendOrder} did. */
+export type OrderAppend = { readonly status: 'appended' } | { readonly status: 'duplicate'; readonly stored: OrderLine };
+
+/** An order line written. */
+export const APPENDED: OrderAppend = Object.freeze({ status: 'appended' });
+
 /**
  * Where a {@link PaperBroker} keeps its ledger: the state dir's files ({@link fileLedgerStore}, the
  * default) or PostgreSQL (`postgresBrokerLedger`, through a `postgresStore` session). The broker
@@ -328,12 +334,6 @@ export interface LedgerRecords {
  * append resolves only once durable (`copyFill` only once written: its order line vouches for
  * it), appends made together share one commit, and a failed commit rejects every append in it.
  */
-/** What {@link PaperBrokerLedgerStore.appendOrder} did. */
-export type OrderAppend = { readonly status: 'appended' } | { readonly status: 'duplicate'; readonly stored: OrderLine };
-
-/** An order line written. */
-export const APPENDED: OrderAppend = Object.freeze({ status: 'appended' });
-
 export interface PaperBrokerLedgerStore {
   /** Where the ledger is, for messages (no password). */
   readonly where: string;
