@@ -125,10 +125,10 @@ describe('startLiveView', () => {
     }
     actor.stop();
 
+    // Dropped at some round (how many the kernel's loopback buffers absorb first is the machine's:
+    // ~4 MB here), while the reader took every round whole.
     expect(live.viewersDropped()).toBe(1);
     expect(live.viewers()).toBe(1);
-    // ~4 MB fit in the loopback buffers before any backlog stays in the socket.
-    expect(rounds).toBeGreaterThan(4);
     // The dropped page's connection is closed by the server (whether it then sees an end or a reset).
     stalled.on('error', () => undefined);
     stalled.resume();
