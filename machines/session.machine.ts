@@ -80,6 +80,8 @@ export type SessionEvent =
   /** Fills the broker reported later (partial fills, resting orders). */
   | { type: 'FILLS'; fills: readonly Fill[] }
   | { type: 'CHECKPOINT_DEGRADED'; error: string }
+  /** The store's hold on the session (its lease) is another process's now: nothing more may be sent. */
+  | { type: 'HOLD_LOST'; error: unknown }
   | { type: 'CHECKPOINT_RECOVERED' }
   /** The children's answers (see their machines). */
   | Extract<BarsEmitted, { type: 'BARS_AGGREGATED' }>
@@ -478,6 +480,8 @@ const sessionSetup = setup({
     recordFault: assign(({ event }, params: { code: SessionFaultCode; step?: StartStep }) => ({
       fault: faultOf(params.code, (event as { error?: unknown }).error, params.step),
     })),
+    /** The hold lost while starting or stopping: the fault, unless an earlier one is the cause. */
+    noteHoldLost: assign(({ context, event }) => ({ fault: context.fault ?? faultOf('LEASE_LOST', (event as { error?: unknown }).error) })),
     /** A later failure (of the cleanup that follows a fault) is noted only if nothing was before. */
     noteFault: assign(({ context, event }) => ({ fault: context.fault ?? faultOf('RELEASE_FAILED', (event as { error?: unknown }).error) })),
     /** A child died (XState's own error event): the fault names it; the first failure is the cause, later ones consequences. */
@@ -659,9 +663,12 @@ const showAndSave = [
   { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ state: savable(context), force: false }) },
 ] as const;
 
-/** The state to checkpoint: only between batches (mid-batch, admitted bars are not all decided). */
+/**
+ * The state to checkpoint: only between batches (mid-batch, admitted bars are not all decided),
+ * and never once taken over (the writes are fenced, and the state is the new holder's now).
+ */
 function savable(context: SessionContext): SessionState | null {
-  return context.batch === null ? sessionStateOf(context) : null;
+  return context.batch === null && context.fault?.code !== 'LEASE_LOST' ? sessionStateOf(context) : null;
 }
 
 const saveFinal = { type: 'saveCheckpoint', params: ({ context }: { context: SessionContext }) => ({ state: savable(context), force: true }) } as const;
@@ -750,6 +757,11 @@ export const sessionMachine = sessionSetup.createMachine({
           FILLS: { actions: 'applyLateFills' },
           FILLS_APPLIED: { actions: 'takePositions' },
           STOP: { target: LIFECYCLE.draining, actions: 'dropUnprocessed' },
+          // Taken over: whatever is in flight is the new holder's to settle.
+          HOLD_LOST: {
+            target: `#session.${LIFECYCLE.faulted}`,
+            actions: [{ type: 'recordFault', params: { code: 'LEASE_LOST' } }, 'holdPlannedAsUnsettled'],
+          },
           // No session runs on without its journal, its checkpoints or any component: halt, keep what is known.
           'xstate.error.actor.checkpointer': supervised('checkpointer'),
           'xstate.error.actor.idempotency': supervised('idempotency'),
@@ -840,7 +852,7 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       draining: {
         entry: saveFinal,
-        on: { BARS: { actions: 'dropBars' }, ...childDeathsRecorded },
+        on: { BARS: { actions: 'dropBars' }, HOLD_LOST: { actions: 'noteHoldLost' }, ...childDeathsRecorded },
         invoke: {
           id: 'drainer',
           src: 'drainSession',
@@ -851,13 +863,14 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       shutdown: {
         entry: 'stopChildren',
-        on: { BARS: { actions: 'dropBars' }, ...childDeathsRecorded },
+        on: { BARS: { actions: 'dropBars' }, HOLD_LOST: { actions: 'noteHoldLost' }, ...childDeathsRecorded },
       },
       faulted: {
         // Keep what is known (unsettled orders above all) before the resources go.
         entry: [saveFinal, 'stopChildren'],
         on: {
           BARS: { actions: 'dropBars' },
+          HOLD_LOST: { actions: 'noteHoldLost' },
           ...childDeathsRecorded,
           // Not straight to shutdown: stop() must not return while the cleanup still holds the lock.
           STOP: { actions: 'requestStop' },
@@ -884,6 +897,8 @@ export const sessionMachine = sessionSetup.createMachine({
       on: {
         BARS: { actions: 'enqueue' },
         STOP: { actions: 'requestStop' },
+        // Kept until the start completes, which then faults (as a child's death is).
+        HOLD_LOST: { actions: 'noteHoldLost' },
         // Kept until the start completes: faulting now would clean up beside a start still opening files.
         ...childDeathsRecorded,
       },

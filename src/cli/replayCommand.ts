@@ -344,6 +344,8 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
  * a difference with the broker at stop (4).
  */
 export function replayOutcome(summary: Summary, stateDir: string, store: StoreChoice = null): { code: number; message: string | null } {
+  // Taken over while stopping (its renewal found another holder): the other process has the session.
+  if (summary.fault?.code === 'LEASE_LOST') return { code: EXIT.locked, message: null };
   if (summary.fault !== null) return { code: EXIT.failure, message: null };
   const refused = (summary.orders.refusedBy.JOURNAL_UNAVAILABLE ?? 0) + (summary.orders.refusedBy.PERSISTENCE_DEGRADED ?? 0);
   if (summary.checkpoints.failed > 0 || refused > 0) {

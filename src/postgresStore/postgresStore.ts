@@ -60,7 +60,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
   const timers = options.timers ?? realTimers;
   return {
     description,
-    async open({ sessionId, clock, log }): Promise<OpenSessionStore> {
+    async open({ sessionId, clock, log, onHoldLost }): Promise<OpenSessionStore> {
       // A holder paused inside a transaction blocks a takeover until the server ends it: at most half a lease.
       const pool = await openPool(options.url, options.poolSize ?? 5, Math.max(100, Math.floor(leaseMs / 2)));
       // An idle connection that breaks is reported here; without a listener it would crash the process.
@@ -68,7 +68,10 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
       try {
         await checkServer(pool, description);
         const lease = await takeLease(pool, sessionId, leaseMs, options.standby === true, timers, log);
-        const watch = new LeaseWatch(lease, () => log({ event: 'LEASE_LOST', sessionId, token: lease.token }));
+        const watch = new LeaseWatch(lease, (error) => {
+          log({ event: 'LEASE_LOST', sessionId, token: lease.token });
+          onHoldLost?.(error);
+        });
         const renewals = keepRenewing({
           pool,
           watch,

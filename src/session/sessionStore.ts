@@ -17,7 +17,13 @@ export interface SessionStore {
    * Takes the session's hold (throws, naming the holder, when another process has it) and
    * opens the journal and checkpoints of `sessionId`, fenced by that hold.
    */
-  open(options: { sessionId: string; clock: Clock; log: (entry: Record<string, unknown>) => void }): Promise<OpenSessionStore>;
+  open(options: {
+    sessionId: string;
+    clock: Clock;
+    log: (entry: Record<string, unknown>) => void;
+    /** Called once, as soon as this process is known to have lost its hold (a renewal or a fenced write found another holder). */
+    onHoldLost?: (error: Error) => void;
+  }): Promise<OpenSessionStore>;
 }
 
 /** A store opened for one session, its hold taken. */

@@ -135,7 +135,8 @@ export function startSteps(deps: StartStepsDeps) {
       if (deps.store === undefined) parts.lock = await lockStateDir(stateDir);
       else {
         // The store's hold (a lease) takes the lock's place; releasing it closes the store.
-        parts.store = await deps.store.open({ sessionId: config.sessionId, clock, log });
+        // Another process took the session over: the session faults at once, not at its next write.
+        parts.store = await deps.store.open({ sessionId: config.sessionId, clock, log, onHoldLost: (error) => deps.send({ type: 'HOLD_LOST', error }) });
         parts.lock = parts.store;
       }
     }),

@@ -1,7 +1,7 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
 import type { Broker } from '../../src/broker/broker.js';
 import { ManualClock } from '../../src/common/clock.js';
@@ -119,6 +119,22 @@ describe('a trading session on PostgreSQL', () => {
     await expect(holder.ingest(bars.slice(3, 5))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
     expect(submits()).toBe(1);
     expect(holder.snapshot().fault).toMatchObject({ code: 'LEASE_LOST', cause: 'LEASE_LOST' });
+    await holder.stop();
+    await standby.release();
+  });
+
+  it('faults LEASE_LOST as soon as a renewal finds another holder, with no order or write of its own to find it', async () => {
+    // Renewals that run only when the test says: the holder "wakes" after the takeover.
+    const due: (() => void)[] = [];
+    const manual: LeaseTimers = { setTimeout: (fn) => due.push(fn), clearTimeout: () => undefined };
+    const holder = createTradingSession(options(await tempDir(), { strategy: buyOnBars([]), store: postgresStore({ url: db.url, leaseMs: 200, timers: manual }), sessionId: 'woken' }));
+    await holder.start();
+    await holder.ingest(bars.slice(0, 2));
+    await adminQuery(db.url, "UPDATE aistock_leases SET expires_at = clock_timestamp() WHERE session_id = 'woken'");
+    const standby = await postgresStore({ url: db.url, leaseMs: 200, standby: true }).open({ sessionId: 'woken', clock: new ManualClock({ wallMs: 0 }), log: () => undefined });
+    for (const renew of due.splice(0)) renew();
+    await vi.waitFor(() => expect(holder.snapshot().fault).toMatchObject({ code: 'LEASE_LOST' }));
+    await expect(holder.ingest(bars.slice(2, 4))).rejects.toMatchObject({ code: 'SESSION_FAULTED' });
     await holder.stop();
     await standby.release();
   });
