@@ -20,7 +20,7 @@ import { createIdempotencyTracker } from '../src/idempotency/idempotencyTracker.
 import { openPool } from '../src/postgresStore/postgresClient.js';
 import { postgresStore } from '../src/postgresStore/postgresStore.js';
 import { PostgresOrderJournal } from '../src/postgresStore/postgresJournal.js';
-import { PostgresBrokerLedger } from '../src/postgresStore/postgresBrokerLedger.js';
+import { PostgresPaperBrokerLedger } from '../src/postgresStore/postgresPaperBrokerLedger.js';
 import { migrate } from '../src/postgresStore/postgresSchema.js';
 import { PaperBroker } from '../src/broker/paperBroker.js';
 import { createTradingSession } from '../src/session/createTradingSession.js';
@@ -61,7 +61,7 @@ async function reservations(url: string): Promise<void> {
 async function ledgerOrders(url: string): Promise<void> {
   const pool = await openPool(url, 2);
   await migrate(pool);
-  const ledger = new PostgresBrokerLedger({ pool, sessionId: 'bench-ledger', where: 'bench' });
+  const ledger = new PostgresPaperBrokerLedger({ pool, sessionId: 'bench-ledger', where: 'bench' });
   const broker = await PaperBroker.open({ ledger, clock: systemClock });
   broker.observeBar({ symbol: 'AAPL', ts: 0, open: 100, high: 101, low: 99, close: 100 });
   const perCaller = 200;

@@ -131,7 +131,7 @@ export {
 export {
   BrokerLedgerCorruptError,
   readLedger,
-  fileLedgerStore,
+  filePaperBrokerLedger,
   type LedgerContents,
   type LedgerOrder,
   type LedgerRecords,
@@ -316,4 +316,4 @@ export { SessionLeaseHeldError, LeaseLostError, type LeaseTimers } from './postg
 export { NonDurableServerError } from './postgresStore/durabilitySettings.js';
 export { PostgresDriverUnavailableError, PostgresStoreError, POSTGRES_DRIVER_PACKAGE } from './postgresStore/postgresClient.js';
 export { PostgresSchemaTooNewError, POSTGRES_SCHEMA_VERSION } from './postgresStore/postgresSchema.js';
-export { PostgresBrokerLedger, openPostgresAudit, UnknownSessionError, type PostgresAudit, type PostgresBrokerLedgerStats } from './postgresStore/postgresBrokerLedger.js';
+export { PostgresPaperBrokerLedger, openPostgresAudit, UnknownSessionError, type PostgresAudit, type PostgresPaperBrokerLedgerStats } from './postgresStore/postgresPaperBrokerLedger.js';

@@ -34,7 +34,7 @@ import {
   BrokerLedgerCorruptError,
   carriedFill,
   carriedFills,
-  fileLedgerStore,
+  filePaperBrokerLedger,
   type CancelLine,
   type LedgerFileKind,
   type LedgerRecords,
@@ -330,7 +330,7 @@ export class PaperBroker implements Broker {
     const parsed = PaperBrokerSettingsSchema.safeParse(rest);
     if (!parsed.success) throw new InvalidPaperBrokerOptionsError(z.prettifyError(parsed.error));
     const { dir, slippageBps, commissionPerShare, minCommission, partialFills, rejectDuplicateIds, latencyMs, durability } = parsed.data;
-    const ledger = given ?? (dir === undefined ? undefined : fileLedgerStore(dir, diskSyncFor(durability)));
+    const ledger = given ?? (dir === undefined ? undefined : filePaperBrokerLedger(dir, diskSyncFor(durability)));
     if (ledger === undefined || (given !== undefined && dir !== undefined)) {
       throw new InvalidPaperBrokerOptionsError('give the ledger one home: dir (its files) or ledger (a store), not both or neither');
     }

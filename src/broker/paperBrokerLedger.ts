@@ -326,8 +326,8 @@ export type OrderAppend = { readonly status: 'appended' } | { readonly status: '
 export const APPENDED: OrderAppend = Object.freeze({ status: 'appended' });
 
 /**
- * Where a {@link PaperBroker} keeps its ledger: the state dir's files ({@link fileLedgerStore}, the
- * default) or PostgreSQL (`postgresBrokerLedger`, through a `postgresStore` session). The broker
+ * Where a {@link PaperBroker} keeps its ledger: the state dir's files ({@link filePaperBrokerLedger}, the
+ * default) or PostgreSQL (`PostgresPaperBrokerLedger`, through a `postgresStore` session). The broker
  * keeps the rules — the book rebuilt from these records, an interrupted market order completed,
  * a carried fill's missing copy written again — so every store behaves the same
  * (test/broker/paperBrokerLedgerContract.ts). The contract: `open` once, before any append; an
@@ -366,7 +366,7 @@ export const LEDGER_FILES: Readonly<Record<LedgerFileKind, string>> = { orders: 
  * format above, a {@link LedgerAppender} each. Client order ids are not checked here: the
  * broker's book is the only writer (the state dir's lock keeps it one).
  */
-export function fileLedgerStore(dir: string, sync: DiskSync = FULL_SYNC): PaperBrokerLedgerStore {
+export function filePaperBrokerLedger(dir: string, sync: DiskSync = FULL_SYNC): PaperBrokerLedgerStore {
   const paths: Record<LedgerFileKind, string> = { orders: join(dir, ORDERS_FILE), fills: join(dir, FILLS_FILE), cancels: join(dir, CANCELS_FILE) };
   let appenders: Record<LedgerFileKind, LedgerAppender> | undefined;
   const appender = (kind: LedgerFileKind): LedgerAppender => {

@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../common/errors.js';
 import { BrokerLedgerCorruptError, LEDGER_FILES, LEDGER_KINDS, NoBrokerLedgerError, readStateDirLedger, type LedgerContents, type LedgerFileKind } from '../broker/paperBrokerLedger.js';
-import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
+import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresPaperBrokerLedger.js';
 import { withChecksum } from '../stateDir/lineChecksum.js';
 import { StateDirLockedError, lockStateDir } from '../stateDir/stateDirLock.js';
 import { atomicFileWriter, errnoCode } from '../stateDir/stateFile.js';

@@ -3,7 +3,7 @@ import { describeError } from '../common/errors.js';
 import { ReportStateDirError } from '../report/buildReport.js';
 import { writeReport } from '../report/writeReport.js';
 import { StateDirLockedError } from '../stateDir/stateDirLock.js';
-import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresBrokerLedger.js';
+import { openPostgresAudit, UnknownSessionError } from '../postgresStore/postgresPaperBrokerLedger.js';
 import { EXIT, type CliIo } from './io.js';
 import { storeChoiceFrom, type StoreChoice } from './storeFlags.js';
 

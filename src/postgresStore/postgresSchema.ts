@@ -54,9 +54,9 @@ const MIGRATIONS: readonly string[] = [
      envelope text NOT NULL,
      set_aside_at timestamptz NOT NULL DEFAULT clock_timestamp()
    );`,
-  // 2: the PaperBroker's ledger (postgresBrokerLedger.ts), a row per line of orders.jsonl, fills.jsonl and cancels.jsonl,
+  // 2: the PaperBroker's ledger (postgresPaperBrokerLedger.ts), a row per line of orders.jsonl, fills.jsonl and cancels.jsonl,
   // the line's record as written; seq orders a session's rows as the file orders its lines. What reaches the market is not
-  // fenced by the lease (a bar's fills are, in their statement): see postgresBrokerLedger.ts.
+  // fenced by the lease (a bar's fills are, in their statement): see postgresPaperBrokerLedger.ts.
   `CREATE TABLE aistock_broker_orders (
      session_id text NOT NULL,
      seq bigint GENERATED ALWAYS AS IDENTITY,

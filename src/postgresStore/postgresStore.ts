@@ -3,7 +3,7 @@ import type { OpenSessionStore, SessionStore } from '../session/sessionStore.js'
 import { NonDurableServerError, nonDurableSetting, readDurabilitySettings } from './durabilitySettings.js';
 import { describeUrl, openPool, PostgresStoreError, type Pool } from './postgresClient.js';
 import { postgresCheckpointStore } from './postgresCheckpointStore.js';
-import { PostgresBrokerLedger } from './postgresBrokerLedger.js';
+import { PostgresPaperBrokerLedger } from './postgresPaperBrokerLedger.js';
 import { PostgresOrderJournal } from './postgresJournal.js';
 import { keepRenewing, LeaseWatch, releaseLease, SessionLeaseHeldError, tryTakeLease, type HeldLease, type LeaseTimers } from './postgresLease.js';
 import { migrate } from './postgresSchema.js';
@@ -85,8 +85,8 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
         return {
           journal: new PostgresOrderJournal({ pool, watch, where }),
           checkpoints: postgresCheckpointStore({ pool, watch, clock }),
-          // What reaches the market is not fenced by the lease; only the fills its bars make (see postgresBrokerLedger.ts).
-          paperBrokerLedger: () => new PostgresBrokerLedger({ pool, sessionId, where: description, fence: watch }),
+          // What reaches the market is not fenced by the lease; only the fills its bars make (see postgresPaperBrokerLedger.ts).
+          paperBrokerLedger: () => new PostgresPaperBrokerLedger({ pool, sessionId, where: description, fence: watch }),
           assertHeld: () => watch.assertHeld(),
           release: () =>
             (released ??= (async () => {

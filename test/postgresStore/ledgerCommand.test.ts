@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/broker/paperBrokerLedger.js';
-import { openPostgresAudit } from '../../src/postgresStore/postgresBrokerLedger.js';
+import { openPostgresAudit } from '../../src/postgresStore/postgresPaperBrokerLedger.js';
 import { readReport } from '../../src/report/buildReport.js';
 import { parseClientOrderId } from '../../src/idempotency/clientOrderId.js';
 import { runCli, sampleSlice } from '../support/replayFixture.js';

@@ -1,14 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileLedgerStore } from '../../src/broker/paperBrokerLedger.js';
+import { filePaperBrokerLedger } from '../../src/broker/paperBrokerLedger.js';
 import { countSyncs } from '../../src/testing/syncCounter.js';
 import { describePaperBrokerLedgerContract } from './paperBrokerLedgerContract.js';
 
-describePaperBrokerLedgerContract('fileLedgerStore (<stateDir>/broker)', { uniqueClientOrderIds: false }, async () => {
+describePaperBrokerLedgerContract('filePaperBrokerLedger (<stateDir>/broker)', { uniqueClientOrderIds: false }, async () => {
   const root = await mkdtemp(join(tmpdir(), 'aistock-ledger-contract-'));
   return {
-    open: () => fileLedgerStore(join(root, 'broker')),
+    open: () => filePaperBrokerLedger(join(root, 'broker')),
     commitsDuring: async (run) => {
       const counter = await countSyncs();
       try {

@@ -65,7 +65,7 @@ const TABLES: Record<LedgerFileKind, string> = { orders: 'aistock_broker_orders'
 const rowSchema = z.object({ kind: z.enum(['orders', 'fills', 'cancels']), record: z.unknown() });
 
 /** Counters of what the ledger did. */
-export interface PostgresBrokerLedgerStats {
+export interface PostgresPaperBrokerLedgerStats {
   appends: number;
   /** Statements that committed appends; fewer than `appends` when group commit shares them. */
   commits: number;
@@ -73,14 +73,14 @@ export interface PostgresBrokerLedgerStats {
 }
 
 /** A PaperBroker's ledger in PostgreSQL (see the module comment); opened by a session's `postgresStore`, or read by {@link openPostgresAudit}. */
-export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
+export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
   readonly where: string;
   readonly uniqueClientOrderIds = true;
   readonly #pool: Pool;
   readonly #sessionId: string;
   readonly #fence: LeaseWatch | undefined;
   readonly #queue = new CommitQueue<LedgerWrite>((writes) => this.#commit(writes));
-  readonly #stats: PostgresBrokerLedgerStats = { appends: 0, commits: 0, failedCommits: 0 };
+  readonly #stats: PostgresPaperBrokerLedgerStats = { appends: 0, commits: 0, failedCommits: 0 };
   #closing: Promise<void> | undefined;
 
   /** `where`: the database as `describeUrl` names it (no password); `fence`: the session's lease, which a bar's fills need (see above). */
@@ -92,7 +92,7 @@ export class PostgresBrokerLedger implements PaperBrokerLedgerStore {
   }
 
   /** A copy of the counters. */
-  stats(): PostgresBrokerLedgerStats {
+  stats(): PostgresPaperBrokerLedgerStats {
     return { ...this.#stats };
   }
 
@@ -289,7 +289,7 @@ export async function openPostgresAudit(options: { url: string; sessionId: strin
     throw error;
   }
   return {
-    ledger: async () => ledgerContents(await new PostgresBrokerLedger({ pool, sessionId, where }).open()),
+    ledger: async () => ledgerContents(await new PostgresPaperBrokerLedger({ pool, sessionId, where }).open()),
     checkpoint: async () => {
       try {
         const row = await pool.query<{ envelope: string }>('SELECT envelope FROM aistock_checkpoints WHERE session_id = $1 AND key = $2', [sessionId, CHECKPOINT_KEY]);

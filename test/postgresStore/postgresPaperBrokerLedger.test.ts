@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
-import { PostgresBrokerLedger } from '../../src/postgresStore/postgresBrokerLedger.js';
+import { PostgresPaperBrokerLedger } from '../../src/postgresStore/postgresPaperBrokerLedger.js';
 import { openPool } from '../../src/postgresStore/postgresClient.js';
 import { LeaseWatch, tryTakeLease, type HeldLease } from '../../src/postgresStore/postgresLease.js';
 import { leasedSession, useMigratedDatabase } from './postgresTestStore.js';
@@ -29,7 +29,7 @@ describe('the PaperBroker ledger in PostgreSQL, beside the lease', () => {
   it('refuses a bar\'s fill from a holder taken over (LEASE_LOST, nothing written, the order still resting), yet takes its orders and cancels', async () => {
     const old = await leasedSession(database.pool());
     const watch = new LeaseWatch(old);
-    const ledger = new PostgresBrokerLedger({ pool: database.pool(), sessionId: old.sessionId, where: 'test', fence: watch });
+    const ledger = new PostgresPaperBrokerLedger({ pool: database.pool(), sessionId: old.sessionId, where: 'test', fence: watch });
     const stale = await PaperBroker.open({ ledger, clock });
     try {
       await stale.submit({ clientOrderId: 'L-1', symbol: 'AAPL', side: 'buy', qty: '1', type: 'limit', limitPrice: '99' });
@@ -45,7 +45,7 @@ describe('the PaperBroker ledger in PostgreSQL, beside the lease', () => {
     } finally {
       await stale.close();
     }
-    const reader = new PostgresBrokerLedger({ pool: database.pool(), sessionId: old.sessionId, where: 'test' });
+    const reader = new PostgresPaperBrokerLedger({ pool: database.pool(), sessionId: old.sessionId, where: 'test' });
     const records = await reader.open();
     expect(records.orders.map((line) => line.clientOrderId)).toEqual(['L-1', 'L-2', 'L-3']);
     expect(records.fills.map((fill) => fill.clientOrderId)).toEqual(['L-1']);
@@ -54,7 +54,7 @@ describe('the PaperBroker ledger in PostgreSQL, beside the lease', () => {
 
   it('rejects every append of a commit the server refuses, counting it, and refuses appends after close as a caller\'s bug', async () => {
     const pool = await openPool(database.url(), 1);
-    const ledger = new PostgresBrokerLedger({ pool, sessionId: 'refused', where: 'test' });
+    const ledger = new PostgresPaperBrokerLedger({ pool, sessionId: 'refused', where: 'test' });
     await ledger.open();
     await pool.end(); // every statement from now on fails
     const fill = { clientOrderId: 'F-1', symbol: 'AAPL', side: 'buy' as const, qty: '1', price: '100', commission: '0', filledAt: T0 };
