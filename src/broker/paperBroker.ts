@@ -550,7 +550,7 @@ export class PaperBroker implements Broker {
   async #execute(batch: ReadonlyArray<{ record: OrderRecord; fill: Fill }>): Promise<{ fills: Fill[]; failure: unknown }> {
     this.#copyFills([]);
     const writes = batch.map(({ record, fill }) => {
-      const write = this.#write('fills', () => this.#ledger.appendFill(fill));
+      const write = this.#write('fills', () => this.#ledger.appendFill(fill, record.fills.length));
       record.busy = write.catch(() => undefined);
       return write;
     });
@@ -561,8 +561,10 @@ export class PaperBroker implements Broker {
       record.busy = undefined;
       const outcome = outcomes[index];
       if (outcome?.status === 'fulfilled') {
-        this.#applyFill(record, fill);
-        fills.push(fill);
+        // Already in the ledger (an earlier write's answer was lost, this bar wrote it again): the ledger's is the fill.
+        const made = outcome.value.status === 'duplicate' ? outcome.value.stored : fill;
+        this.#applyFill(record, made);
+        fills.push(made);
       } else {
         failure ??= outcome?.reason;
       }

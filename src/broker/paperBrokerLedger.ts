@@ -319,11 +319,15 @@ export interface LedgerRecords {
   readonly filesUpgraded: number;
 }
 
+/** What an append did: written, or not because the store holds that record already (`stored`). */
+export type LedgerAppend<T> = { readonly status: 'appended' } | { readonly status: 'duplicate'; readonly stored: T };
 /** What {@link PaperBrokerLedgerStore.appendOrder} did. */
-export type OrderAppend = { readonly status: 'appended' } | { readonly status: 'duplicate'; readonly stored: OrderLine };
+export type OrderAppend = LedgerAppend<OrderLine>;
+/** What {@link PaperBrokerLedgerStore.appendFill} did. */
+export type FillAppend = LedgerAppend<Fill>;
 
-/** An order line written. */
-export const APPENDED: OrderAppend = Object.freeze({ status: 'appended' });
+/** A record written. */
+export const APPENDED: LedgerAppend<never> = Object.freeze({ status: 'appended' });
 
 /**
  * Where a {@link PaperBroker} keeps its ledger: the state dir's files ({@link filePaperBrokerLedger}, the
@@ -348,7 +352,12 @@ export interface PaperBrokerLedgerStore {
    * `uniqueClientOrderIds`); `stored` is the line it holds, another broker's on the same ledger.
    */
   appendOrder(line: OrderLine): Promise<OrderAppend>;
-  appendFill(fill: Fill): Promise<void>;
+  /**
+   * A fill a bar made: `ordinal` says which of its order's fills it is (0 the first). `duplicate`:
+   * the store holds that fill already (only with `uniqueClientOrderIds`: a commit whose outcome was
+   * lost, written again), and `stored` is the one it holds.
+   */
+  appendFill(fill: Fill, ordinal: number): Promise<FillAppend>;
   /** The `fills` copy of a fill an order line carries: resolves once written, durable by the next commit at the latest. */
   copyFill(fill: Fill): Promise<void>;
   appendCancel(line: CancelLine): Promise<void>;
@@ -410,7 +419,10 @@ export function filePaperBrokerLedger(dir: string, sync: DiskSync = FULL_SYNC): 
       await appender('orders').append(line);
       return APPENDED;
     },
-    appendFill: async (fill) => appender('fills').append(fill),
+    appendFill: async (fill) => {
+      await appender('fills').append(fill);
+      return APPENDED;
+    },
     copyFill: async (fill) => appender('fills').appendBehind(fill),
     appendCancel: async (line) => appender('cancels').append(line),
     async close() {

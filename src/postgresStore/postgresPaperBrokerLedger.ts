@@ -14,6 +14,7 @@ import {
   type LedgerContents,
   type LedgerFileKind,
   type LedgerRecords,
+  type FillAppend,
   type OrderAppend,
   type OrderLine,
   type PaperBrokerLedgerStore,
@@ -56,6 +57,9 @@ interface LedgerWrite {
   readonly kind: LedgerFileKind | 'copies';
   readonly clientOrderId: string;
   readonly record: OrderLine | Fill | CancelLine;
+  /** A bar's fill: which of its order's fills it is (the unique key that makes a rewrite a no-op). */
+  readonly ordinal: number | null;
+  /** The store held the record already (an order line's id, a bar fill's order and ordinal): nothing written. */
   duplicate: boolean;
   /** A bar's fill the fence refused (the lease was taken over): nothing of it was written. */
   fenced: LeaseLostError | undefined;
@@ -148,10 +152,23 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     return { status: 'duplicate', stored: this.#parse('orders', 0, record, OrderLineSchema) };
   }
 
-  async appendFill(fill: Fill): Promise<void> {
-    const write = this.#push('fills', fill.clientOrderId, fill);
+  async appendFill(fill: Fill, ordinal: number): Promise<FillAppend> {
+    const write = this.#push('fills', fill.clientOrderId, fill, ordinal);
     await write.committed;
     if (write.item.fenced !== undefined) throw write.item.fenced;
+    if (!write.item.duplicate) return APPENDED;
+    // Written before by a commit whose answer was lost: the fill the table holds is the fill.
+    let record: unknown;
+    try {
+      const row = await this.#pool.query<{ record: unknown }>(
+        `SELECT record FROM ${TABLES.fills} WHERE session_id = $1 AND client_order_id = $2 AND fill_index = $3 AND NOT copy`,
+        [this.#sessionId, fill.clientOrderId, ordinal],
+      );
+      record = row.rows[0]?.record;
+    } catch (error) {
+      throw new PostgresStoreError(`read fill ${ordinal} of ${fill.clientOrderId} from the broker ledger of session ${this.#sessionId}`, error);
+    }
+    return { status: 'duplicate', stored: this.#parse('fills', 0, record, FillLineSchema) };
   }
 
   /**
@@ -173,8 +190,8 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     return this.#closing;
   }
 
-  #push(kind: LedgerWrite['kind'], clientOrderId: string, record: LedgerWrite['record']): { item: LedgerWrite; committed: Promise<void> } {
-    const item: LedgerWrite = { kind, clientOrderId, record, duplicate: false, fenced: undefined };
+  #push(kind: LedgerWrite['kind'], clientOrderId: string, record: LedgerWrite['record'], ordinal: number | null = null): { item: LedgerWrite; committed: Promise<void> } {
+    const item: LedgerWrite = { kind, clientOrderId, record, ordinal, duplicate: false, fenced: undefined };
     if (this.#closing !== undefined) return { item, committed: Promise.reject(new BrokerLedgerClosedError(this.where, 'closed')) };
     this.#stats.appends += 1;
     return { item, committed: this.#queue.push(item) };
@@ -197,28 +214,35 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     // Without a fence (no session: a test's, or an audit's own ledger) a bar's fills are written as they come.
     const fence = this.#fence === undefined || fills.length === 0 ? null : this.#fence;
     let inserted: string[];
+    let filled: string[];
     let held: boolean;
     try {
-      const result = await this.#pool.query<{ inserted: string[] | null; fenced: number }>(
-        `WITH fence AS (${fence === null ? 'SELECT 1' : 'SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $9::bigint FOR SHARE'}),
+      const result = await this.#pool.query<{ inserted: string[] | null; filled: string[] | null; fenced: number }>(
+        `WITH fence AS (${fence === null ? 'SELECT 1' : 'SELECT 1 FROM aistock_leases WHERE session_id = $1 AND token = $10::bigint FOR SHARE'}),
          orders AS (${insert(TABLES.orders, 2, { conflict: 'ON CONFLICT (session_id, client_order_id) DO NOTHING' })}),
          fills AS (
-           INSERT INTO ${TABLES.fills} (session_id, client_order_id, record, copy)
-           SELECT $1, u.id, u.record::json, u.copy FROM unnest($4::text[], $5::text[], $6::boolean[]) WITH ORDINALITY AS u(id, record, copy, n)
+           INSERT INTO ${TABLES.fills} (session_id, client_order_id, record, copy, fill_index)
+           SELECT $1, u.id, u.record::json, u.copy, u.ordinal
+             FROM unnest($4::text[], $5::text[], $6::boolean[], $9::integer[]) WITH ORDINALITY AS u(id, record, copy, ordinal, n)
             WHERE u.copy OR EXISTS (SELECT 1 FROM fence) ORDER BY u.n
-           ON CONFLICT (session_id, client_order_id) WHERE copy DO NOTHING RETURNING client_order_id),
+           -- A copy already there, or a bar's fill already written (by a commit whose answer was lost): skipped.
+           ON CONFLICT DO NOTHING RETURNING client_order_id, fill_index),
          cancels AS (${insert(TABLES.cancels, 7)})
-         SELECT (SELECT array_agg(client_order_id) FROM orders) AS inserted, (SELECT count(*) FROM fence)::int AS fenced`,
+         SELECT (SELECT array_agg(client_order_id) FROM orders) AS inserted,
+                (SELECT array_agg(client_order_id || ' ' || fill_index) FROM fills WHERE fill_index IS NOT NULL) AS filled,
+                (SELECT count(*) FROM fence)::int AS fenced`,
         [
           this.#sessionId,
           ...column(orders),
           ...column(fillRows),
           fillRows.map((write) => write.kind === 'copies'),
           ...column(cancels),
+          fillRows.map((write) => write.ordinal),
           ...(fence === null ? [] : [fence.lease.token]),
         ],
       );
       inserted = result.rows[0]?.inserted ?? [];
+      filled = result.rows[0]?.filled ?? [];
       held = fence === null || result.rows[0]?.fenced === 1;
     } catch (error) {
       this.#stats.failedCommits += 1;
@@ -235,6 +259,9 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
       if (written.delete(order.clientOrderId)) continue;
       order.duplicate = true;
     }
+    if (!held) return;
+    const fillsWritten = new Set(filled);
+    for (const fill of fills) if (!fillsWritten.has(`${fill.clientOrderId} ${fill.ordinal}`)) fill.duplicate = true;
   }
 
   #parse<T>(kind: LedgerFileKind, index: number, record: unknown, schema: z.ZodType<T>): T {

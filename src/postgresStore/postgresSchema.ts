@@ -74,9 +74,13 @@ const MIGRATIONS: readonly string[] = [
      -- The fills.jsonl copy of the fill an order line carries: one per order line (ids are unique), so a
      -- late copy from a holder taken over is a no-op, never a second fill.
      copy boolean NOT NULL DEFAULT false,
+     -- A bar's fill: which of its order's fills (0 the first). Unique, so a fill whose commit's outcome was
+     -- lost (the connection dropped after the server committed it) and that is written again is a no-op.
+     fill_index integer,
      PRIMARY KEY (session_id, seq)
    );
    CREATE UNIQUE INDEX aistock_broker_fill_copies ON aistock_broker_fills (session_id, client_order_id) WHERE copy;
+   CREATE UNIQUE INDEX aistock_broker_fill_index ON aistock_broker_fills (session_id, client_order_id, fill_index) WHERE NOT copy;
    CREATE TABLE aistock_broker_cancels (
      session_id text NOT NULL,
      seq bigint GENERATED ALWAYS AS IDENTITY,

@@ -185,6 +185,24 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
       expect(await positionsAfterReopen()).toEqual({ AAPL: '1' });
     });
 
+    it.runIf(options.uniqueClientOrderIds)('keeps a bar\'s fill once when it is written again (an earlier commit whose answer was lost), and the broker takes the fill the store holds', async () => {
+      const broker = await openBroker();
+      broker.observeBar(bar('AAPL', 0, 100));
+      await broker.submit(limit('L-9', 'buy', '1', '95'));
+      // The server committed this fill, and the answer never came back: the broker still has L-9 resting with no fill.
+      const committed: Fill = { clientOrderId: 'L-9', symbol: 'AAPL', side: 'buy', qty: '1', price: '94.5', commission: '0.01', filledAt: T0 + MINUTE };
+      const store = fixture.open();
+      await store.open();
+      expect(await store.appendFill(committed, 0)).toEqual({ status: 'appended' });
+      await store.close();
+      // The next bar reaches L-9 again: its fill 0 is already there, and the broker books that one, not a second.
+      expect(await broker.observeBar(bar('AAPL', 2, 90))).toEqual([committed]);
+      expect((await broker.orderByClientId('L-9'))?.fills).toEqual([committed]);
+      await broker.close();
+      expect((await readBack()).fills).toEqual([committed]);
+      expect(await positionsAfterReopen()).toEqual({ AAPL: '1' });
+    });
+
     it('writes again, at open, the copy of a fill an order line carries when the copy is missing, and counts the copy that failed', async () => {
       const fill: Fill = { clientOrderId: 'C-1', symbol: 'AAPL', side: 'buy', qty: '2', price: '100', commission: '0.02', filledAt: T0 };
       const logged: Record<string, unknown>[] = [];
@@ -208,7 +226,7 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
       const store = fixture.open();
       await store.open();
       const orphan: Fill = { clientOrderId: 'O-1', symbol: 'AAPL', side: 'buy', qty: '1', price: '100', commission: '0', filledAt: T0 };
-      await store.appendFill(orphan);
+      await store.appendFill(orphan, 0);
       await store.close();
       const ledger = fixture.open();
       const refusal = await PaperBroker.open({ ledger, clock }).catch((error: unknown) => error);

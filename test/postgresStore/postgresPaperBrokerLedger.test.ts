@@ -58,10 +58,10 @@ describe('the PaperBroker ledger in PostgreSQL, beside the lease', () => {
     await ledger.open();
     await pool.end(); // every statement from now on fails
     const fill = { clientOrderId: 'F-1', symbol: 'AAPL', side: 'buy' as const, qty: '1', price: '100', commission: '0', filledAt: T0 };
-    const appends = [ledger.appendFill(fill), ledger.appendCancel({ clientOrderId: 'F-1', cancelledAt: T0 })];
+    const appends = [ledger.appendFill(fill, 0), ledger.appendCancel({ clientOrderId: 'F-1', cancelledAt: T0 })];
     for (const append of appends) await expect(append).rejects.toMatchObject({ code: 'POSTGRES_STORE_FAILED' });
     expect(ledger.stats()).toMatchObject({ appends: 2, commits: 0, failedCommits: 1 });
     await ledger.close();
-    await expect(ledger.appendFill(fill)).rejects.toMatchObject({ code: 'BROKER_LEDGER_CLOSED', retryable: false });
+    await expect(ledger.appendFill(fill, 0)).rejects.toMatchObject({ code: 'BROKER_LEDGER_CLOSED', retryable: false });
   });
 });
