@@ -32,10 +32,10 @@ import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
  * of a carried fill written again) are the broker's, the same over this store as over files.
  * Appends waiting together are one statement (group commit, one round trip, atomic).
  *
- * What reaches the market is not fenced by the session's lease, on purpose: the broker stands for
- * the market, whose record is not the session's. Keeping a fenced-out holder from sending is the
- * lease's work upstream (the journal's reservation and `assertHeld` before every broker call); the
- * market accepts the orders and cancels that reach it. So the failover tests read this ledger as
+ * The orders that reach the market are not fenced by the session's lease, on purpose: the broker
+ * stands for the market, whose record is not the session's. Keeping a fenced-out holder from
+ * sending is the lease's work upstream (the journal's reservation and `assertHeld` before every
+ * broker call); the market accepts the orders that reach it. So the failover tests read this ledger as
  * an outside check of that fencing — a fenced holder that sent anything would show here — instead
  * of a second fence hiding a hole in the first. What the market does refuse is a client order id
  * it already holds: the table's `UNIQUE (session_id, client_order_id)` is the duplicate-id rule
@@ -47,7 +47,9 @@ import { CHECKPOINT_KEY } from '../session/sessionCheckpoint.js';
  * running would run a second copy of it and fill resting orders the new holder's market already
  * filled. With `fence` (a session's lease) those fills are written only while its token holds
  * (the same statement checks it); a stale one fails them `LEASE_LOST` — the order keeps resting
- * in the stale book, the ledger gets nothing — and the watch learns the loss. A fill at submit
+ * in the stale book, the ledger gets nothing — and the watch learns the loss. Cancels are fenced
+ * the same way: the stale book's idea of which orders still work is out of date, and a cancel of an
+ * order the new holder's market has filled would leave a ledger the next open refuses. A fill at submit
  * rides its order line (`appendOrder`), and a carried fill's copy is kept once, so neither needs it.
  */
 
@@ -180,8 +182,11 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     return this.#push('copies', fill.clientOrderId, fill).committed;
   }
 
-  appendCancel(line: CancelLine): Promise<void> {
-    return this.#push('cancels', line.clientOrderId, line).committed;
+  /** Fenced like a bar's fill (see the module comment): a holder taken over cancels nothing. */
+  async appendCancel(line: CancelLine): Promise<void> {
+    const write = this.#push('cancels', line.clientOrderId, line);
+    await write.committed;
+    if (write.item.fenced !== undefined) throw write.item.fenced;
   }
 
   /** Waits for appends in flight; the pool is the session store's (or the reader's) to end. */
@@ -207,12 +212,12 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     // A bar's fills and carried fills' copies go to one table: one insert, in append order.
     const fillRows = writes.filter((write) => write.kind === 'fills' || write.kind === 'copies');
     const column = (list: readonly LedgerWrite[]) => [list.map((write) => write.clientOrderId), list.map((write) => JSON.stringify(write.record))];
-    const insert = (table: string, ids: number, extra: { conflict?: string } = {}) =>
+    const insert = (table: string, ids: number, extra: { conflict?: string; where?: string } = {}) =>
       `INSERT INTO ${table} (session_id, client_order_id, record)
-       SELECT $1, u.id, u.record::json FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ORDER BY u.n
+       SELECT $1, u.id, u.record::json FROM unnest($${ids}::text[], $${ids + 1}::text[]) WITH ORDINALITY AS u(id, record, n) ${extra.where ?? ''} ORDER BY u.n
        ${extra.conflict ?? ''} RETURNING client_order_id`;
-    // Without a fence (no session: a test's, or an audit's own ledger) a bar's fills are written as they come.
-    const fence = this.#fence === undefined || fills.length === 0 ? null : this.#fence;
+    // Without a fence (no session: a test's, or an audit's own ledger) a bar's fills and cancels are written as they come.
+    const fence = this.#fence === undefined || (fills.length === 0 && cancels.length === 0) ? null : this.#fence;
     let inserted: string[];
     let filled: string[];
     let held: boolean;
@@ -227,7 +232,7 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
             WHERE u.copy OR EXISTS (SELECT 1 FROM fence) ORDER BY u.n
            -- A copy already there, or a bar's fill already written (by a commit whose answer was lost): skipped.
            ON CONFLICT DO NOTHING RETURNING client_order_id, fill_index),
-         cancels AS (${insert(TABLES.cancels, 7)})
+         cancels AS (${insert(TABLES.cancels, 7, { where: 'WHERE EXISTS (SELECT 1 FROM fence)' })})
          SELECT (SELECT array_agg(client_order_id) FROM orders) AS inserted,
                 (SELECT array_agg(client_order_id || ' ' || fill_index) FROM fills WHERE fill_index IS NOT NULL) AS filled,
                 (SELECT count(*) FROM fence)::int AS fenced`,
@@ -250,8 +255,8 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     }
     this.#stats.commits += 1;
     if (!held && fence !== null) {
-      const lost = fence.stale('another process took it over (a fill of the paper market refused)');
-      for (const fill of fills) fill.fenced = lost;
+      const lost = fence.stale(`another process took it over (${fills.length > 0 ? 'a fill of the paper market' : 'a cancel'} refused)`);
+      for (const write of [...fills, ...cancels]) write.fenced = lost;
     }
     const written = new Set(inserted);
     for (const order of orders) {

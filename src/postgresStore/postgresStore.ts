@@ -85,7 +85,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
         return {
           journal: new PostgresOrderJournal({ pool, watch, where }),
           checkpoints: postgresCheckpointStore({ pool, watch, clock }),
-          // What reaches the market is not fenced by the lease; only the fills its bars make (see postgresPaperBrokerLedger.ts).
+          // The orders that reach the market are not fenced by the lease; the fills its bars make and cancels are (see postgresPaperBrokerLedger.ts).
           paperBrokerLedger: () => new PostgresPaperBrokerLedger({ pool, sessionId, where: description, fence: watch }),
           assertHeld: () => watch.assertHeld(),
           release: () =>
