@@ -498,14 +498,8 @@ const sessionSetup = setup({
     stopRequested: ({ context }) => context.stopRequested,
     childFailed: ({ context }) => context.fault !== null,
     strategyFailed: ({ context }) => context.fault?.code === 'STRATEGY_FAILED',
-    /**
-     * The execution failed because the store's lease is another process's now: a `LEASE_LOST`
-     * error, or one caused by it (a bar's fill the market's ledger refused on the token).
-     */
-    leaseLost: ({ event }) => {
-      const error = (event as { error?: { code?: unknown; cause?: { code?: unknown } } }).error;
-      return error?.code === 'LEASE_LOST' || error?.cause?.code === 'LEASE_LOST';
-    },
+    /** The execution failed because the store's lease is another process's now (a `LEASE_LOST` error). */
+    leaseLost: ({ event }) => (event as { error?: { code?: unknown } }).error?.code === 'LEASE_LOST',
     reconcileDue: ({ context }) =>
       context.batch === null &&
       context.reconcileEveryMs !== null &&
@@ -686,6 +680,9 @@ const childDeathsRecorded = Object.fromEntries(
   [...SESSION_CHILDREN, ...RUNTIME_CHILDREN].map((child) => [`xstate.error.actor.${child}`, { actions: { type: 'recordChildError', params: { child } } }]),
 ) as { [Child in ChildId as `xstate.error.actor.${Child}`]: { actions: { type: 'recordChildError'; params: { child: Child } } } };
 
+/** Outside `running`, a child's death and the hold's loss are recorded the same way: the start completes (then faults), the stop goes on. */
+const lossesRecorded = { ...childDeathsRecorded, HOLD_LOST: { actions: 'noteHoldLost' } } as const;
+
 /** A step of the start sequence: its actor runs, then the next step; its failure faults the session, naming the step. */
 function startStep<const Src extends 'lockStateDir' | 'restoreCheckpoint' | 'loadJournal' | 'openBroker' | 'settleOrders'>(
   id: string,
@@ -852,7 +849,7 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       draining: {
         entry: saveFinal,
-        on: { BARS: { actions: 'dropBars' }, HOLD_LOST: { actions: 'noteHoldLost' }, ...childDeathsRecorded },
+        on: { BARS: { actions: 'dropBars' }, ...lossesRecorded },
         invoke: {
           id: 'drainer',
           src: 'drainSession',
@@ -863,15 +860,14 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       shutdown: {
         entry: 'stopChildren',
-        on: { BARS: { actions: 'dropBars' }, HOLD_LOST: { actions: 'noteHoldLost' }, ...childDeathsRecorded },
+        on: { BARS: { actions: 'dropBars' }, ...lossesRecorded },
       },
       faulted: {
         // Keep what is known (unsettled orders above all) before the resources go.
         entry: [saveFinal, 'stopChildren'],
         on: {
           BARS: { actions: 'dropBars' },
-          HOLD_LOST: { actions: 'noteHoldLost' },
-          ...childDeathsRecorded,
+          ...lossesRecorded,
           // Not straight to shutdown: stop() must not return while the cleanup still holds the lock.
           STOP: { actions: 'requestStop' },
         },
@@ -897,10 +893,8 @@ export const sessionMachine = sessionSetup.createMachine({
       on: {
         BARS: { actions: 'enqueue' },
         STOP: { actions: 'requestStop' },
-        // Kept until the start completes, which then faults (as a child's death is).
-        HOLD_LOST: { actions: 'noteHoldLost' },
         // Kept until the start completes: faulting now would clean up beside a start still opening files.
-        ...childDeathsRecorded,
+        ...lossesRecorded,
       },
       initial: 'locking',
       states: {

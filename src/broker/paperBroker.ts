@@ -614,10 +614,16 @@ export class PaperBroker implements Broker {
   /** An order line another broker wrote to this ledger, taken into the book as an open would (its carried fill applied, a limit order resting). */
   #adoptStored(line: OrderLine): void {
     if (this.#byId.has(line.clientOrderId)) return;
+    const record = this.#admitLine(line);
+    if (isWorking(record) && record.order.type === 'limit') this.#rest(record);
+  }
+
+  /** A ledger's order line in the book, not resting yet, with the fill it carries applied. */
+  #admitLine(line: OrderLine): OrderRecord {
     const record = this.#admit(this.#newRecord(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY), false);
     const fill = carriedFill(line);
     if (fill !== undefined) this.#applyFill(record, fill);
-    if (isWorking(record) && record.order.type === 'limit') this.#rest(record);
+    return record;
   }
 
   #admit(record: OrderRecord, rest = true): OrderRecord {
@@ -695,10 +701,8 @@ export class PaperBroker implements Broker {
         line.type === 'market' && line.pricedAt !== undefined && line.pricedClose !== undefined
           ? { ts: line.pricedAt, close: line.pricedClose }
           : undefined;
-      const record = this.#admit(this.#newRecord(brokerOrderOf(line), line.receivedAt, Number.NEGATIVE_INFINITY), false);
-      const fill = carriedFill(line);
-      if (fill !== undefined) this.#applyFill(record, fill);
-      else if (priced !== undefined) pricedOn.set(record, priced);
+      const record = this.#admitLine(line);
+      if (record.fills.length === 0 && priced !== undefined) pricedOn.set(record, priced);
       const sameId = ordersById.get(line.clientOrderId);
       if (sameId === undefined) ordersById.set(line.clientOrderId, [record]);
       else sameId.push(record);

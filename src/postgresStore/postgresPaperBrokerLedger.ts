@@ -139,19 +139,9 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     const write = this.#push('orders', line.clientOrderId, line);
     await write.committed;
     if (!write.item.duplicate) return APPENDED;
-    // Rare (a holder taken over, still running): the line the table holds, read in a statement of
-    // its own, which sees the other broker's committed insert that made this one conflict.
-    let record: unknown;
-    try {
-      const row = await this.#pool.query<{ record: unknown }>(`SELECT record FROM ${TABLES.orders} WHERE session_id = $1 AND client_order_id = $2`, [
-        this.#sessionId,
-        line.clientOrderId,
-      ]);
-      record = row.rows[0]?.record;
-    } catch (error) {
-      throw new PostgresStoreError(`read order ${line.clientOrderId} from the broker ledger of session ${this.#sessionId}`, error);
-    }
-    return { status: 'duplicate', stored: this.#parse('orders', 0, record, OrderLineSchema) };
+    // Rare (a holder taken over, still running): the line the table holds.
+    const stored = await this.#stored('orders', `order ${line.clientOrderId}`, 'client_order_id = $2', [line.clientOrderId], OrderLineSchema);
+    return { status: 'duplicate', stored };
   }
 
   async appendFill(fill: Fill, ordinal: number): Promise<FillAppend> {
@@ -160,17 +150,9 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     if (write.item.fenced !== undefined) throw write.item.fenced;
     if (!write.item.duplicate) return APPENDED;
     // Written before by a commit whose answer was lost: the fill the table holds is the fill.
-    let record: unknown;
-    try {
-      const row = await this.#pool.query<{ record: unknown }>(
-        `SELECT record FROM ${TABLES.fills} WHERE session_id = $1 AND client_order_id = $2 AND fill_index = $3 AND NOT copy`,
-        [this.#sessionId, fill.clientOrderId, ordinal],
-      );
-      record = row.rows[0]?.record;
-    } catch (error) {
-      throw new PostgresStoreError(`read fill ${ordinal} of ${fill.clientOrderId} from the broker ledger of session ${this.#sessionId}`, error);
-    }
-    return { status: 'duplicate', stored: this.#parse('fills', 0, record, FillLineSchema) };
+    const where = 'client_order_id = $2 AND fill_index = $3 AND NOT copy';
+    const stored = await this.#stored('fills', `fill ${ordinal} of ${fill.clientOrderId}`, where, [fill.clientOrderId, ordinal], FillLineSchema);
+    return { status: 'duplicate', stored };
   }
 
   /**
@@ -267,6 +249,21 @@ export class PostgresPaperBrokerLedger implements PaperBrokerLedgerStore {
     if (!held) return;
     const fillsWritten = new Set(filled);
     for (const fill of fills) if (!fillsWritten.has(`${fill.clientOrderId} ${fill.ordinal}`)) fill.duplicate = true;
+  }
+
+  /**
+   * The record of `kind` the table holds where `where` (after `session_id = $1`), read in a
+   * statement of its own, which sees the committed insert that made an append conflict.
+   */
+  async #stored<T>(kind: LedgerFileKind, what: string, where: string, params: readonly unknown[], schema: z.ZodType<T>): Promise<T> {
+    let record: unknown;
+    try {
+      const row = await this.#pool.query<{ record: unknown }>(`SELECT record FROM ${TABLES[kind]} WHERE session_id = $1 AND ${where}`, [this.#sessionId, ...params]);
+      record = row.rows[0]?.record;
+    } catch (error) {
+      throw new PostgresStoreError(`read ${what} from the broker ledger of session ${this.#sessionId}`, error);
+    }
+    return this.#parse(kind, 0, record, schema);
   }
 
   #parse<T>(kind: LedgerFileKind, index: number, record: unknown, schema: z.ZodType<T>): T {

@@ -204,7 +204,11 @@ function createSessionActor(options: TradingSessionOptions) {
         executionDeps,
       }),
       executeOrders: fromPromise(async ({ input }) => {
-        await feedBroker(executionDeps().broker, input.marketBars);
+        await feedBroker(executionDeps().broker, input.marketBars).catch((error: unknown) => {
+          // A feed refused because another process holds the session (a bar's fill fenced) is that loss, not the broker's failure.
+          executionDeps().assertHeld?.();
+          throw error;
+        });
         const outcomes = await executeOrders(executionDeps(), input.orders, { refuse: input.refuse, unsettled: input.unsettled });
         return { outcomes };
       }),

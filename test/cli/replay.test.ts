@@ -142,6 +142,12 @@ describe('the exit-5 message of a replay whose writes failed', () => {
   });
   const failedWrites = (): Summary => ({ ...summary, checkpoints: { ...summary.checkpoints, failed: 2 } });
 
+  it('exits 3, not 5, for a session another process took over, its checkpoint writes refused on the lease too', () => {
+    const fault = { code: 'LEASE_LOST' as const, cause: 'LEASE_LOST', detail: 'the lease of session acct1-sma (token 1) was lost' };
+    expect(replayOutcome({ ...failedWrites(), fault }, '/var/lib/aistock/acct1')).toEqual({ code: 3, message: null });
+    expect(replayOutcome({ ...failedWrites(), fault: { ...fault, code: 'DRAIN_FAILED' as const } }, '/var/lib/aistock/acct1').code).toBe(1);
+  });
+
   it('names the state dir when the journal and checkpoints are its files', () => {
     const outcome = replayOutcome(failedWrites(), '/var/lib/aistock/acct1');
 
