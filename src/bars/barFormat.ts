@@ -32,8 +32,11 @@ const FIELD_BY_NAME: ReadonlyMap<string, BarField> = new Map(
   (Object.entries(BAR_FIELD_ALIASES) as [BarField, readonly string[]][]).flatMap(([field, names]) => names.map((name) => [name, field] as const)),
 );
 
-/** The fields a bar needs from the file (the symbol may come from `--symbol` instead). */
-const REQUIRED_FIELDS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
+/**
+ * The canonical columns (CSV) or keys (JSON lines) of a bar file, the order `aistock bars`
+ * prints: the fields a bar needs from the file (the symbol may come from `--symbol` instead).
+ */
+export const BAR_COLUMNS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
 
 /** The field a column or key name means, or null (see {@link BAR_FIELD_ALIASES} for the matching rule). */
 export function fieldOfName(name: string): BarField | null {
@@ -93,7 +96,7 @@ export function resolveNames(names: readonly string[], rules: NameRules, kind: '
     }
     positions[field] = i;
   }
-  for (const field of REQUIRED_FIELDS) {
+  for (const field of BAR_COLUMNS) {
     if (positions[field] !== -1 || (field === 'symbol' && rules.symbolGiven)) continue;
     const hint = field === 'symbol' ? ' (a file of one symbol: name it with --symbol SYM)' : '';
     return { reason: kind === 'column' ? 'BAD_HEADER' : 'MISSING_FIELD', name: field, detail: `no ${JSON.stringify(field)} ${kind}${hint}` };

@@ -8,7 +8,7 @@ import { barDefect, type Bar, type BarProblem } from './bar.js';
 import { AistockError, describeError } from '../common/errors.js';
 import { printable, shownValue } from './printable.js';
 import { timestampParser, type TimestampProblem, type TimestampResult } from './timestamps.js';
-import { adjustPrices, fieldOfName, resolveNames, sniffDelimiter, type BarField, type BarFormat, type CsvDelimiter, type FieldPositions, type NameProblem } from './barFormat.js';
+import { adjustPrices, BAR_COLUMNS, fieldOfName, resolveNames, sniffDelimiter, type BarField, type BarFormat, type CsvDelimiter, type FieldPositions, type NameProblem } from './barFormat.js';
 
 /**
  * Streaming bar readers for CSV (a header naming timestamp, symbol, open, high, low, close and
@@ -109,8 +109,7 @@ export interface BarBatch {
   bytesRead: number;
 }
 
-/** The canonical columns (CSV) or keys (JSON lines) of a bar file, the order `aistock bars` prints. */
-export const BAR_COLUMNS = ['timestamp', 'symbol', 'open', 'high', 'low', 'close', 'volume'] as const;
+export { BAR_COLUMNS } from './barFormat.js';
 
 /** One row's raw values by field (undefined: the file has no such column or key). */
 type RawBar = Record<BarField, unknown>;

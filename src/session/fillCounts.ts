@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { editIndex, emptyIndex, indexGet, indexValues, type PersistentIndex } from '../idempotency/persistentIndex.js';
+import { editIndex, emptyIndex, indexGet, indexOwning, indexValues, type PersistentIndex } from '../idempotency/persistentIndex.js';
 import { keyed } from '../common/keyed.js';
 
 interface FillCount {
@@ -25,9 +25,15 @@ export class FillCounts {
     this.total = total;
   }
 
-  /** The counts a checkpoint (or a caller) holds as a record. */
+  /** The counts a checkpoint (or a caller) holds as a record: one index built whole, as a journal's table is at load. */
   static of(counts: Readonly<Record<string, number>>): FillCounts {
-    return FillCounts.EMPTY.with(Object.entries(counts));
+    const entries = new Map<string, FillCount>();
+    let total = 0;
+    for (const [id, fills] of Object.entries(counts)) {
+      entries.set(id, { id, fills });
+      total += fills;
+    }
+    return entries.size === 0 ? FillCounts.EMPTY : new FillCounts(indexOwning(entries), total);
   }
 
   /** Fills of `clientOrderId` the portfolio holds (0 for an order it holds none of). */
