@@ -563,6 +563,7 @@ export class PaperBroker implements Broker {
       if (outcome?.status === 'fulfilled') {
         // Already in the ledger (an earlier write's answer was lost, this bar wrote it again): the ledger's is the fill.
         const made = outcome.value.status === 'duplicate' ? outcome.value.stored : fill;
+        if (made !== fill) this.#log({ event: 'BROKER_FILL_ALREADY_RECORDED', clientOrderId: fill.clientOrderId, ledger: this.#ledger.where });
         this.#applyFill(record, made);
         fills.push(made);
       } else {

@@ -186,7 +186,8 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
     });
 
     it.runIf(options.uniqueClientOrderIds)('keeps a bar\'s fill once when it is written again (an earlier commit whose answer was lost), and the broker takes the fill the store holds', async () => {
-      const broker = await openBroker();
+      const logged: Record<string, unknown>[] = [];
+      const broker = await openBroker({ log: (entry) => logged.push(entry) });
       broker.observeBar(bar('AAPL', 0, 100));
       await broker.submit(limit('L-9', 'buy', '1', '95'));
       // The server committed this fill, and the answer never came back: the broker still has L-9 resting with no fill.
@@ -198,6 +199,7 @@ export function describePaperBrokerLedgerContract(name: string, options: { uniqu
       // The next bar reaches L-9 again: its fill 0 is already there, and the broker books that one, not a second.
       expect(await broker.observeBar(bar('AAPL', 2, 90))).toEqual([committed]);
       expect((await broker.orderByClientId('L-9'))?.fills).toEqual([committed]);
+      expect(logged).toContainEqual(expect.objectContaining({ event: 'BROKER_FILL_ALREADY_RECORDED', clientOrderId: 'L-9' }));
       await broker.close();
       expect((await readBack()).fills).toEqual([committed]);
       expect(await positionsAfterReopen()).toEqual({ AAPL: '1' });
