@@ -197,8 +197,10 @@ export function sessionStateOf(context: SessionContext): SessionState | null {
   if (children === null || decided === null) return null;
   const guard: GuardState = children.dataGuard.getSnapshot().context.guard;
   const bars: BarsState = children.bars.getSnapshot().context.state;
+  // Spelled out, not spread: this runs after every batch (every live bar), and a spread is V8's generic copy.
+  const { strategy, lastTs, resumeAfter, positions, lastClose, resumedSkips } = decided;
   return {
-    pipeline: { ...decided, guard, bars },
+    pipeline: { guard, bars, strategy, lastTs, resumeAfter, positions, lastClose, resumedSkips },
     portfolio: children.portfolio.getSnapshot().context.portfolio,
     risk: children.risk.getSnapshot().context.risk,
     appliedFills: context.appliedFills,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { own, SymbolMap, symbolMapSchema, type ReadonlySymbolMap } from '../common/keyed.js';
+import { SymbolMap, symbolMapSchema, type ReadonlySymbolMap } from '../common/keyed.js';
 import type { FillCounts } from './fillCounts.js';
 import type { Bar } from '../bars/bar.js';
 import { BarsStateSchema, createBarsState, type BarsConfigInput, type BarsState } from '../bars/barProcessor.js';
@@ -33,8 +33,8 @@ export interface PipelineState {
    * run and are skipped (not judged by the guard, which would call them duplicates).
    */
   readonly resumeAfter: ReadonlySymbolMap<number>;
-  /** Signed position per symbol as the strategy sees it (decimal strings, no zeros). */
-  readonly positions: Readonly<Record<string, string>>;
+  /** Signed position per symbol as the strategy sees it (decimal strings, no zeros); read for every bar. */
+  readonly positions: ReadonlySymbolMap<string>;
   /** Newest close per symbol, for marking the portfolio. */
   readonly lastClose: ReadonlySymbolMap<number>;
   /** Bars skipped because an earlier run had already processed them. */
@@ -49,7 +49,7 @@ export const PipelineSnapshotSchema = z.object({
   bars: BarsStateSchema,
   strategy: z.unknown(),
   lastTs: latestPerSymbolSchema,
-  positions: z.record(z.string(), z.string()),
+  positions: symbolMapSchema(z.string()).transform((map): ReadonlySymbolMap<string> => map),
   lastClose: latestPerSymbolSchema,
   resumedSkips: z.number().int().nonnegative(),
 });
@@ -68,7 +68,7 @@ export function createPipeline(strategy: Strategy, options: PipelineOptions = {}
     strategy: strategy.initialState(),
     lastTs: new SymbolMap(),
     resumeAfter: new SymbolMap(),
-    positions: {},
+    positions: new SymbolMap(),
     lastClose: new SymbolMap(),
     resumedSkips: 0,
   };
@@ -226,7 +226,7 @@ export function runStrategy(
   for (let index = from; index < bars.length; index += 1) {
     const bar = bars[index];
     if (bar === undefined) break;
-    const step = strategyStep(ctx.strategy, state, bar, own(decided.positions, bar.symbol) ?? '0', marketAt(completed, index));
+    const step = strategyStep(ctx.strategy, state, bar, decided.positions.get(bar.symbol) ?? '0', marketAt(completed, index));
     if (!step.ok) return { strategy: state, stop: index, requests: [], failure: step.failure };
     state = step.state;
     if (step.intents.length > 0) {
@@ -252,7 +252,7 @@ export function runStrategy(
 export function touchesHeld(decided: DecidedState, bars: readonly Bar[], from: number, to: number): boolean {
   for (let index = from; index < to; index += 1) {
     const bar = bars[index];
-    if (bar !== undefined && own(decided.positions, bar.symbol) !== undefined) return true;
+    if (bar !== undefined && decided.positions.has(bar.symbol)) return true;
   }
   return false;
 }
@@ -276,10 +276,10 @@ export function approvedOrders(
 /** The strategy's view after fills: each touched symbol's position (flat ones dropped). */
 export function withPositions<T extends DecidedState>(decided: T, changed: readonly (readonly [string, string])[]): T {
   if (changed.length === 0) return decided;
-  const positions: Record<string, string> = { ...decided.positions };
+  const positions = SymbolMap.copyOf(decided.positions);
   for (const [symbol, qty] of changed) {
-    if (qty === '0') delete positions[symbol];
-    else positions[symbol] = qty;
+    if (qty === '0') positions.delete(symbol);
+    else positions.set(symbol, qty);
   }
   return { ...decided, positions };
 }

@@ -161,7 +161,7 @@ const paths = await systemPaths<ModelEvent>({
       s.context.lastReconciledMonoMs,
       s.context.fault !== null,
       riskOf(s)?.value ?? null,
-      Object.keys(s.context.decided?.positions ?? {}).length > 0,
+      (s.context.decided?.positions.size ?? 0) > 0,
     ]);
   },
   // Deep enough for: start (7 steps), a batch, its execution, a second batch, a reconciliation, a third batch.
