@@ -94,6 +94,8 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
   const { config } = state;
   const symbols = SymbolMap.copyOf(state.symbols);
   const becameReady: string[] = [];
+  // This call's rings are its own until it returns: appends after the first extend them in place.
+  const batch = {};
 
   for (const bar of bars) {
     // Entries and rings are copied once per call: one still identical to the input's is not copied yet.
@@ -110,7 +112,7 @@ export function recordBars(state: BarHistoryState, bars: readonly TimeframeBar[]
       entry = { status: entry.status, barsSeen: entry.barsSeen, lastPrice: entry.lastPrice, series };
       symbols.set(bar.symbol, entry);
     }
-    entry.series[bar.timeframe] = (entry.series[bar.timeframe] ?? BarRing.empty(config.capacity)).append(bar);
+    entry.series[bar.timeframe] = (entry.series[bar.timeframe] ?? BarRing.empty(config.capacity)).append(bar, batch);
 
     if (bar.timeframe === config.warmUpTimeframe) {
       entry.barsSeen += 1;

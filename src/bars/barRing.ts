@@ -20,15 +20,18 @@ export interface BarRingJson {
  */
 export class BarRing {
   readonly #store: TimeframeBar[];
-  readonly #end: number;
-  readonly #size: number;
+  #end: number;
+  #size: number;
   readonly capacity: number;
+  /** The batch that made this ring (see `append`): only it may still append in place. */
+  readonly #batch: object | undefined;
 
-  private constructor(store: TimeframeBar[], end: number, size: number, capacity: number) {
+  private constructor(store: TimeframeBar[], end: number, size: number, capacity: number, batch?: object) {
     this.#store = store;
     this.#end = end;
     this.#size = size;
     this.capacity = capacity;
+    this.#batch = batch;
   }
 
   /** An empty ring that keeps `capacity` bars. */
@@ -49,17 +52,27 @@ export class BarRing {
     return this.#size;
   }
 
-  /** This ring with `bar` appended as its newest (the oldest dropped when full). */
-  append(bar: TimeframeBar): BarRing {
+  /**
+   * This ring with `bar` appended as its newest (the oldest dropped when full). `batch`: a token
+   * the caller makes once per batch. A ring appended with it is that batch's own until the
+   * caller hands it over (no reader has it yet), so the batch's later appends to it extend it in
+   * place: one ring per symbol and timeframe per batch, not one per bar.
+   */
+  append(bar: TimeframeBar, batch?: object): BarRing {
     const size = Math.min(this.#size + 1, this.capacity);
     if (this.#store.length === this.#end && this.#end < 2 * this.capacity) {
       this.#store.push(bar);
-      return new BarRing(this.#store, this.#end + 1, size, this.capacity);
+      if (batch !== undefined && this.#batch === batch) {
+        this.#end += 1;
+        this.#size = size;
+        return this;
+      }
+      return new BarRing(this.#store, this.#end + 1, size, this.capacity, batch);
     }
     // Another ring wrote past this one's end, or the store is due for cutting back: start a new one.
     const store = this.#store.slice(this.#end - size + 1, this.#end);
     store.push(bar);
-    return new BarRing(store, store.length, size, this.capacity);
+    return new BarRing(store, store.length, size, this.capacity, batch);
   }
 
   /** The newest `count` bars (default: all), oldest first. */

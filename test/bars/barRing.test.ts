@@ -36,6 +36,27 @@ describe('a bar ring', () => {
     expect(closes(right)).toEqual([2, 3, 20, 21]);
   });
 
+  it("extends a ring in place only for the batch that made it, and never an earlier batch's ring", () => {
+    const earlier = filled(3, 2);
+    const batch = {};
+    const own = earlier.append(bar(10), batch);
+
+    expect(own).not.toBe(earlier);
+    expect(own.append(bar(11), batch)).toBe(own);
+    expect(closes(own)).toEqual([2, 10, 11]);
+    expect(closes(earlier)).toEqual([1, 2]);
+    // Across the storage's cut back (at 2 × capacity) the batch's ring is a new one, still its own.
+    let ring = own;
+    for (let close = 12; close <= 17; close += 1) ring = ring.append(bar(close), batch);
+    expect(closes(ring)).toEqual([15, 16, 17]);
+    // Another batch's append, or one without a token, is a new ring: this one keeps its bars.
+    const next = ring.append(bar(18), {});
+    expect(next).not.toBe(ring);
+    expect(closes(next)).toEqual([16, 17, 18]);
+    expect(closes(ring)).toEqual([15, 16, 17]);
+    expect(ring.append(bar(19))).not.toBe(ring);
+  });
+
   it('keeps every earlier ring intact across the cut back of its storage', () => {
     const rings = [BarRing.empty(3)];
     for (let i = 1; i <= 20; i += 1) rings.push((rings.at(-1) ?? BarRing.empty(3)).append(bar(i)));
