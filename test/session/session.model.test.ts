@@ -18,7 +18,7 @@ import { buyOnBars, minuteBars } from '../support/sessionFixture.js';
 
 type ModelEvent = EventFromLogic<typeof sessionMachine>;
 /** Shortest paths of the composed tree (the session and its real children), found by running it. */
-const PATH_COUNT = 361;
+const PATH_COUNT = 675;
 
 // Buys on bar 2, 5 and 8 (one in each batch): orders to approve, or to deny while halted.
 const strategy = buyOnBars([2, 5, 8]);
@@ -68,6 +68,8 @@ const events = [
   { type: 'xstate.error.actor.cleanup', error: new Error('lock release failed') },
   // The journal tracker (a child the runtime creates) dies: XState's own error event.
   { type: 'xstate.error.actor.idempotency', error: new Error('journal actor died') },
+  // The store's lease is another process's now (a standby took over): in any state.
+  { type: 'HOLD_LOST', error: Object.assign(new Error('the lease was taken over'), { code: 'LEASE_LOST' }) },
 ] as unknown as ModelEvent[];
 
 /** The outcome of every planned order sent and filled at its price. */
@@ -159,7 +161,7 @@ const paths = await systemPaths<ModelEvent>({
       s.context.stopRequested,
       s.context.lastMonoMs,
       s.context.lastReconciledMonoMs,
-      s.context.fault !== null,
+      s.context.fault?.code ?? null,
       riskOf(s)?.value ?? null,
       (s.context.decided?.positions.size ?? 0) > 0,
     ]);
@@ -185,6 +187,42 @@ describe('session model', () => {
       });
     expect(after((step) => (step.event as { output?: unknown }).output === 'FILLED')).toBe(true);
     expect(after((step) => (step.event as { output?: Reconciliation }).output?.halt === HALT)).toBe(true);
+  });
+
+  /** An I/O actor of the start or the stop, finished (as the model's events settle it). */
+  const done = (live: ReturnType<typeof liveSession>, id: string, output?: unknown) =>
+    causeIn(live, { type: `xstate.done.actor.${id}`, output } as unknown as ModelEvent);
+  const holdLost: ModelEvent = { type: 'HOLD_LOST', error: Object.assign(new Error('taken over'), { code: 'LEASE_LOST' }) };
+
+  it('a hold lost while starting faults the session LEASE_LOST once the start completes, never beside it', async () => {
+    const live = liveSession();
+    live.actor.send({ type: 'START' });
+    await done(live, 'locker');
+    live.actor.send(holdLost);
+    // Still starting: the restore in flight is not abandoned.
+    expect(live.actor.getSnapshot().matches({ starting: 'restoring' })).toBe(true);
+    for (const id of ['restorer', 'journalLoader', 'brokerOpener', 'settler']) await done(live, id);
+    await done(live, 'starter', fresh());
+    const s = live.actor.getSnapshot();
+    expect(s.matches('faulted')).toBe(true);
+    expect(s.context.fault).toMatchObject({ code: 'LEASE_LOST' });
+    // Never started trading: no child was spawned from the handed-over state.
+    expect(s.context.children).toBeNull();
+  });
+
+  it('a hold lost while draining is the fault the stop ends with; the drain still runs to shutdown', async () => {
+    const live = liveSession();
+    live.actor.send({ type: 'START' });
+    for (const id of ['locker', 'restorer', 'journalLoader', 'brokerOpener', 'settler']) await done(live, id);
+    await done(live, 'starter', fresh());
+    live.actor.send({ type: 'STOP' });
+    expect(live.actor.getSnapshot().matches('draining')).toBe(true);
+    live.actor.send(holdLost);
+    expect(live.actor.getSnapshot().matches('draining')).toBe(true);
+    await done(live, 'drainer');
+    const s = live.actor.getSnapshot();
+    expect(s.matches('shutdown')).toBe(true);
+    expect(s.context.fault).toMatchObject({ code: 'LEASE_LOST' });
   });
 
   it.each(paths.map((p) => [p.description, p] as const))('replays %s; afterwards STOP always reaches shutdown', async (_name, path) => {
