@@ -23,7 +23,7 @@ import { startReportRecorder, type ReportRecorder } from '../report/reportRecord
 import { performanceLines, replayPerformance, type ReplayPerformance } from '../report/replayPerformance.js';
 import { takeReportOption, writeSessionReport } from './reportCommand.js';
 import { STORE_FLAGS, STORE_USAGE, storeChoiceFrom, type StoreChoice } from './storeFlags.js';
-import { SessionLeaseHeldError } from '../postgresStore/postgresLease.js';
+import { LeaseLostError, SessionLeaseHeldError } from '../postgresStore/postgresLease.js';
 
 /** Usage of `aistock replay`. */
 export const REPLAY_USAGE = `usage: aistock replay <bars.csv|bars.jsonl> [options]
@@ -317,16 +317,7 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     await session.stop().catch(() => undefined);
     await recorder?.finish(null);
     io.stderr.write(`aistock replay: ${describeError(error)}\n`);
-    if (error instanceof StateDirLockedError || error instanceof SessionLeaseHeldError) return EXIT.locked;
-    // Fenced: another process took the session's lease over while this one ran (its next write
-    // failed on the token) or while it started (a start step's LEASE_LOST).
-    if (error instanceof SessionFaultedError && (error.fault?.code === 'LEASE_LOST' || error.fault?.cause === 'LEASE_LOST')) return EXIT.locked;
-    if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
-    // A state dir this version cannot use is bad input too: the message says what to do with it.
-    if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
-    if (error instanceof NonDurableStateDirError) return EXIT.badInput; // a research run's dir left by a crash: start fresh
-    if (error instanceof BrokerLedgerCorruptError) return EXIT.badInput; // a damaged paper broker ledger: file, line, reason
-    return EXIT.failure;
+    return failureExitCode(error);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -335,6 +326,22 @@ export async function runReplayCommand(argv: string[], io: CliIo): Promise<numbe
     const dropped = inspector?.live?.viewersDropped() ?? 0;
     if (dropped > 0) io.stderr.write(`aistock replay: the live view dropped ${dropped} viewer(s) that fell too far behind (their pages reconnect)\n`);
   }
+}
+
+/** What a replay that did not finish (its start or a batch threw `error`) exits with. */
+export function failureExitCode(error: unknown): number {
+  if (error instanceof StateDirLockedError || error instanceof SessionLeaseHeldError) return EXIT.locked;
+  // Fenced: another process took the session's lease over — while this one ran (the session
+  // faulted LEASE_LOST, or its next write failed on the token) or while it started (a start
+  // step's own write refused: `start()` rejects with that error itself, a LeaseLostError).
+  if (error instanceof SessionFaultedError && (error.fault?.code === 'LEASE_LOST' || error.fault?.cause === 'LEASE_LOST')) return EXIT.locked;
+  if (error instanceof LeaseLostError) return EXIT.locked;
+  if (error instanceof StateDirUnwritableError) return EXIT.notPersisted;
+  // A state dir this version cannot use is bad input too: the message says what to do with it.
+  if (error instanceof BarInputError || error instanceof InvalidSessionOptionsError || error instanceof LegacyOrderIdsError) return EXIT.badInput;
+  if (error instanceof NonDurableStateDirError) return EXIT.badInput; // a research run's dir left by a crash: start fresh
+  if (error instanceof BrokerLedgerCorruptError) return EXIT.badInput; // a damaged paper broker ledger: file, line, reason
+  return EXIT.failure;
 }
 
 /**

@@ -8,9 +8,10 @@ import { systemClock } from '../../src/common/clock.js';
 import { PaperBroker } from '../../src/broker/paperBroker.js';
 import { lockStateDir } from '../../src/stateDir/stateDirLock.js';
 import { ledgerBook, readLedger, runCli, sampleSlice } from '../support/replayFixture.js';
-import { replayOutcome, withReportRecorded } from '../../src/cli/replayCommand.js';
+import { failureExitCode, replayOutcome, withReportRecorded } from '../../src/cli/replayCommand.js';
+import { LeaseLostError } from '../../src/postgresStore/postgresLease.js';
 import { storeChoiceFrom } from '../../src/cli/storeFlags.js';
-import { createTradingSession, type Summary } from '../../src/session/createTradingSession.js';
+import { createTradingSession, SessionFaultedError, type Summary } from '../../src/session/createTradingSession.js';
 import { buyOnBars, sessionDeps } from '../support/sessionFixture.js';
 
 let dir: string;
@@ -141,6 +142,17 @@ describe('the exit-5 message of a replay whose writes failed', () => {
     summary = await session.stop();
   });
   const failedWrites = (): Summary => ({ ...summary, checkpoints: { ...summary.checkpoints, failed: 2 } });
+
+  it('exits 3 for a run fenced before it finished: a start step refused on the lease, or a session faulted LEASE_LOST', () => {
+    // A start step's own write refused on the token: start() rejects with that error itself.
+    expect(failureExitCode(new LeaseLostError('acct1-sma', '1', 'another process holds token 2'))).toBe(3);
+    const fault = { code: 'LEASE_LOST' as const, cause: 'LEASE_LOST', detail: 'the lease of session acct1-sma (token 1) was lost' };
+    expect(failureExitCode(new SessionFaultedError('session faulted', fault))).toBe(3);
+    // A fault whose cause is a lost lease (the start's step named it): the other process has the session.
+    expect(failureExitCode(new SessionFaultedError('session failed to start', { ...fault, code: 'START_FAILED' as const }))).toBe(3);
+    expect(failureExitCode(new SessionFaultedError('session faulted', { ...fault, code: 'EXECUTION_FAILED' as const, cause: 'BROKER_ERROR' }))).toBe(1);
+    expect(failureExitCode(new Error('a bug'))).toBe(1);
+  });
 
   it('exits 3, not 5, for a session another process took over, its checkpoint writes refused on the lease too', () => {
     const fault = { code: 'LEASE_LOST' as const, cause: 'LEASE_LOST', detail: 'the lease of session acct1-sma (token 1) was lost' };
