@@ -1,4 +1,4 @@
-import { describeUsageError, parseCommandLine } from './usage.js';
+import { optionsOrExit, parseCommandLine } from './usage.js';
 import { aggregate, createAggregator, flush } from '../bars/aggregator.js';
 import { createDataGuard, screenBars, type GuardState } from '../dataGuard/dataGuard.js';
 import { describeError } from '../common/errors.js';
@@ -33,17 +33,8 @@ a FIFO's writer.
  * and field), 1 anything else.
  */
 export async function runBarsCommand(argv: string[], io: CliIo): Promise<number> {
-  let options;
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    io.stderr.write(`aistock bars: ${describeUsageError(error)}\n${BARS_USAGE}`);
-    return EXIT.badInput;
-  }
-  if (options === 'help') {
-    io.stdout.write(BARS_USAGE);
-    return EXIT.ok;
-  }
+  const options = optionsOrExit('bars', BARS_USAGE, io, () => parseOptions(argv));
+  if (typeof options === 'number') return options;
   const display = zoneOffsets(options.tz);
   let aggregation = createAggregator({ zone: options.tz, timeframes: [options.timeframe], sessionAnchor: options.sessionAnchor });
   // Only ordering matters here: the bars are printed, not traded.

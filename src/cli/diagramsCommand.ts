@@ -1,4 +1,4 @@
-import { describeUsageError, parseCommandLine } from './usage.js';
+import { optionsOrExit, parseCommandLine } from './usage.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../common/errors.js';
@@ -24,17 +24,8 @@ export const DIAGRAMS_FILE_NAME = 'machines.md';
  * code: 0 done, 2 bad arguments, 1 the file could not be written.
  */
 export async function runDiagramsCommand(argv: string[], io: CliIo): Promise<number> {
-  let options;
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    io.stderr.write(`aistock diagrams: ${describeUsageError(error)}\n${DIAGRAMS_USAGE}`);
-    return EXIT.badInput;
-  }
-  if (options === 'help') {
-    io.stdout.write(DIAGRAMS_USAGE);
-    return EXIT.ok;
-  }
+  const options = optionsOrExit('diagrams', DIAGRAMS_USAGE, io, () => parseOptions(argv));
+  if (typeof options === 'number') return options;
   const document = renderMachinesDocument();
   if (options.outDir === null) {
     io.stdout.write(document);

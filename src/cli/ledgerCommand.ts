@@ -8,7 +8,7 @@ import { StateDirLockedError, lockStateDir } from '../stateDir/stateDirLock.js';
 import { atomicFileWriter, errnoCode } from '../stateDir/stateFile.js';
 import { EXIT, type CliIo } from './io.js';
 import { storeChoiceFrom } from './storeFlags.js';
-import { describeUsageError, parseCommandLine, UsageError } from './usage.js';
+import { optionsOrExit, parseCommandLine, UsageError } from './usage.js';
 
 /** Usage of `aistock ledger`. */
 export const LEDGER_USAGE = `usage: aistock ledger (--store URL --session-id ID | --state-dir DIR) [--kind KIND] [--out DIR]
@@ -71,17 +71,8 @@ function parseOptions(argv: string[]): LedgerOptions | 'help' {
 
 /** `aistock ledger …` (see {@link LEDGER_USAGE}). */
 export async function runLedgerCommand(argv: string[], io: CliIo): Promise<number> {
-  let options;
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    io.stderr.write(`aistock ledger: ${describeUsageError(error)}\n${LEDGER_USAGE}`);
-    return EXIT.badInput;
-  }
-  if (options === 'help') {
-    io.stdout.write(LEDGER_USAGE);
-    return EXIT.ok;
-  }
+  const options = optionsOrExit('ledger', LEDGER_USAGE, io, () => parseOptions(argv));
+  if (typeof options === 'number') return options;
   try {
     const contents = await readFrom(options.source);
     if (options.out === null) {

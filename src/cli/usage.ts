@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AistockError, describeError } from '../common/errors.js';
+import { EXIT, type CliIo } from './io.js';
 
 /** A command line that is not one of the command's: the message names the flag or argument in plain words. */
 export class UsageError extends AistockError {
@@ -40,4 +41,22 @@ function plainUsageMessage(error: unknown): string {
 /** A usage error's plain message; any other error as `describeError` says it (with its code). */
 export function describeUsageError(error: unknown): string {
   return error instanceof UsageError ? error.message : describeError(error);
+}
+
+/**
+ * A command's options, or its exit code when the usage is the answer: `--help` prints it to
+ * stdout (0); a command line that is not the command's prints what is wrong and the usage to
+ * stderr (2).
+ */
+export function optionsOrExit<T extends object>(command: string, usage: string, io: CliIo, parse: () => T | 'help'): T | number {
+  let options;
+  try {
+    options = parse();
+  } catch (error) {
+    io.stderr.write(`aistock ${command}: ${describeUsageError(error)}\n${usage}`);
+    return EXIT.badInput;
+  }
+  if (options !== 'help') return options;
+  io.stdout.write(usage);
+  return EXIT.ok;
 }
