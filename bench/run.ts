@@ -8,12 +8,15 @@
  * its per-closure name helpers to every figure.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
+/** The CLI's V8 settings, read from the list bin/aistock.js sets. */
+const v8Flags = z.array(z.string()).parse(JSON.parse(readFileSync(join(root, 'bin/v8-flags.json'), 'utf8')));
 const wanted = process.argv.slice(2);
 const files = readdirSync(benchDir)
   .filter((name) => name.endsWith('.bench.ts'))
@@ -28,7 +31,7 @@ if (build.status !== 0) {
 let failed = 0;
 for (const file of files) {
   const compiled = join(root, 'dist/bench', file.replace(/\.ts$/, '.js'));
-  const run = spawnSync(process.execPath, ['--expose-gc', '--no-allocation-site-pretenuring', compiled], { stdio: 'inherit' });
+  const run = spawnSync(process.execPath, ['--expose-gc', ...v8Flags, compiled], { stdio: 'inherit' });
   if (run.status !== 0) {
     failed += 1;
     console.error(`bench ${file} exited with ${run.status ?? run.signal}`);

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
-// V8's allocation-site pretenuring misjudges the session's short-lived persistent state and
-// promotes it wholesale, which made live ingest 2-3x slower (README, "Performance"). Set before
-// anything is allocated.
-setFlagsFromString('--no-allocation-site-pretenuring');
+// The CLI's V8 settings (the benches run with the same list), set before anything is allocated or
+// compiled (README, "Embedding a session"):
+// - no allocation-site pretenuring: it misjudges the session's short-lived persistent state and
+//   promotes it wholesale, which made live ingest 2-3x slower;
+// - a quarter of the default interrupt budget: a replay's batch handlers run a few hundred times,
+//   too few to be optimized at the default before the replay ends, and their unoptimized code
+//   promotes each batch's bars to the old generation (1,000,000 bars: ~370,000 -> ~520,000 bars/s).
+for (const flag of JSON.parse(readFileSync(new URL('v8-flags.json', import.meta.url), 'utf8'))) setFlagsFromString(flag);
 
 const root = new URL('../', import.meta.url);
 const compiled = new URL('dist/src/cli/main.js', root);

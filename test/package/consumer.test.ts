@@ -48,7 +48,7 @@ interface LockEntry {
 /** The tools a consumer's project brings itself, at the versions this project tests with. */
 const CONSUMER_TOOLS = ['vitest', 'typescript', '@types/node', '@xstate/graph'] as const;
 /** What the package may contain. */
-const SHIPPED = [/^dist\/(src|machines)\/.+\.(js|d\.ts)$/, /^(README\.md|LICENSE|package\.json|bin\/aistock\.js|cjs\/require\.cjs|cjs\/require\.d\.cts|data\/sample-bars-dst\.csv)$/];
+const SHIPPED = [/^dist\/(src|machines)\/.+\.(js|d\.ts)$/, /^(README\.md|LICENSE|package\.json|bin\/aistock\.js|bin\/v8-flags\.json|cjs\/require\.cjs|cjs\/require\.d\.cts|data\/sample-bars-dst\.csv)$/];
 // 400 kB until the PostgreSQL store, the offline live view and the bar formats (~80 kB together) joined the package.
 const TARBALL_BUDGET_BYTES = 500_000;
 // Each test runs node, npm, vitest or tsc in a child process: on a loaded 2-core machine, seconds each.
