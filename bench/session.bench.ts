@@ -1,10 +1,10 @@
 /**
  * The whole session, end to end on a real disk (journal fsync, broker ledger fsync,
  * checkpoints): the hot path alone over a 1,000,000-bar 50-symbol replay (with peak RSS), live
- * ingest one bar at a time, and the time to resume a state dir whose journal holds 100,000 ids.
+ * ingest one bar at a time (5 symbols, and 500), and the time to resume a state dir whose journal holds 100,000 ids.
  * And XState's own floor for a live bar: the same four hops through machines that only count.
  * The bundled sample replay (orders and all) is in orderPath.bench.ts.
- * `AISTOCK_BENCH_ONLY=replay|live|burst|restart|floor` runs one part.
+ * `AISTOCK_BENCH_ONLY=replay|live|wide|burst|restart|floor` runs one part.
  */
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,25 @@ async function liveIngest(): Promise<void> {
   report(BENCH, 'barToOrderP50Ms', percentile(toOrder, 50), 'ms');
   report(BENCH, 'barToOrderP99Ms', percentile(toOrder, 99), 'ms');
   report(BENCH, 'barToFilledP99Ms', percentile(toDone, 99), 'ms');
+  await rm(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * Live ingest over 500 symbols, one awaited `ingest` per bar: a bar's cost must not grow with
+ * the symbols the session holds (each step copies the per-symbol state it changes, once per
+ * batch). One session, 5,000 bars of warm-up, 20,000 timed.
+ */
+async function liveWide(): Promise<void> {
+  const warmUp = 5_000;
+  const timed = 20_000;
+  const minutes = (warmUp + timed) / 500;
+  const bars = [...syntheticBars(500, minutes, Date.now() - minutes * 60_000)].flat();
+  const { session, stateDir } = await liveSession(watchOnly);
+  for (const bar of bars.slice(0, warmUp)) await session.ingest(bar);
+  const started = performance.now();
+  for (const bar of bars.slice(warmUp)) await session.ingest(bar);
+  report(BENCH, 'liveWideBarsPerSec', timed / ((performance.now() - started) / 1_000), 'bars/s');
+  await session.stop();
   await rm(stateDir, { recursive: true, force: true });
 }
 
@@ -269,6 +288,6 @@ function xstateFloor(): void {
   report(BENCH, 'xstateFourHopUs', percentile(rounds, 50), 'µs');
 }
 
-const parts: Record<string, () => void | Promise<void>> = { replay: hotPathReplay, live: liveIngest, burst: liveBurst, restart, floor: xstateFloor };
+const parts: Record<string, () => void | Promise<void>> = { replay: hotPathReplay, live: liveIngest, wide: liveWide, burst: liveBurst, restart, floor: xstateFloor };
 const only = process.env.AISTOCK_BENCH_ONLY;
 for (const [name, part] of Object.entries(parts)) if (only === undefined || only === name) await part();

@@ -61,7 +61,7 @@ export const NO_WATERMARK: Watermark = new Map();
  */
 export function watermarkOf(lastTs: Readonly<Record<string, number>> | ReadonlyMap<string, number>): Watermark {
   const watermark = new Map<string, number>();
-  for (const [symbol, ts] of lastTs instanceof Map ? lastTs : Object.entries(lastTs)) {
+  for (const [symbol, ts] of Symbol.iterator in lastTs ? (lastTs as ReadonlyMap<string, number>) : Object.entries(lastTs)) {
     const prefix = symbolPrefix(symbol);
     watermark.set(prefix, Math.min(ts, watermark.get(prefix) ?? ts));
   }
