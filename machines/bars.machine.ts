@@ -86,11 +86,12 @@ export const barsMachine = setup({
         lastClosed: result.closed,
         lastReady: result.becameReady,
         lastCompleted: result.completed,
+        // Spelled out, not spread: this runs for every batch (every live bar), and a spread is V8's generic copy.
         stats: {
-          ...context.stats,
           batches: context.stats.batches + 1,
           bars: context.stats.bars + event.bars.length,
           closed: context.stats.closed + result.closed.length,
+          refused: context.stats.refused,
         },
       };
     }),

@@ -12,6 +12,7 @@ import type { RiskRules } from '../src/risk/riskLimits.js';
 import {
   approvedOrders,
   bookOutcomes,
+  decidedWith,
   recordAdmitted,
   runStrategy,
   skipResumed,
@@ -154,6 +155,18 @@ interface Batch {
   readonly fed: number;
   /** The higher-timeframe bars each admitted bar completed, by its index (the bars actor's answer). */
   readonly completed: ReadonlyMap<number, readonly TimeframeBar[]>;
+}
+
+/** `batch` with `change` applied; spelled out, not spread (see `decidedWith`). */
+function batchWith(batch: Batch, change: Partial<Omit<Batch, 'monoMs'>>): Batch {
+  return {
+    bars: change.bars ?? batch.bars,
+    monoMs: batch.monoMs,
+    next: change.next ?? batch.next,
+    settleFrom: change.settleFrom ?? batch.settleFrom,
+    fed: change.fed ?? batch.fed,
+    completed: change.completed ?? batch.completed,
+  };
 }
 
 /** The check a settle ends with: the intents of the run's last bar. */
@@ -402,7 +415,7 @@ const sessionSetup = setup({
     /** The batch screened and aggregated: its bars recorded as admitted and its first run decided, in one assign. */
     decideAdmitted: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'BARS_AGGREGATED' || context.batch === null || context.decided === null) return decideRun(context, enqueue);
-      decideRun(context, enqueue, { ...context.batch, bars: event.bars, completed: event.completed }, recordAdmitted(context.decided, event.bars));
+      decideRun(context, enqueue, batchWith(context.batch, { bars: event.bars, completed: event.completed }), recordAdmitted(context.decided, event.bars));
     }),
     decideRun: enqueueActions(({ context, enqueue }) => decideRun(context, enqueue)),
     settleWithRisk: enqueueActions(({ context, event, enqueue }) => {
@@ -436,7 +449,7 @@ const sessionSetup = setup({
       if (batch === null) return;
       const barTs = context.planned[0]?.barTs ?? 0;
       bookInto(context, enqueue, outcomes, { wallMs: barTs, monoMs: batch.monoMs ?? barTs });
-      enqueue.assign({ planned: [], batch: { ...batch, fed: batch.next } });
+      enqueue.assign({ planned: [], batch: batchWith(batch, { fed: batch.next }) });
     }),
     reportOutcomes: emit(({ event }) => ({
       type: 'ORDER_OUTCOMES' as const,
@@ -557,7 +570,7 @@ function admit(context: SessionContext, enqueue: Enqueue, item: InboxItem | null
   });
   if (fresh.length === 0) enqueue.raise({ type: 'BARS_AGGREGATED', bars: [], closed: [], ready: [], completed: NONE_COMPLETED });
   // Staleness is judged against arrival on the wall clock, live only.
-  else enqueue.sendTo('dataGuard', { type: 'BARS', bars: fresh, ...(live && item.receivedAtMs !== null ? { receivedAtMs: item.receivedAtMs } : {}) });
+  else enqueue.sendTo('dataGuard', live && item.receivedAtMs !== null ? { type: 'BARS', bars: fresh, receivedAtMs: item.receivedAtMs } : { type: 'BARS', bars: fresh });
 }
 
 /**
@@ -574,12 +587,12 @@ function decideRun(context: SessionContext, enqueue: Enqueue, batch = context.ba
     return;
   }
   const run = runStrategy(decided, batch.bars, batch.completed, batch.next, { strategy: context.strategy, sessionId: context.sessionId });
-  const strategyNow = { ...decided, strategy: run.strategy };
+  const strategyNow = decidedWith(decided, { strategy: run.strategy });
   if (run.failure !== null) {
     // User code failed: nothing more is decided; the batch stays open, so no checkpoint covers it.
     const { failure } = run;
     const fault: SessionFault = { code: 'STRATEGY_FAILED', bar: { symbol: failure.symbol, ts: failure.barTs }, detail: failure.detail };
-    enqueue.assign({ decided: strategyNow, batch: { ...batch, next: run.stop }, fault, marketFeed: [] });
+    enqueue.assign({ decided: strategyNow, batch: batchWith(batch, { next: run.stop }), fault, marketFeed: [] });
     return;
   }
   const bar = batch.bars[run.stop];
@@ -593,7 +606,7 @@ function decideRun(context: SessionContext, enqueue: Enqueue, batch = context.ba
   enqueue.sendTo('portfolio', check === null ? { type: 'MARK_BARS', bars: marks } : { type: 'MARK_BARS', bars: marks, until: check.bar.ts });
   enqueue.assign({
     decided: strategyNow,
-    batch: { ...batch, next: check === null ? run.stop : run.stop + 1, settleFrom: run.stop },
+    batch: batchWith(batch, { next: check === null ? run.stop : run.stop + 1, settleFrom: run.stop }),
     settling: { check },
     marketFeed: [],
   });

@@ -87,7 +87,9 @@ export function createBarsState(input: BarsConfigInput = {}): BarsState {
 export function processBars(state: BarsState, bars: readonly Bar[]): ProcessResult {
   const aggregated = aggregate(state.aggregation, bars);
   const completed = completedBy(aggregated.closed, aggregated.closedBy, state.aggregation.config.baseTimeframe);
-  return { ...settle(state, aggregated.state, aggregated.closed), completed };
+  // Spelled out, not spread: this runs for every batch (every live bar), and a spread is V8's generic copy.
+  const settled = settle(state, aggregated.state, aggregated.closed);
+  return { state: settled.state, closed: settled.closed, becameReady: settled.becameReady, completed };
 }
 
 /** Closes every open bucket (end of data) and records those bars. Pure. */
@@ -98,15 +100,18 @@ export function flushBars(state: BarsState): ProcessResult {
 
 /** The higher-timeframe bars among `closed`, grouped by the index of the bar that closed them. */
 function completedBy(closed: readonly TimeframeBar[], closedBy: readonly number[], base: string | null): ReadonlyMap<number, readonly TimeframeBar[]> {
-  const completed = new Map<number, TimeframeBar[]>();
-  closed.forEach((bar, i) => {
+  // Most live bars complete only their own base bar: no map is made for them.
+  let completed: Map<number, TimeframeBar[]> | null = null;
+  for (let i = 0; i < closed.length; i += 1) {
+    const bar = closed[i] as TimeframeBar;
     const by = closedBy[i];
-    if (bar.timeframe === base || by === undefined) return;
+    if (bar.timeframe === base || by === undefined) continue;
+    completed ??= new Map();
     const list = completed.get(by);
     if (list === undefined) completed.set(by, [bar]);
     else list.push(bar);
-  });
-  return completed;
+  }
+  return completed ?? NONE_COMPLETED;
 }
 
 function settle(state: BarsState, aggregation: BarsState['aggregation'], closed: TimeframeBar[]): Omit<ProcessResult, 'completed'> {

@@ -133,6 +133,15 @@ export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
   return { config: DataGuardConfigSchema.parse(config), symbols: new SymbolMap(), accepted: 0, rejected: {}, flagged: {} };
 }
 
+type GuardCounts = GuardState['rejected'];
+
+/** `counts` with one more `reason`; still the batch's input (`original`), it is copied first. */
+function countedOnce(counts: GuardCounts, original: GuardCounts, reason: GuardReason): GuardCounts {
+  const own = counts === original ? { ...original } : counts;
+  own[reason] = (own[reason] ?? 0) + 1;
+  return own;
+}
+
 /**
  * Screens a batch of bars. `receivedAtMs` is when the batch arrived (wall clock, UTC ms);
  * omit it in replay. Pure: `state` is not changed.
@@ -140,8 +149,9 @@ export function createDataGuard(config: DataGuardConfigInput = {}): GuardState {
 export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs: number | null = null): ScreenResult {
   const { config } = state;
   const symbols = SymbolMap.copyOf(state.symbols);
-  const rejected = { ...state.rejected };
-  const flagged = { ...state.flagged };
+  // Copied only when a bar is counted in them (most batches count none).
+  let rejected = state.rejected;
+  let flagged = state.flagged;
   const passed: Bar[] = [];
   const findings: GuardFinding[] = [];
   let accepted = state.accepted;
@@ -157,7 +167,7 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
     const block = blockingFinding(config, entry, bar, receivedAtMs);
     if (block !== null) {
       findings.push(block);
-      rejected[block.reason] = (rejected[block.reason] ?? 0) + 1;
+      rejected = countedOnce(rejected, state.rejected, block.reason);
       if (entry !== undefined) entry.rejected += 1;
       else symbols.set(bar.symbol, { lastTs: Number.MIN_SAFE_INTEGER, recentVolumes: [], sizeFactor: 1, accepted: 0, rejected: 1 });
       continue;
@@ -170,12 +180,12 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
     const extreme = config.extremeRangeAction === 'warn' ? extremeRange(config, bar) : null;
     if (extreme !== null) {
       findings.push(extreme);
-      flagged.EXTREME_RANGE = (flagged.EXTREME_RANGE ?? 0) + 1;
+      flagged = countedOnce(flagged, state.flagged, 'EXTREME_RANGE');
     }
     const gap = gapFinding(config, entry, bar);
     if (gap !== null) {
       findings.push(gap);
-      flagged.GAP = (flagged.GAP ?? 0) + 1;
+      flagged = countedOnce(flagged, state.flagged, 'GAP');
     }
     const lowVolume = config.lowVolume;
     if (lowVolume !== null) {
@@ -194,7 +204,7 @@ export function screenBars(state: GuardState, bars: readonly Bar[], receivedAtMs
             reason: 'LOW_VOLUME',
             detail: `average volume ${average} of the last ${volumes.length} bars < ${lowVolume.minAverage}`,
           });
-          flagged.LOW_VOLUME = (flagged.LOW_VOLUME ?? 0) + 1;
+          flagged = countedOnce(flagged, state.flagged, 'LOW_VOLUME');
           sizeFactor = lowVolume.sizeFactor;
         }
       }

@@ -103,6 +103,21 @@ export function restorePipeline(snapshot: PipelineSnapshot, strategy: Strategy):
  */
 export type DecidedState = Omit<PipelineState, 'guard' | 'bars'>;
 
+/**
+ * `decided` with `change` applied. Spelled out, not spread: the session makes one for every
+ * batch (every live bar), and a spread is V8's generic copy.
+ */
+export function decidedWith(decided: DecidedState, change: Partial<DecidedState>): DecidedState {
+  return {
+    strategy: 'strategy' in change ? change.strategy : decided.strategy,
+    lastTs: change.lastTs ?? decided.lastTs,
+    resumeAfter: change.resumeAfter ?? decided.resumeAfter,
+    positions: change.positions ?? decided.positions,
+    lastClose: change.lastClose ?? decided.lastClose,
+    resumedSkips: change.resumedSkips ?? decided.resumedSkips,
+  };
+}
+
 /** A pipeline split into the session's part and its actors' parts. */
 export function splitPipeline(pipeline: PipelineState): { decided: DecidedState; guard: GuardState; bars: BarsState } {
   const { guard, bars, ...decided } = pipeline;
@@ -115,7 +130,7 @@ export function skipResumed(decided: DecidedState, bars: readonly Bar[]): { deci
   if (resumeAfter.size === 0) return { decided, fresh: bars };
   const fresh = bars.filter((bar) => !(bar.ts <= (resumeAfter.get(bar.symbol) ?? Number.NEGATIVE_INFINITY)));
   if (fresh.length === bars.length) return { decided, fresh: bars };
-  return { decided: { ...decided, resumedSkips: decided.resumedSkips + (bars.length - fresh.length) }, fresh };
+  return { decided: decidedWith(decided, { resumedSkips: decided.resumedSkips + (bars.length - fresh.length) }), fresh };
 }
 
 /** Notes the newest time and close per symbol of bars the guard passed (what a checkpoint covers, what marks use). */
@@ -127,7 +142,7 @@ export function recordAdmitted(decided: DecidedState, bars: readonly Bar[]): Dec
     lastTs.set(bar.symbol, bar.ts);
     lastClose.set(bar.symbol, bar.close);
   }
-  return { ...decided, lastTs, lastClose };
+  return decidedWith(decided, { lastTs, lastClose });
 }
 
 /** An order the strategy asked for and risk approved, with its deterministic client order id. */
