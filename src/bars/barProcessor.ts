@@ -87,15 +87,13 @@ export function createBarsState(input: BarsConfigInput = {}): BarsState {
 export function processBars(state: BarsState, bars: readonly Bar[]): ProcessResult {
   const aggregated = aggregate(state.aggregation, bars);
   const completed = completedBy(aggregated.closed, aggregated.closedBy, state.aggregation.config.baseTimeframe);
-  // Spelled out, not spread: this runs for every batch (every live bar), and a spread is V8's generic copy.
-  const settled = settle(state, aggregated.state, aggregated.closed);
-  return { state: settled.state, closed: settled.closed, becameReady: settled.becameReady, completed };
+  return settle(state, aggregated.state, aggregated.closed, completed);
 }
 
 /** Closes every open bucket (end of data) and records those bars. Pure. */
 export function flushBars(state: BarsState): ProcessResult {
   const flushed = flush(state.aggregation);
-  return { ...settle(state, flushed.state, flushed.closed), completed: NONE_COMPLETED };
+  return settle(state, flushed.state, flushed.closed, NONE_COMPLETED);
 }
 
 /** The higher-timeframe bars among `closed`, grouped by the index of the bar that closed them. */
@@ -114,8 +112,9 @@ function completedBy(closed: readonly TimeframeBar[], closedBy: readonly number[
   return completed ?? NONE_COMPLETED;
 }
 
-function settle(state: BarsState, aggregation: BarsState['aggregation'], closed: TimeframeBar[]): Omit<ProcessResult, 'completed'> {
-  if (closed.length === 0) return { state: { aggregation, history: state.history }, closed, becameReady: [] };
+/** The result of a batch or flush: what closed, recorded in the history. Built whole, not spread: it runs for every batch (every live bar). */
+function settle(state: BarsState, aggregation: BarsState['aggregation'], closed: TimeframeBar[], completed: ProcessResult['completed']): ProcessResult {
+  if (closed.length === 0) return { state: { aggregation, history: state.history }, closed, becameReady: [], completed };
   const recorded = recordBars(state.history, closed);
-  return { state: { aggregation, history: recorded.state }, closed, becameReady: recorded.becameReady };
+  return { state: { aggregation, history: recorded.state }, closed, becameReady: recorded.becameReady, completed };
 }
